@@ -1,0 +1,226 @@
+"""Append audit events to a SHA-256 hash chain, verify the chain, query and export it."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select, text
+from sqlalchemy.orm import Session
+
+from monitor.audit.models import AuditEvent
+from monitor.auth.actors import Actor, Permission, authorize
+from monitor.db import utcnow
+
+GENESIS_HASH = "0" * 64
+# Any constant works; it names the one lock every appender takes on PostgreSQL, so the
+# chain head read and the insert cannot interleave with another transaction's.
+_CHAIN_LOCK_ID = 0x7261646D6F6E  # "radmon"
+
+
+def _jsonable(value: Any) -> Any:
+    """The value as it will read back from the JSON column (so the hash is reproducible)."""
+    if value is None:
+        return None
+    return json.loads(json.dumps(value, default=_json_default, sort_keys=True))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def canonical_json(event: AuditEvent) -> str:
+    """The exact bytes an event's hash covers."""
+    body = {
+        "seq": event.seq,
+        "at": event.at.isoformat(),
+        "actor": event.actor,
+        "action": event.action,
+        "entity": event.entity,
+        "entity_id": event.entity_id,
+        "before": event.before,
+        "after": event.after,
+        "reason": event.reason,
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def chain_hash(prev_hash: str, event: AuditEvent) -> str:
+    return hashlib.sha256((prev_hash + canonical_json(event)).encode()).hexdigest()
+
+
+def record(
+    *,
+    session: Session,
+    actor: Actor | str,
+    action: str,
+    entity: str,
+    entity_id: Any = None,
+    before: Any = None,
+    after: Any = None,
+    reason: str | None = None,
+) -> AuditEvent:
+    """Append one event in the caller's transaction (it commits or rolls back with the change)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _CHAIN_LOCK_ID})
+    head = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    event = AuditEvent(
+        at=utcnow(),
+        actor=actor if isinstance(actor, str) else actor.username,
+        action=action,
+        entity=entity,
+        entity_id=None if entity_id is None else str(entity_id),
+        before=_jsonable(before),
+        after=_jsonable(after),
+        reason=reason,
+        prev_hash=head.hash if head else GENESIS_HASH,
+        hash="pending",
+    )
+    # seq is part of the hashed content, so take it explicitly rather than after insert.
+    event.seq = (head.seq + 1) if head else 1
+    event.hash = chain_hash(event.prev_hash, event)
+    session.add(event)
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    events: int
+    head_hash: str
+    first_broken_seq: int | None = None
+    problem: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "head_hash": self.head_hash,
+            "first_broken_seq": self.first_broken_seq,
+            "problem": self.problem,
+        }
+
+
+def verify(*, session: Session, actor: Actor) -> Verification:
+    """Recompute the chain from the start and name the first broken link."""
+    authorize(actor, Permission.AUDIT_READ)
+    prev_hash, expected_seq, count = GENESIS_HASH, 1, 0
+    rows = session.execute(
+        select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)
+    ).scalars()
+    for event in rows:
+        count += 1
+        problem = None
+        if event.seq != expected_seq:
+            problem = f"event {expected_seq} is missing (next stored event is {event.seq})"
+        elif event.prev_hash != prev_hash:
+            problem = f"event {event.seq} does not point at the hash of event {event.seq - 1}"
+        elif event.hash != chain_hash(prev_hash, event):
+            problem = f"event {event.seq} was altered after it was written (hash mismatch)"
+        if problem:
+            return Verification(False, count, prev_hash, expected_seq, problem)
+        prev_hash, expected_seq = event.hash, expected_seq + 1
+    return Verification(True, count, prev_hash)
+
+
+def _filtered(
+    *,
+    entity: str | None,
+    entity_id: str | None,
+    actor_name: str | None,
+    action: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> Select[tuple[AuditEvent]]:
+    query = select(AuditEvent)
+    for column, value in (
+        (AuditEvent.entity, entity),
+        (AuditEvent.entity_id, entity_id),
+        (AuditEvent.actor, actor_name),
+        (AuditEvent.action, action),
+    ):
+        if value:
+            query = query.where(column == value)
+    if since:
+        query = query.where(AuditEvent.at >= since)
+    if until:
+        query = query.where(AuditEvent.at < until)
+    return query
+
+
+def list_events(
+    *,
+    session: Session,
+    actor: Actor,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    actor_name: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    before_seq: int | None = None,
+) -> list[AuditEvent]:
+    """Newest first; page with before_seq (the last seq of the previous page)."""
+    authorize(actor, Permission.AUDIT_READ)
+    query = _filtered(
+        entity=entity, entity_id=entity_id, actor_name=actor_name, action=action, since=since, until=until
+    )
+    if before_seq is not None:
+        query = query.where(AuditEvent.seq < before_seq)
+    return list(session.execute(query.order_by(AuditEvent.seq.desc()).limit(limit)).scalars())
+
+
+EXPORT_COLUMNS = ("seq", "at", "actor", "action", "entity", "entity_id", "before", "after", "reason", "prev_hash", "hash")
+
+
+def export_csv(*, session: Session, actor: Actor, **filters: Any) -> Iterator[str]:
+    """CSV lines (header first), oldest first, streamed."""
+    authorize(actor, Permission.AUDIT_READ)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        value = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return value
+
+    writer.writerow(EXPORT_COLUMNS)
+    yield flush()
+    query = _filtered(
+        entity=filters.get("entity"),
+        entity_id=filters.get("entity_id"),
+        actor_name=filters.get("actor_name"),
+        action=filters.get("action"),
+        since=filters.get("since"),
+        until=filters.get("until"),
+    ).order_by(AuditEvent.seq)
+    for event in session.execute(query.execution_options(yield_per=2000)).scalars():
+        writer.writerow(
+            [
+                event.seq,
+                event.at.isoformat(),
+                event.actor,
+                event.action,
+                event.entity,
+                event.entity_id or "",
+                "" if event.before is None else json.dumps(event.before, sort_keys=True),
+                "" if event.after is None else json.dumps(event.after, sort_keys=True),
+                event.reason or "",
+                event.prev_hash,
+                event.hash,
+            ]
+        )
+        yield flush()

@@ -1,0 +1,6 @@
+"""Imports every domain's tables so Base.metadata is complete (Alembic, tests)."""
+
+from monitor.audit import models as audit_models  # noqa: F401
+from monitor.auth import models as auth_models  # noqa: F401
+from monitor.ingest import models as ingest_models  # noqa: F401
+from monitor.registry import models as registry_models  # noqa: F401
