@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from monitor import __version__
 from monitor.audit.router import router as audit_router
+from monitor.checks.router import router as checks_router
 from monitor.config import Settings, get_settings
 from monitor.db import get_database
 from monitor.errors import MonitorError
@@ -92,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     _probe_routes(app)
     api = APIRouter(prefix="/api/v1")
-    for router in (registry_router, ingest_router, audit_router):
+    for router in (registry_router, checks_router, ingest_router, audit_router):
         api.include_router(router)
     app.include_router(api)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)

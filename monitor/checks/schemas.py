@@ -1,0 +1,103 @@
+"""Monitoring policy: what is checked for a model, how often, and against which thresholds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DriftMethod = Literal["wasserstein", "jensenshannon", "psi", "ks", "chisquare"]
+CHECK_KINDS = ("input_drift", "output_drift", "performance", "subgroups", "estimated_performance")
+
+
+class FeatureSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    type: Literal["numeric", "categorical"]
+    drift_method: DriftMethod | None = Field(default=None, description="pin a method; default: chosen per column")
+    drift_threshold: float | None = Field(default=None, gt=0, description="override the policy's drift_threshold")
+
+
+class BaselinePeriod(BaseModel):
+    """A production period used as the reference instead of uploaded validation data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: datetime
+    end: datetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "BaselinePeriod":
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("baseline start and end must include a timezone")
+        if self.end <= self.start:
+            raise ValueError("baseline end must be after its start")
+        return self
+
+
+class MonitoringPolicy(BaseModel):
+    """Every field has a default, so an empty PUT body is a valid policy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    features: list[FeatureSpec] = Field(default_factory=list)
+    segments: list[str] = Field(default_factory=list)
+    intersections: list[list[str]] = Field(default_factory=list)
+    window_days: int = Field(default=7, ge=1, le=365)
+    schedule: str = Field(default="0 2 * * *", description="cron, UTC")
+    min_window_count: int = Field(default=100, ge=1)
+    min_positives: int = Field(default=30, ge=1)
+    min_negatives: int = Field(default=30, ge=1)
+    fdr_q: float = Field(default=0.05, gt=0, lt=1)
+    drift_threshold: float = Field(default=0.1, gt=0)
+    label_horizon_days: int = Field(default=60, ge=0, le=730, description="recompute windows this recent as labels arrive")
+    baseline: BaselinePeriod | None = None
+    approvals_required: int = Field(default=2, ge=1, le=10)
+    change_request_ttl_hours: int = Field(default=72, ge=1, le=24 * 90)
+    alert_recipients: list[str] = Field(default_factory=list)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"'{value}' is not a 5-field cron expression: {exc}") from None
+        return value
+
+    @field_validator("alert_recipients")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if "@" not in address or " " in address.strip():
+                raise ValueError(f"'{address}' is not an email address")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "MonitoringPolicy":
+        names = [f.name for f in self.features]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"features listed twice: {', '.join(duplicated)}")
+        if len(set(self.segments)) != len(self.segments):
+            raise ValueError("segments must not repeat")
+        for combo in self.intersections:
+            if len(combo) < 2:
+                raise ValueError(f"an intersection needs at least two attributes; got {combo}")
+            unknown = [a for a in combo if a not in self.segments]
+            if unknown:
+                raise ValueError(f"intersection {combo} uses {unknown}, which are not in segments")
+        return self
+
+    def feature(self, name: str) -> FeatureSpec | None:
+        return next((f for f in self.features if f.name == name), None)
+
+
+class PolicyOut(MonitoringPolicy):
+    model: str
+    updated_at: datetime | None
+    updated_by: str | None
