@@ -1,0 +1,372 @@
+"""The `radmon` command: serve, demo, schema, users, API keys and the audit trail.
+
+Each command is a transaction boundary: it opens the database from the RADMON_ settings,
+acts as the system actor through the services, and commits. User errors end with a one-line
+reason on stderr and a non-zero exit, never a traceback. Later command groups (simulate,
+checks, alerts) are typer sub-apps added with `app.add_typer` like the ones below.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from monitor.config import Settings, load_settings
+from monitor.db import Database, set_database
+from monitor.errors import MonitorError
+from monitor.serve import Role
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Exit 1 = the command failed (bad input, bad configuration, broken audit chain); an error
+# class may carry its own `exit_code` (RoleUnavailable: 2, like typer's usage errors).
+EXIT_FAILED = 1
+
+app = typer.Typer(
+    name="radmon",
+    help="Post-deployment monitoring for radiology ML models. Configuration comes from RADMON_ variables.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+users_app = typer.Typer(help="People and service accounts.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (shown once at creation, stored hashed).", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+
+
+# ---------------------------------------------------------------------------- plumbing
+
+
+def console() -> Console:
+    """Rich output on the current stdout; wide when piped so keys and hashes are not folded."""
+    out = Console(highlight=False, soft_wrap=False)
+    if not out.is_terminal:
+        out.width = 200
+    return out
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
+    """Print a one-line reason on stderr; raise the returned Exit."""
+    first_line = " ".join(str(message).split())
+    typer.echo(f"error: {first_line}", err=True)
+    return typer.Exit(code)
+
+
+def _database_error(exc: SQLAlchemyError) -> str:
+    original = getattr(exc, "orig", None) or exc
+    reason = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+    return f"database error: {reason}"
+
+
+def reports_errors(command: F) -> F:
+    """Turn domain, configuration and database errors into a one-line reason and exit 1 (or 2)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except MonitorError as exc:
+            raise fail(exc.message, getattr(exc, "exit_code", EXIT_FAILED)) from None
+        except SQLAlchemyError as exc:
+            raise fail(_database_error(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings() -> Settings:
+    """Settings read now (not the cached ones): each invocation sees the current environment."""
+    return load_settings()
+
+
+@contextmanager
+def opened(config: Settings) -> Iterator[Database]:
+    """The database for one command, installed as the process-wide one while it runs."""
+    database = Database(config.database_url)
+    previous = set_database(database)
+    try:
+        yield database
+    finally:
+        set_database(previous)
+        database.dispose()
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """One committed transaction on a schema at head (the CLI is a transaction boundary)."""
+    from monitor.serve import require_schema_at_head
+
+    with opened(settings()) as database:
+        require_schema_at_head(database)
+        with database.transaction() as session:
+            yield session
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else ""
+
+
+# ---------------------------------------------------------------------------- serve, demo
+
+
+@app.command()
+@reports_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 in a container).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    role: Annotated[
+        Role,
+        typer.Option(
+            help="all = API + dashboard in one process; api; dashboard; "
+            "scheduler = not available yet (exits 2 until scheduled checks land).",
+        ),
+    ] = Role.ALL,
+) -> None:
+    """Serve the API (/api/v1, docs at /api/docs) and the dashboard (/dashboard/)."""
+    from monitor import serve as serving
+
+    serving.run(settings(), role=role, host=host, port=port)
+
+
+@app.command()
+@reports_errors
+def demo(
+    days: Annotated[int, typer.Option(min=1, max=365, help="Days of synthetic traffic to seed.")] = 7,
+    port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 8000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    db: Annotated[Path, typer.Option(help="SQLite file, deleted and recreated on each run.")] = Path("radmon-demo.db"),
+    seed: Annotated[int, typer.Option(help="Random seed of the synthetic traffic.")] = 7,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Exit after seeding instead of serving.")] = False,
+) -> None:
+    """Seed a demo hospital in a fresh SQLite file, through the real API, and serve it."""
+    from monitor import demo as demo_module
+
+    demo_module.run(
+        db_path=db, days=days, host=host, port=port, seed=seed, serve_forever=not no_serve, out=console()
+    )
+
+
+# ---------------------------------------------------------------------------- db
+
+
+@db_app.command("upgrade")
+@reports_errors
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Migrate the schema up to REVISION (default: the newest)."""
+    from monitor import migrate
+
+    with opened(settings()) as database:
+        before = migrate.current(database.engine)
+        migrate.upgrade(database.engine, revision)
+        after = migrate.current(database.engine)
+    typer.echo(f"schema upgraded: {before or 'empty'} -> {after}" if before != after else f"schema already at {after}")
+
+
+@db_app.command("downgrade")
+@reports_errors
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision ('base' empties the schema).")]) -> None:
+    """Migrate the schema down to REVISION."""
+    from monitor import migrate
+
+    with opened(settings()) as database:
+        before = migrate.current(database.engine)
+        migrate.downgrade(database.engine, revision)
+        after = migrate.current(database.engine)
+    typer.echo(f"schema downgraded: {before or 'empty'} -> {after or 'empty'}")
+
+
+@db_app.command("current")
+@reports_errors
+def db_current() -> None:
+    """Show the schema revision and whether it is the newest."""
+    from monitor.serve import schema_heads
+
+    with opened(settings()) as database:
+        current, heads = schema_heads(database)
+    state = "at head" if current in heads else f"behind head {', '.join(sorted(heads))}: run `radmon db upgrade`"
+    typer.echo(f"{current or 'empty'} ({state})")
+
+
+# ---------------------------------------------------------------------------- users
+
+
+@users_app.command("create")
+@reports_errors
+def users_create(
+    username: Annotated[str, typer.Option(help="Login name.")],
+    role: Annotated[str, typer.Option(help="ingest, viewer, qa, approver or admin.")],
+    password: Annotated[
+        str | None, typer.Option(help="At least 8 characters; optional only for ingest service accounts.")
+    ] = None,
+    full_name: Annotated[str, typer.Option(help="Printed name on signatures.")] = "",
+    email: Annotated[str | None, typer.Option(help="Email address.")] = None,
+) -> None:
+    """Create a user."""
+    from monitor.auth import service as auth_service
+    from monitor.auth.actors import SYSTEM
+
+    with transaction() as session:
+        user = auth_service.create_user(
+            session=session,
+            actor=SYSTEM,
+            username=username,
+            role=role,
+            password=password,
+            full_name=full_name,
+            email=email,
+        )
+        summary = f"created {user.role} user '{user.username}'"
+    typer.echo(summary)
+
+
+@users_app.command("list")
+@reports_errors
+def users_list() -> None:
+    """List users."""
+    from monitor.auth import service as auth_service
+    from monitor.auth.actors import SYSTEM
+
+    table = Table("username", "role", "full name", "email", "active", "password", "created")
+    with transaction() as session:
+        for user in auth_service.list_users(session=session, actor=SYSTEM):
+            table.add_row(
+                user.username,
+                user.role,
+                user.full_name,
+                user.email or "",
+                "yes" if user.is_active else "disabled",
+                "set" if user.password_hash else "none (API key only)",
+                _when(user.created_at),
+            )
+    console().print(table)
+
+
+@users_app.command("disable")
+@reports_errors
+def users_disable(username: Annotated[str, typer.Option(help="Login name.")]) -> None:
+    """Disable a user: their password and API keys stop working at once."""
+    from monitor.auth import service as auth_service
+    from monitor.auth.actors import SYSTEM
+
+    with transaction() as session:
+        auth_service.disable_user(session=session, actor=SYSTEM, username=username)
+    typer.echo(f"disabled user '{username}'")
+
+
+# ---------------------------------------------------------------------------- keys
+
+
+@keys_app.command("create")
+@reports_errors
+def keys_create(
+    user: Annotated[str, typer.Option(help="Owner's username.")],
+    name: Annotated[str, typer.Option(help="A label, e.g. the service that will use it.")] = "",
+) -> None:
+    """Create an API key; the key is printed alone on the last line (it is shown only once)."""
+    from monitor.auth import service as auth_service
+    from monitor.auth.actors import SYSTEM
+
+    with transaction() as session:
+        key, plain = auth_service.create_api_key(session=session, actor=SYSTEM, username=user, name=name)
+        prefix = key.prefix
+    typer.echo(f"created API key {prefix} for '{user}'; store it now, it is not shown again:")
+    typer.echo(plain)
+
+
+@keys_app.command("list")
+@reports_errors
+def keys_list(user: Annotated[str | None, typer.Option(help="Only this user's keys.")] = None) -> None:
+    """List API keys (prefixes only)."""
+    from monitor.auth import service as auth_service
+    from monitor.auth.actors import SYSTEM
+
+    table = Table("prefix", "user", "name", "created", "revoked")
+    with transaction() as session:
+        for key, owner in auth_service.list_api_keys(session=session, actor=SYSTEM, username=user):
+            table.add_row(key.prefix, owner, key.name, _when(key.created_at), _when(key.revoked_at))
+    console().print(table)
+
+
+@keys_app.command("revoke")
+@reports_errors
+def keys_revoke(prefix: Annotated[str, typer.Option(help="The key's prefix, as `radmon keys list` shows it.")]) -> None:
+    """Revoke an API key; it stops authenticating at once."""
+    from monitor.auth import service as auth_service
+    from monitor.auth.actors import SYSTEM
+
+    with transaction() as session:
+        auth_service.revoke_api_key(session=session, actor=SYSTEM, prefix=prefix)
+    typer.echo(f"revoked API key {prefix}")
+
+
+# ---------------------------------------------------------------------------- audit
+
+
+@audit_app.command("verify")
+@reports_errors
+def audit_verify() -> None:
+    """Recompute the hash chain; exits 1 naming the first broken link."""
+    from monitor.audit import service as audit_service
+    from monitor.auth.actors import SYSTEM
+
+    with transaction() as session:
+        result = audit_service.verify(session=session, actor=SYSTEM)
+    if not result.ok:
+        raise fail(f"audit chain broken at event {result.first_broken_seq}: {result.problem}")
+    typer.echo(f"audit chain ok: {result.events} events, head {result.head_hash}")
+
+
+@audit_app.command("export")
+@reports_errors
+def audit_export(
+    out: Annotated[Path, typer.Option(help="CSV file to write (replaced if it exists).")],
+    entity: Annotated[str | None, typer.Option(help="Only events on this entity type.")] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action, e.g. user.create.")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Only events at or after this time (UTC).")] = None,
+) -> None:
+    """Export the audit trail (oldest first) as CSV, with each event's hashes."""
+    from monitor.audit import service as audit_service
+    from monitor.auth.actors import SYSTEM
+
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    rows = -1  # the header is not an event
+    partial = out.with_name(out.name + ".partial")
+    try:
+        with transaction() as session, partial.open("w", newline="", encoding="utf-8") as handle:
+            for chunk in audit_service.export_csv(
+                session=session, actor=SYSTEM, entity=entity, action=action, since=since
+            ):
+                handle.write(chunk)
+                rows += 1
+        partial.replace(out)  # a reader never sees half a file
+    except OSError as exc:
+        raise fail(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    typer.echo(f"wrote {rows} audit events to {out}")
+
+
+def main() -> None:
+    app(prog_name="radmon")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

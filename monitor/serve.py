@@ -1,0 +1,193 @@
+"""Build the ASGI application for a server role, prepare the schema, and run uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from enum import StrEnum
+
+import uvicorn
+from alembic.script import ScriptDirectory
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy import text
+
+from monitor import __version__, migrate
+from monitor.config import Settings
+from monitor.db import Database, get_database, set_database
+from monitor.errors import ConfigurationError, MonitorError
+from monitor.observability import configure_logging
+
+log = logging.getLogger("radmon.serve")
+
+
+class Role(StrEnum):
+    ALL = "all"
+    API = "api"
+    SCHEDULER = "scheduler"
+    DASHBOARD = "dashboard"
+
+
+class RoleUnavailable(MonitorError):
+    """The requested role is not part of this build (yet)."""
+
+    status_code = 503
+    code = "unavailable"
+    exit_code = 2
+
+
+def schema_heads(database: Database) -> tuple[str | None, set[str]]:
+    """The database's current revision and the revisions this radmon expects (the heads)."""
+    scripts = ScriptDirectory.from_config(migrate.alembic_config(database.engine))
+    return migrate.current(database.engine), set(scripts.get_heads())
+
+
+def require_schema_at_head(database: Database) -> None:
+    """Refuse to run against a schema older (or newer) than the code's migrations."""
+    current, heads = schema_heads(database)
+    if current in heads:
+        return
+    found = f"at revision {current}" if current else "empty (no radmon tables)"
+    raise ConfigurationError(
+        f"the database schema is {found} but this radmon needs {', '.join(sorted(heads))}: "
+        "run `radmon db upgrade` first"
+    )
+
+
+def prepare_schema(database: Database) -> None:
+    """The embedded SQLite database migrates itself; PostgreSQL is upgraded by the operator."""
+    if database.dialect == "sqlite":
+        migrate.upgrade(database.engine)
+    else:
+        require_schema_at_head(database)
+
+
+def _mount_dashboard(app: FastAPI, settings: Settings) -> None:
+    """Mount the Dash app at /dashboard/, or raise RoleUnavailable if this build has none."""
+    try:
+        from dashboard.app import mount_dashboard  # heavy (Dash, plotly): only for roles that serve it
+    except ImportError as exc:
+        raise RoleUnavailable(f"the dashboard is not available in this build ({exc})") from None
+    mount_dashboard(app, settings=settings)
+
+
+def _ops_app(settings: Settings) -> FastAPI:
+    """A bare app with the liveness and readiness probes, for the dashboard-only role."""
+    app = FastAPI(title="radmon dashboard", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        try:
+            with get_database().engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as exc:  # the probe reports any failure rather than raising it
+            return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    app.state.settings = settings
+    return app
+
+
+def _root_redirect(app: FastAPI, target: str) -> None:
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse(target)
+
+
+def check_role(role: Role | str) -> Role:
+    """The role, or RoleUnavailable for one this release cannot serve."""
+    role = Role(role)
+    if role is Role.SCHEDULER:
+        raise RoleUnavailable(
+            "the scheduler role is not available yet: scheduled checks and alert delivery arrive in a later release"
+        )
+    return role
+
+
+def build_app(settings: Settings, role: Role | str) -> FastAPI:
+    """The ASGI application a role serves: `all` = API + dashboard, `api`, or `dashboard`."""
+    role = check_role(role)
+    if role is Role.DASHBOARD:
+        app = _ops_app(settings)
+        _mount_dashboard(app, settings)
+        _root_redirect(app, "/dashboard/")
+        return app
+    from monitor.main import create_app  # imports every router; keep `radmon --help` fast
+
+    app = create_app(settings)
+    if role is Role.ALL:
+        try:
+            _mount_dashboard(app, settings)
+            _root_redirect(app, "/dashboard/")
+        except RoleUnavailable as exc:
+            log.warning("serving the API without the dashboard: %s", exc.message)
+            _root_redirect(app, "/api/docs")
+    else:
+        _root_redirect(app, "/api/docs")
+    return app
+
+
+def open_database(settings: Settings) -> Database:
+    """The process-wide database for a server, with its schema ready."""
+    database = Database(settings.database_url)
+    set_database(database)
+    prepare_schema(database)
+    return database
+
+
+def uvicorn_server(app: FastAPI, *, host: str, port: int) -> uvicorn.Server:
+    # log_config=None: keep the JSON logging configure_logging installed.
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+    return uvicorn.Server(config)
+
+
+def run(settings: Settings, *, role: Role | str, host: str, port: int) -> None:
+    """Serve a role in the foreground until interrupted."""
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    role = check_role(role)  # fail before touching the database
+    database = open_database(settings)
+    try:
+        app = build_app(settings, role)
+        log.info("radmon serving", extra={"role": role.value, "host": host, "port": port, "db": database.dialect})
+        uvicorn_server(app, host=host, port=port).run()
+    finally:
+        database.dispose()
+
+
+class BackgroundServer:
+    """uvicorn in a daemon thread (the demo seeds through the real API, then keeps serving)."""
+
+    def __init__(self, app: FastAPI, *, host: str, port: int) -> None:
+        self.server = uvicorn_server(app, host=host, port=port)
+        self.thread = threading.Thread(target=self.server.run, name="radmon-uvicorn", daemon=True)
+        self.host = host
+
+    def start(self, timeout: float = 30.0) -> int:
+        """Start listening; returns the bound port (useful with port 0)."""
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                port = self.server.config.port
+                raise ConfigurationError(
+                    f"could not start the server on {self.host}:{port} (is the port in use? try --port)"
+                )
+            time.sleep(0.05)
+        return self.server.servers[0].sockets[0].getsockname()[1]
+
+    def wait(self) -> None:
+        """Block until the server stops (Ctrl-C stops it)."""
+        try:
+            while self.thread.is_alive():
+                self.thread.join(0.5)
+        except KeyboardInterrupt:
+            self.stop()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
