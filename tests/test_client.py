@@ -13,10 +13,8 @@ import pytest
 from sqlalchemy import text
 
 from monitor.client import RadmonClient, RadmonError
-from monitor.config import load_settings
 from monitor.db import Database
-from monitor.main import create_app
-from tests.live_server import PSEUDONYM_KEY, SECRET_KEY, LiveServer, seed_ingest
+from tests.live_server import LiveServer, needs_ingest, seed_ingest
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -217,14 +215,6 @@ def test_active_version_quotes_the_model_name() -> None:
 
 
 # -- against the real application ---------------------------------------------------------
-
-
-def _ingest_routes_exist() -> bool:
-    app = create_app(load_settings(secret_key=SECRET_KEY, pseudonym_key=PSEUDONYM_KEY))
-    return "/api/v1/inferences" in {getattr(route, "path", None) for route in app.routes}
-
-
-needs_ingest = pytest.mark.skipif(not _ingest_routes_exist(), reason="POST /api/v1/inferences is not merged yet")
 
 
 def test_active_version_against_a_running_server(fresh_database: Database, tmp_path: Path) -> None:

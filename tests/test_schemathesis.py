@@ -1,4 +1,4 @@
-"""Property-based API fuzzing (schemathesis): no operation of /api/v1 answers a 5xx, whatever it is sent."""
+"""Property-based API fuzzing (schemathesis): no /api/v1 operation answers a 5xx, whatever it is sent."""
 
 from __future__ import annotations
 
