@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
-from monitor.config import DEMO_SECRET, load_settings
+from monitor.config import DEMO_SECRET, Settings, load_settings
 from monitor.errors import ConfigurationError
 
 SECRET = "a-long-enough-secret-0123456789"
@@ -101,3 +102,9 @@ def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("RADMON_DATABASE_URL", "sqlite:///./elsewhere.db")
     settings = load_settings(database_url="sqlite:///./radmon-demo.db", demo=True)
     assert settings.database_url == "sqlite:///./radmon-demo.db"
+
+
+def test_readme_documents_every_variable() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    missing = [f"RADMON_{name.upper()}" for name in Settings.model_fields if f"`RADMON_{name.upper()}`" not in readme]
+    assert not missing, f"add these to README's configuration table: {missing}"
