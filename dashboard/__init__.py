@@ -1,0 +1,1 @@
+"""The radmon dashboard: a Dash app mounted at /dashboard/ beside the API."""

@@ -1,0 +1,81 @@
+"""create_dashboard(): the Dash app (shell, navigation, sign-in); mount_dashboard() puts it under /dashboard/."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+from a2wsgi import WSGIMiddleware
+from dash import Dash, html
+from dash.development.base_component import Component
+from fastapi import FastAPI
+from flask import Flask, has_request_context
+
+from dashboard import auth
+from dashboard.components.widgets import navbar
+from monitor.config import Settings
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PAGES_FOLDER = PACKAGE_DIR / "pages"
+ASSETS_FOLDER = PACKAGE_DIR / "assets"
+MOUNT_PATH = "/dashboard"
+
+
+def create_dashboard(*, settings: Settings) -> Dash:
+    """The Dash app, served by its own Flask server whose routes are relative to the mount point."""
+    server = Flask("dashboard")
+    app = Dash(
+        "dashboard",
+        server=server,
+        use_pages=True,
+        pages_folder=str(PAGES_FOLDER),
+        assets_folder=str(ASSETS_FOLDER),
+        # The browser asks for /dashboard/...; the mount hands Flask the rest of the path.
+        requests_pathname_prefix=auth.PREFIX,
+        routes_pathname_prefix="/",
+        title="radmon",
+        update_title=None,
+        # Page layouts need the signed-in actor, so Dash must not call them all at start-up
+        # to build a validation layout; callbacks name only ids of their own page.
+        suppress_callback_exceptions=True,
+        serve_locally=True,
+        include_pages_meta=False,
+        csrf_token_name=auth.CSRF_COOKIE,
+        csrf_header_name=auth.CSRF_HEADER,
+        enable_mcp=False,
+        compress=False,
+    )
+    auth.install(server, settings=settings)
+    app.layout = shell
+    _register_page_callbacks(app)
+    return app
+
+
+def shell() -> Component:
+    """Navbar and the page container; built per request so the navbar shows who is signed in."""
+    signed_in = has_request_context()
+    return html.Div(
+        [
+            navbar(auth.optional_actor() if signed_in else None, csrf_token=auth.csrf_token() if signed_in else ""),
+            dbc.Container(dash.page_container, fluid="xxl", className="py-4", id="shell-content"),
+        ]
+    )
+
+
+def _register_page_callbacks(app: Dash) -> None:
+    # Callbacks are bound to this app (not dash.callback's process-wide list), so several
+    # dashboards in one process, as in tests, each get their own.
+    for module_name in list(dash.page_registry):
+        module = sys.modules.get(module_name)
+        register = getattr(module, "register_callbacks", None)
+        if callable(register):
+            register(app)
+
+
+def mount_dashboard(app: FastAPI, *, settings: Settings) -> None:
+    """Serve the dashboard at /dashboard/ inside the FastAPI app (roles `all` and `dashboard`)."""
+    dashboard = create_dashboard(settings=settings)
+    # Starlette's own WSGIMiddleware is deprecated in Starlette 1.x; a2wsgi is its named successor.
+    app.mount(MOUNT_PATH, WSGIMiddleware(dashboard.server), name="dashboard")  # type: ignore[arg-type]

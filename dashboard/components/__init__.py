@@ -1,0 +1,1 @@
+"""Figures and widgets shared by the dashboard pages."""

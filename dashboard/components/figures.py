@@ -1,0 +1,79 @@
+"""Plotly figures built from plain data (lists of dicts, datetimes), so tests need no browser."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import plotly.graph_objects as go
+
+LIVE_COLOR = "#0d6efd"  # Bootstrap primary: the version live now
+PAST_COLOR = "#9aa5b1"  # earlier deployments
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+
+
+def base_layout(title: str, *, x_title: str, y_title: str, height: int = 320) -> dict[str, Any]:
+    """The look every dashboard chart shares: white template, titled axes with units."""
+    return {
+        "title": {"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 15}},
+        "xaxis": {"title": {"text": x_title}, "showgrid": True, "gridcolor": "#eef0f3"},
+        "yaxis": {"title": {"text": y_title}, "gridcolor": "#eef0f3"},
+        "template": "plotly_white",
+        "font": {"family": FONT, "size": 12, "color": "#212529"},
+        "height": height,
+        "margin": {"l": 80, "r": 24, "t": 56, "b": 56},
+        "showlegend": False,
+        "hoverlabel": {"font": {"family": FONT}},
+    }
+
+
+def deployment_timeline(deployments: Sequence[Mapping[str, Any]], *, now: datetime) -> go.Figure:
+    """Which version was live when: one bar per deployment, from its activation to the next one (or now).
+
+    Each deployment is a mapping with `version`, `activated_at` (aware datetime), `activated_by`
+    and `reason`; the order given does not matter."""
+    ordered = sorted(deployments, key=lambda d: d["activated_at"])
+    starts = [d["activated_at"] for d in ordered]
+    ends = starts[1:] + [now]
+    versions = [str(d["version"]) for d in ordered]
+    category_order = list(dict.fromkeys(versions))  # first activation first
+    figure = go.Figure()
+    figure.add_trace(
+        go.Bar(
+            orientation="h",
+            y=versions,
+            base=[plotly_time(start) for start in starts],
+            x=[max((end - start).total_seconds(), 0.0) * 1000 for start, end in zip(starts, ends, strict=True)],
+            marker={"color": [PAST_COLOR] * (len(ordered) - 1) + [LIVE_COLOR] if ordered else []},
+            customdata=[
+                [_stamp(start), "now" if i == len(ordered) - 1 else _stamp(end), d["activated_by"], d.get("reason") or "-"]
+                for i, (d, start, end) in enumerate(zip(ordered, starts, ends, strict=True))
+            ],
+            hovertemplate=(
+                "<b>version %{y}</b><br>live %{customdata[0]} → %{customdata[1]}"
+                "<br>activated by %{customdata[2]}<br>reason: %{customdata[3]}<extra></extra>"
+            ),
+            width=0.5,
+            name="live period",
+        )
+    )
+    layout = base_layout(
+        "Deployment timeline: live version over time (UTC)",
+        x_title="Date (UTC)",
+        y_title="Model version",
+        height=140 + 44 * max(len(category_order), 1),
+    )
+    layout["xaxis"]["type"] = "date"
+    layout["yaxis"].update(categoryorder="array", categoryarray=category_order, autorange="reversed", type="category")
+    figure.update_layout(**layout)
+    return figure
+
+
+def plotly_time(moment: datetime) -> str:
+    """A UTC wall-clock string: plotly.js drops zone offsets, so convert first and omit it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,175 @@
+"""Widgets every page shares: navbar, page header, empty and error states, formatting."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import get_relative_path, html
+from dash.development.base_component import Component
+
+from monitor.auth.actors import Actor
+from monitor.errors import MonitorError
+from monitor.registry.schemas import TARGET_METRICS
+
+log = logging.getLogger("radmon.dashboard")
+
+NAV_ITEMS = (("Overview", "/"), ("Versions", "/versions"), ("Audit trail", "/audit"))
+ROLE_COLORS = {"admin": "danger", "approver": "warning", "qa": "info", "viewer": "secondary"}
+METRIC_LABELS = {
+    "sensitivity": "Sensitivity",
+    "specificity": "Specificity",
+    "ppv": "PPV",
+    "npv": "NPV",
+    "auc": "AUC",
+    "f1": "F1",
+    "accuracy": "Accuracy",
+    "brier": "Brier score",
+    "ece": "ECE",
+}
+
+
+def navbar(actor: Actor | None, *, csrf_token: str) -> Component:
+    """Brand, page links, and who is signed in with a sign-out button (a CSRF-checked POST)."""
+    links = [
+        dbc.NavItem(dbc.NavLink(label, href=get_relative_path(path), active="exact", id=f"nav-{path.strip('/') or 'overview'}"))
+        for label, path in NAV_ITEMS
+    ]
+    user: list[Component] = []
+    if actor is not None:
+        user = [
+            html.Span(actor.printed_name or actor.username, className="text-light me-2", id="nav-user-name"),
+            dbc.Badge(actor.role, color=ROLE_COLORS.get(actor.role, "secondary"), className="me-3", id="nav-user-role"),
+            html.Form(
+                html.Button(
+                    "Sign out",
+                    type="submit",
+                    name="csrf_token",
+                    value=csrf_token,
+                    className="btn btn-outline-light btn-sm",
+                    id="nav-logout-button",
+                ),
+                method="POST",
+                action=get_relative_path("/logout"),
+                className="d-inline m-0",
+            ),
+        ]
+    return dbc.Navbar(
+        dbc.Container(
+            [
+                html.A(
+                    [html.Span("rad", className="radmon-brand-mark"), "mon"],
+                    href=get_relative_path("/"),
+                    className="navbar-brand radmon-brand",
+                ),
+                dbc.Nav(links, navbar=True, className="me-auto"),
+                html.Div(user, className="d-flex align-items-center"),
+            ],
+            fluid="xxl",
+        ),
+        color="dark",
+        dark=True,
+        className="radmon-navbar mb-0",
+    )
+
+
+def page_header(title: str, subtitle: str | Component | None = None, *, actions: Component | None = None) -> Component:
+    return html.Div(
+        [
+            html.Div(
+                [html.H1(title, className="h3 mb-1"), html.Div(subtitle, className="text-body-secondary")]
+                if subtitle
+                else [html.H1(title, className="h3 mb-1")]
+            ),
+            html.Div(actions) if actions is not None else None,
+        ],
+        className="d-flex justify-content-between align-items-end flex-wrap gap-2 mb-4",
+    )
+
+
+def empty_state(title: str, body: str | list[Any], *, id: str) -> Component:  # noqa: A002 (Dash's word)
+    """An honest "nothing here yet" panel: says what is missing and how it will appear."""
+    return html.Div(
+        [html.Div(title, className="fw-semibold mb-1"), html.Div(body, className="text-body-secondary small")],
+        className="radmon-empty text-center p-4",
+        id=id,
+    )
+
+
+def error_alert(exc: MonitorError, *, id: str) -> Component:  # noqa: A002
+    heading = {403: "Not allowed", 404: "Not found"}.get(exc.status_code, "Could not complete the request")
+    return dbc.Alert([html.Div(heading, className="fw-semibold"), html.Div(exc.message)], color="danger", id=id)
+
+
+def guarded(page: str) -> Callable[[Callable[..., Component]], Callable[..., Component]]:
+    """Render a page's domain errors (unknown model, not allowed...) as an alert, not a blank page."""
+
+    def decorate(layout: Callable[..., Component]) -> Callable[..., Component]:
+        @functools.wraps(layout)
+        def render(**query: Any) -> Component:
+            try:
+                return layout(**query)
+            except MonitorError as exc:
+                log.info("page refused", extra={"page": page, "reason": exc.message})
+                return html.Div(error_alert(exc, id=f"{page}-error"), className="pt-2")
+
+        return render
+
+    return decorate
+
+
+def card(title: str, body: Any, *, id: str | None = None, subtitle: str | None = None) -> Component:  # noqa: A002
+    header = [html.Span(title, className="fw-semibold")]
+    if subtitle:
+        header.append(html.Span(subtitle, className="text-body-secondary small ms-2"))
+    return dbc.Card([dbc.CardHeader(header), dbc.CardBody(body)], className="mb-4 shadow-sm", **({"id": id} if id else {}))
+
+
+def stat_tile(label: str, value: Any, *, hint: str = "", id: str) -> Component:  # noqa: A002
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                html.Div(label, className="text-body-secondary small text-uppercase fw-semibold radmon-tile-label"),
+                html.Div(value, className="fs-3 fw-semibold", id=f"{id}-value"),
+                html.Div(hint, className="small text-body-secondary") if hint else None,
+            ]
+        ),
+        className="h-100 shadow-sm",
+        id=id,
+    )
+
+
+def fmt_time(moment: datetime | None, *, seconds: bool = False) -> str:
+    """Every time on the dashboard is shown in UTC and says so."""
+    if moment is None:
+        return "-"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+def short_hash(value: str, length: int = 12) -> Component:
+    return html.Code(value[:length] + "…", title=value, className="radmon-hash")
+
+
+def target_text(metric: str, value: float) -> str:
+    """'Sensitivity ≥ 0.90' (or ≤ for metrics where lower is better)."""
+    sign = "≤" if TARGET_METRICS.get(metric) == "max" else "≥"
+    return f"{METRIC_LABELS.get(metric, metric)} {sign} {value:.2f}"
+
+
+def target_badges(targets: Mapping[str, float]) -> Component:
+    if not targets:
+        return html.Span("none declared", className="text-body-secondary small")
+    return html.Div(
+        [dbc.Badge(target_text(m, v), color="light", text_color="dark", className="border me-1 mb-1 fw-normal") for m, v in targets.items()]
+    )
+
+
+def no_checks_badge(*, id: str) -> Component:  # noqa: A002
+    """Monitoring status before the first check run: explicitly unknown, never 'ok'."""
+    return dbc.Badge("No checks yet", color="light", text_color="secondary", className="border", id=id, title=(
+        "Drift, performance and subgroup status appear after the first scheduled check run."
+    ))

@@ -1,0 +1,269 @@
+"""Audit trail: filter and page through the hash-chained events, verify the chain, export CSV."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, State, ctx, dcc, html
+from dash.development.base_component import Component
+from flask import Response, request
+
+from dashboard import auth, data
+from dashboard.components.widgets import card, error_alert, fmt_time, guarded, page_header, short_hash
+from monitor.auth.actors import Permission
+from monitor.errors import Invalid
+from monitor.audit.schemas import AuditEventOut
+
+dash.register_page(__name__, path="/audit", name="Audit trail", title="Audit trail · radmon", order=9)
+
+FILTER_FIELDS = (
+    # (query/field name, label, placeholder)
+    ("actor", "Actor", "username, e.g. admin"),
+    ("action", "Action", "e.g. deployment.activate"),
+    ("entity", "Entity", "e.g. model"),
+    ("entity_id", "Entity id", "e.g. ich-ct"),
+)
+
+
+def export_href(filters: data.AuditFilters) -> str:
+    query = filters.query()
+    return dash.get_relative_path("/audit/export.csv") + (f"?{urlencode(query)}" if query else "")
+
+
+@guarded("audit")
+def layout(
+    actor: str | None = None,
+    action: str | None = None,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    since: str | None = None,
+    **_query: Any,
+) -> Component:
+    auth.require(Permission.AUDIT_READ)
+    initial = {"actor": actor, "action": action, "entity": entity, "entity_id": entity_id}
+    return html.Div(
+        [
+            page_header(
+                "Audit trail",
+                "Append-only record of every state change; each event's SHA-256 hash covers the one before it.",
+            ),
+            card(
+                "Chain integrity",
+                [
+                    dcc.Loading(html.Div(id="audit-chain-status"), type="dot"),
+                    dbc.Button("Verify again", id="audit-verify-button", color="secondary", outline=True, size="sm"),
+                ],
+                id="audit-chain",
+            ),
+            card("Filter", _filter_form(initial, since), id="audit-filters"),
+            card(
+                "Events",
+                [
+                    html.Div(id="audit-filter-error"),
+                    dcc.Loading(html.Div(id="audit-table-container"), type="dot"),
+                    _pager(),
+                ],
+                id="audit-events",
+                subtitle="newest first, times in UTC",
+            ),
+            dcc.Store(id="audit-cursor-store", data={"before": None, "history": [], "next": None}),
+        ]
+    )
+
+
+def _filter_form(initial: dict[str, str | None], since: str | None) -> Component:
+    fields = [
+        dbc.Col(
+            [
+                dbc.Label(label, html_for=f"audit-filter-{name}", className="small"),
+                dbc.Input(id=f"audit-filter-{name}", value=initial[name] or "", placeholder=placeholder, size="sm", debounce=True),
+            ],
+            md=2,
+        )
+        for name, label, placeholder in FILTER_FIELDS
+    ]
+    fields.append(
+        dbc.Col(
+            [
+                dbc.Label("Since (UTC date)", html_for="audit-filter-since", className="small"),
+                dbc.Input(id="audit-filter-since", type="date", value=(since or "")[:10], size="sm"),
+            ],
+            md=2,
+        )
+    )
+    buttons = dbc.Col(
+        html.Div(
+            [
+                dbc.Button("Apply", id="audit-apply-button", color="primary", size="sm"),
+                dbc.Button("Export CSV", id="audit-export-link", href=export_href(data.AuditFilters()), external_link=True,
+                           color="secondary", outline=True, size="sm"),
+            ],
+            className="d-flex gap-2",
+        ),
+        md=2,
+        className="d-flex align-items-end",
+    )
+    hint = html.Div("Filters match exactly; leave a field empty to ignore it.", className="small text-body-secondary mt-2")
+    return [dbc.Row([*fields, buttons], className="g-2"), hint]
+
+
+def _pager() -> Component:
+    return html.Div(
+        [
+            html.Span(id="audit-page-label", className="small text-body-secondary"),
+            html.Div(
+                [
+                    dbc.Button("← Newer", id="audit-newer-button", size="sm", color="secondary", outline=True, disabled=True),
+                    dbc.Button("Older →", id="audit-older-button", size="sm", color="secondary", outline=True, disabled=True),
+                ],
+                className="d-flex gap-2",
+            ),
+        ],
+        className="d-flex justify-content-between align-items-center mt-3",
+    )
+
+
+def _change(event: AuditEventOut) -> Component:
+    if event.before is None and event.after is None:
+        return html.Span("-", className="text-body-secondary")
+    parts = []
+    if event.before is not None:
+        parts += [html.Div("before", className="small fw-semibold mt-1"), html.Pre(json.dumps(event.before, indent=1, sort_keys=True), className="radmon-json")]
+    if event.after is not None:
+        parts += [html.Div("after", className="small fw-semibold mt-1"), html.Pre(json.dumps(event.after, indent=1, sort_keys=True), className="radmon-json")]
+    summary = "before → after" if event.before is not None and event.after is not None else ("after" if event.after is not None else "before")
+    return html.Details([html.Summary(summary, className="small")] + parts)
+
+
+def events_table(events: list[AuditEventOut]) -> Component:
+    if not events:
+        return html.Div("No events match these filters.", className="text-body-secondary py-3", id="audit-no-events")
+    head = html.Thead(html.Tr([html.Th(c) for c in ("#", "Time", "Actor", "Action", "Entity", "Reason", "Change", "Hash")]))
+    rows = [
+        html.Tr(
+            [
+                html.Td(e.seq, className="font-monospace"),
+                html.Td(fmt_time(e.at, seconds=True), className="text-nowrap"),
+                html.Td(e.actor),
+                html.Td(html.Code(e.action)),
+                html.Td([e.entity, html.Div(e.entity_id, className="small text-body-secondary text-break")] if e.entity_id else e.entity),
+                html.Td(e.reason or "-", className="small"),
+                html.Td(_change(e)),
+                html.Td(short_hash(e.hash, 10)),
+            ]
+        )
+        for e in events
+    ]
+    return dbc.Table([head, html.Tbody(rows)], hover=True, size="sm", responsive=True, className="radmon-table mb-0", id="audit-table")
+
+
+def chain_status(verification: Any) -> Component:
+    if verification.ok:
+        return dbc.Alert(
+            [
+                html.Span("Chain intact", className="fw-semibold"),
+                f": {verification.events} events verified; head hash ",
+                short_hash(verification.head_hash, 16),
+            ],
+            color="success",
+            className="mb-2",
+            id="audit-chain-ok",
+        )
+    return dbc.Alert(
+        [
+            html.Span(f"Chain broken at event #{verification.first_broken_seq}", className="fw-semibold"),
+            f": {verification.problem}. Events before it verified: {verification.first_broken_seq - 1}.",
+        ],
+        color="danger",
+        className="mb-2",
+        id="audit-chain-broken",
+    )
+
+
+def export_csv() -> Response:
+    """GET /dashboard/audit/export.csv?actor=&action=&entity=&entity_id=&since= : the matching events, streamed."""
+    actor = auth.require(Permission.AUDIT_READ)
+    args = request.args
+    filters = data.AuditFilters.parse(
+        actor_name=args.get("actor"),
+        action=args.get("action"),
+        entity=args.get("entity"),
+        entity_id=args.get("entity_id"),
+        since=args.get("since"),
+    )
+    lines = data.audit_csv(actor=actor, filters=filters)
+    return Response(
+        lines, mimetype="text/csv", headers={"Content-Disposition": 'attachment; filename="radmon-audit.csv"'}
+    )
+
+
+def register_callbacks(app: Dash) -> None:
+    app.server.add_url_rule("/audit/export.csv", "radmon_audit_export", export_csv)
+
+    @app.callback(Output("audit-chain-status", "children"), Input("audit-verify-button", "n_clicks"))
+    def verify(_clicks: int | None) -> Component:
+        actor = auth.require(Permission.AUDIT_READ)
+        return chain_status(data.verify_audit(actor=actor))
+
+    filter_states = [State(f"audit-filter-{name}", "value") for name, _, _ in FILTER_FIELDS]
+
+    @app.callback(
+        Output("audit-table-container", "children"),
+        Output("audit-cursor-store", "data"),
+        Output("audit-page-label", "children"),
+        Output("audit-newer-button", "disabled"),
+        Output("audit-older-button", "disabled"),
+        Output("audit-export-link", "href"),
+        Output("audit-filter-error", "children"),
+        Input("audit-apply-button", "n_clicks"),
+        Input("audit-older-button", "n_clicks"),
+        Input("audit-newer-button", "n_clicks"),
+        *[Input(f"audit-filter-{name}", "n_submit") for name, _, _ in FILTER_FIELDS],
+        *filter_states,
+        State("audit-filter-since", "value"),
+        State("audit-cursor-store", "data"),
+    )
+    def show_events(*args: Any) -> tuple[Any, ...]:
+        actor = auth.require(Permission.AUDIT_READ)
+        values = args[3 + len(FILTER_FIELDS) :]
+        actor_name, action, entity, entity_id, since, cursor = values
+        try:
+            filters = data.AuditFilters.parse(
+                actor_name=actor_name, action=action, entity=entity, entity_id=entity_id, since=since
+            )
+        except Invalid as exc:
+            no = dash.no_update
+            return no, no, no, no, no, no, error_alert(exc, id="audit-filter-invalid")
+        cursor = _move(cursor or {}, ctx.triggered_id)
+        page = data.audit_events(actor=actor, filters=filters, before_seq=cursor["before"])
+        cursor["next"] = page.next_before_seq
+        label = _page_label(page, len(cursor["history"]) + 1)
+        return (
+            events_table(page.events),
+            cursor,
+            label,
+            not cursor["history"],
+            page.next_before_seq is None,
+            export_href(filters),
+            None,
+        )
+
+
+def _move(cursor: dict[str, Any], trigger: Any) -> dict[str, Any]:
+    """Keyset paging: remember the cursors of the pages behind us so Newer can go back."""
+    history = list(cursor.get("history") or [])
+    if trigger == "audit-older-button" and cursor.get("next") is not None:
+        return {"before": cursor["next"], "history": [*history, cursor.get("before")], "next": None}
+    if trigger == "audit-newer-button" and history:
+        return {"before": history[-1], "history": history[:-1], "next": None}
+    return {"before": None, "history": [], "next": None}  # apply / first load: newest page
+
+
+def _page_label(page: data.AuditPage, number: int) -> str:
+    if not page.events:
+        return ""
+    return f"Page {number}: events #{page.events[0].seq} to #{page.events[-1].seq}"
