@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 DriftMethod = Literal["wasserstein", "jensenshannon", "psi", "ks", "chisquare"]
 CHECK_KINDS = ("input_drift", "output_drift", "performance", "subgroups", "estimated_performance")
+CheckKind = Literal["input_drift", "output_drift", "performance", "subgroups", "estimated_performance"]
+AlertSeverity = Literal["critical", "warning", "info"]
 
 
 class FeatureSpec(BaseModel):
@@ -57,6 +59,16 @@ class MonitoringPolicy(BaseModel):
     approvals_required: int = Field(default=2, ge=1, le=10)
     change_request_ttl_hours: int = Field(default=72, ge=1, le=24 * 90)
     alert_recipients: list[str] = Field(default_factory=list)
+    alert_severities: dict[CheckKind, AlertSeverity] = Field(
+        default_factory=dict,
+        description="severity of a breach per check kind; default critical for performance and subgroups, "
+        "warning for drift and estimated performance",
+    )
+    auto_resolve_after: int = Field(default=3, ge=0, le=365, description="consecutive clean runs that resolve an alert; 0: never")
+    digest_hours: int = Field(default=24, ge=1, le=168, description="warnings are emailed as one digest per this period")
+    critical_emails_per_hour: int = Field(
+        default=5, ge=1, le=1000, description="beyond this, the model's critical alerts go into the next digest, never dropped"
+    )
 
     @field_validator("schedule")
     @classmethod
