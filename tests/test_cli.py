@@ -15,7 +15,7 @@ from monitor.auth import service as auth_service
 from monitor.cli import app
 from monitor.db import Database
 from monitor.errors import Unauthorized
-from tests.conftest import create_database_url, drop_database_url
+from tests.conftest import BACKENDS, create_database_url, drop_database_url
 
 SECRET = "cli-test-secret-0123456789"
 runner = CliRunner()
@@ -205,10 +205,16 @@ def test_scheduler_role_is_honestly_not_available_yet(environment: None, tmp_pat
     assert not (tmp_path / "radmon.db").exists()  # refused before touching the database
 
 
-def test_serve_on_postgresql_refuses_a_schema_behind_head(empty_url: str) -> None:
-    if not empty_url.startswith("postgresql"):
-        pytest.skip("SQLite migrates itself at start")
-    result = radmon("serve", "--role", "api")
+@pytest.mark.skipif("postgresql" not in BACKENDS, reason="PostgreSQL is not among RADMON_TEST_BACKENDS")
+def test_serve_on_postgresql_refuses_a_schema_behind_head(
+    environment: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = create_database_url("postgresql", tmp_path)  # SQLite would migrate itself instead
+    monkeypatch.setenv("RADMON_DATABASE_URL", url)
+    try:
+        result = radmon("serve", "--role", "api")
+    finally:
+        drop_database_url(url)
     assert result.exit_code == 1 and "Traceback" not in result.output
     # serve logs as JSON from the start; the reason is the last line.
     assert "run `radmon db upgrade`" in result.stderr.strip().splitlines()[-1]
