@@ -35,7 +35,7 @@ def deployment_timeline(deployments: Sequence[Mapping[str, Any]], *, now: dateti
     and `reason`; the order given does not matter."""
     ordered = sorted(deployments, key=lambda d: d["activated_at"])
     starts = [d["activated_at"] for d in ordered]
-    ends = starts[1:] + [now]
+    ends = starts[1:] + [now] if ordered else []
     versions = [str(d["version"]) for d in ordered]
     category_order = list(dict.fromkeys(versions))  # first activation first
     figure = go.Figure()

@@ -12,6 +12,7 @@ import dash_bootstrap_components as dbc
 from dash import get_relative_path, html
 from dash.development.base_component import Component
 
+from monitor.audit.service import Verification
 from monitor.auth.actors import Actor
 from monitor.errors import MonitorError
 from monitor.registry.schemas import TARGET_METRICS
@@ -173,3 +174,27 @@ def no_checks_badge(*, id: str) -> Component:  # noqa: A002
     return dbc.Badge("No checks yet", color="light", text_color="secondary", className="border", id=id, title=(
         "Drift, performance and subgroup status appear after the first scheduled check run."
     ))
+
+
+def chain_status(verification: Verification) -> Component:
+    """The audit chain's verification: intact, or the first broken link and why."""
+    if verification.ok:
+        return dbc.Alert(
+            [
+                html.Span("Chain intact", className="fw-semibold"),
+                f": {verification.events} events verified; head hash ",
+                short_hash(verification.head_hash, 16),
+            ],
+            color="success",
+            className="mb-2",
+            id="audit-chain-ok",
+        )
+    return dbc.Alert(
+        [
+            html.Span(f"Chain broken at event #{verification.first_broken_seq}", className="fw-semibold"),
+            f": {verification.problem}. Events before it verified: {(verification.first_broken_seq or 1) - 1}.",
+        ],
+        color="danger",
+        className="mb-2",
+        id="audit-chain-broken",
+    )

@@ -13,7 +13,7 @@ from dash.development.base_component import Component
 from flask import Response, request
 
 from dashboard import auth, data
-from dashboard.components.widgets import card, error_alert, fmt_time, guarded, page_header, short_hash
+from dashboard.components.widgets import card, chain_status, error_alert, fmt_time, guarded, page_header, short_hash
 from monitor.auth.actors import Permission
 from monitor.errors import Invalid
 from monitor.audit.schemas import AuditEventOut
@@ -159,29 +159,6 @@ def events_table(events: list[AuditEventOut]) -> Component:
         for e in events
     ]
     return dbc.Table([head, html.Tbody(rows)], hover=True, size="sm", responsive=True, className="radmon-table mb-0", id="audit-table")
-
-
-def chain_status(verification: Any) -> Component:
-    if verification.ok:
-        return dbc.Alert(
-            [
-                html.Span("Chain intact", className="fw-semibold"),
-                f": {verification.events} events verified; head hash ",
-                short_hash(verification.head_hash, 16),
-            ],
-            color="success",
-            className="mb-2",
-            id="audit-chain-ok",
-        )
-    return dbc.Alert(
-        [
-            html.Span(f"Chain broken at event #{verification.first_broken_seq}", className="fw-semibold"),
-            f": {verification.problem}. Events before it verified: {verification.first_broken_seq - 1}.",
-        ],
-        color="danger",
-        className="mb-2",
-        id="audit-chain-broken",
-    )
 
 
 def export_csv() -> Response:
