@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from monitor.config import Settings, load_settings
 from monitor.db import Database, set_database
 from monitor.errors import MonitorError
-from monitor.serve import Role
+from monitor.serve import Role, require_schema_at_head, schema_heads
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,9 +62,9 @@ def console() -> Console:
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
-    """Print a one-line reason on stderr; raise the returned Exit."""
-    first_line = " ".join(str(message).split())
-    typer.echo(f"error: {first_line}", err=True)
+    """Print the reason on stderr as one line; raise the returned Exit."""
+    one_line = " ".join(str(message).split())
+    typer.echo(f"error: {one_line}", err=True)
     return typer.Exit(code)
 
 
@@ -109,8 +109,6 @@ def opened(config: Settings) -> Iterator[Database]:
 @contextmanager
 def transaction() -> Iterator[Session]:
     """One committed transaction on a schema at head (the CLI is a transaction boundary)."""
-    from monitor.serve import require_schema_at_head
-
     with opened(settings()) as database:
         require_schema_at_head(database)
         with database.transaction() as session:
@@ -196,8 +194,6 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision (
 @reports_errors
 def db_current() -> None:
     """Show the schema revision and whether it is the newest."""
-    from monitor.serve import schema_heads
-
     with opened(settings()) as database:
         current, heads = schema_heads(database)
     state = "at head" if current in heads else f"behind head {', '.join(sorted(heads))}: run `radmon db upgrade`"
