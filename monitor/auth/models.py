@@ -10,7 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from monitor.db import Base, UTCDateTime, utcnow
 
 
-
 class User(Base):
     __tablename__ = "users"
 
@@ -22,6 +21,9 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set after too many wrong passwords at signing time (21 CFR 11.300(d)); signing is
+    # refused until then, whatever password is given.
+    signing_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     api_keys: Mapped[list[ApiKey]] = relationship(back_populates="user", lazy="raise")
 
@@ -44,3 +46,16 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(back_populates="api_keys", lazy="raise")
+
+
+class SigningFailure(Base):
+    """One wrong password given when signing; counted toward the signing lockout.
+
+    Rows are working state, not history (the audit trail keeps every failure): a successful
+    signature or a lockout clears them."""
+
+    __tablename__ = "signing_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
