@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from monitor.audit import service as audit_service
 from monitor.auth.actors import ROLES, Actor, Permission, authorize
-from monitor.auth.models import ApiKey, User
+from monitor.auth.models import ApiKey, SigningFailure, User
 from monitor.db import utcnow
-from monitor.errors import Conflict, Invalid, NotFound, Unauthorized
+from monitor.errors import Conflict, Forbidden, Invalid, Locked, MonitorError, NotFound, Unauthorized
 
 _hasher = PasswordHasher()
 KEY_PREFIX = "rmk_"
 PREFIX_LENGTH = 12  # "rmk_" + 8 characters: enough to tell keys apart in a list
 MIN_PASSWORD_LENGTH = 8
+# Signing lockout: this many wrong passwords within the window lock signing for the lockout.
+SIGNING_MAX_FAILURES = 5
+SIGNING_FAILURE_WINDOW = timedelta(minutes=15)
+SIGNING_LOCKOUT = timedelta(minutes=15)
+
+
+class SignatureRefused(Forbidden):
+    """The signer's re-entered password did not match: no signature was made."""
+
+    code = "signature_refused"
 
 
 def hash_password(password: str) -> str:
@@ -197,3 +209,109 @@ def authenticate_password(*, session: Session, username: str, password: str) -> 
         )
         return None
     return actor_for(user)
+
+
+@dataclass(frozen=True)
+class Reauthentication:
+    """The outcome of a signer re-entering their password.
+
+    On refusal the failure has been audited in the session: the caller commits, then raises
+    `refusal` (raising first would roll the audit event back with the request)."""
+
+    user: User | None
+    refusal: MonitorError | None = None
+
+
+def reauthenticate(
+    *, session: Session, actor: Actor, password: str, purpose: str, now: datetime | None = None
+) -> Reauthentication:
+    """Check the signer's password again before an electronic signature (21 CFR 11.200)."""
+    now = now or utcnow()
+    # The row lock serializes a user's concurrent attempts, so the failure count is exact.
+    user = session.execute(
+        select(User).where(User.id == actor.user_id).with_for_update().execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if user is None or not user.is_active:
+        raise Forbidden(f"'{actor.username}' is not an active user and cannot sign")
+    if user.signing_locked_until is not None and now < user.signing_locked_until:
+        return _refuse(session, user, purpose, "signing locked", _locked(user), failures=None)
+    if password_matches(user.password_hash, password):
+        session.execute(delete(SigningFailure).where(SigningFailure.user_id == user.id))
+        return Reauthentication(user=user)
+    return _count_failure(session, user, purpose, now)
+
+
+def _count_failure(session: Session, user: User, purpose: str, now: datetime) -> Reauthentication:
+    window_start = now - SIGNING_FAILURE_WINDOW
+    session.execute(delete(SigningFailure).where(SigningFailure.user_id == user.id, SigningFailure.at <= window_start))
+    session.add(SigningFailure(user_id=user.id, at=now))
+    session.flush()
+    failures = session.execute(
+        select(func.count()).select_from(SigningFailure).where(SigningFailure.user_id == user.id)
+    ).scalar_one()
+    if failures >= SIGNING_MAX_FAILURES:
+        user.signing_locked_until = now + SIGNING_LOCKOUT
+        session.execute(delete(SigningFailure).where(SigningFailure.user_id == user.id))
+        session.flush()
+        return _refuse(session, user, purpose, "wrong password", _locked(user, after_failure=True), failures=failures)
+    left = SIGNING_MAX_FAILURES - failures
+    refusal = SignatureRefused(
+        f"the password does not match the account of '{user.username}'; nothing was signed "
+        f"({left} more wrong {'password locks' if left == 1 else 'passwords lock'} signing for "
+        f"{int(SIGNING_LOCKOUT.total_seconds() // 60)} minutes)",
+        details={"failures": failures, "max_failures": SIGNING_MAX_FAILURES},
+    )
+    return _refuse(session, user, purpose, "wrong password", refusal, failures=failures)
+
+
+def _locked(user: User, *, after_failure: bool = False) -> Locked:
+    until = user.signing_locked_until
+    assert until is not None
+    cause = "wrong password; " if after_failure else ""
+    return Locked(
+        f"{cause}signing is locked for '{user.username}' until {until:%Y-%m-%d %H:%M} UTC after "
+        f"{SIGNING_MAX_FAILURES} wrong passwords within {int(SIGNING_FAILURE_WINDOW.total_seconds() // 60)} minutes; "
+        "try again then, or ask an administrator to unlock it",
+        details={"locked_until": until.isoformat()},
+    )
+
+
+def _refuse(
+    session: Session, user: User, purpose: str, reason: str, refusal: MonitorError, *, failures: int | None
+) -> Reauthentication:
+    audit_service.record(
+        session=session,
+        actor=user.username,
+        action="signature.failed",
+        entity="user",
+        entity_id=user.username,
+        after={
+            "purpose": purpose,
+            "failures_in_window": failures,
+            "locked_until": user.signing_locked_until.isoformat() if user.signing_locked_until else None,
+        },
+        reason=reason,
+    )
+    return Reauthentication(user=None, refusal=refusal)
+
+
+def unlock_signing(*, session: Session, actor: Actor, username: str) -> User:
+    """Lift a signing lockout before it ends (admin); audited."""
+    authorize(actor, Permission.USERS_MANAGE)
+    user = get_user(session=session, username=username)
+    if user.signing_locked_until is None:
+        raise Conflict(f"signing is not locked for '{username}'")
+    before = {"signing_locked_until": user.signing_locked_until.isoformat()}
+    user.signing_locked_until = None
+    session.execute(delete(SigningFailure).where(SigningFailure.user_id == user.id))
+    session.flush()
+    audit_service.record(
+        session=session,
+        actor=actor,
+        action="user.unlock_signing",
+        entity="user",
+        entity_id=username,
+        before=before,
+        after={"signing_locked_until": None},
+    )
+    return user
