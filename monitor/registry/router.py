@@ -1,24 +1,32 @@
-"""HTTP routes for models, versions, activation and deployments."""
+"""HTTP routes for models, versions, activation, deployments and change requests."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request, status
 
 from monitor.auth.dependencies import ActorDep
 from monitor.db import SessionDep
-from monitor.registry import service
+from monitor.registry import changes, service, webhooks
 from monitor.registry.models import Model
 from monitor.registry.schemas import (
     ActivateRequest,
     ActiveOut,
+    ChangeRequestCreate,
+    ChangeRequestOut,
+    DecisionCreate,
     DeploymentOut,
     ModelCreate,
     ModelOut,
     VersionCreate,
+    VersionMismatchReport,
     VersionOut,
 )
 
 router = APIRouter(prefix="/models", tags=["registry"])
+change_requests_router = APIRouter(prefix="/change-requests", tags=["change requests"])
 
 
 def _model_out(model: Model, active: str | None) -> ModelOut:
@@ -84,7 +92,73 @@ def activate(
     )
 
 
-@router.get("/{model}/deployments", response_model=list[DeploymentOut])
-def deployments(model: str, session: SessionDep, actor: ActorDep) -> list[DeploymentOut]:
-    """Deployment history, oldest first."""
+@router.get("/{model}/deployments", response_model=list[DeploymentOut] | DeploymentOut)
+def deployments(
+    model: str,
+    session: SessionDep,
+    actor: ActorDep,
+    at: Annotated[datetime | None, Query(description="an instant (with timezone): the deployment live then")] = None,
+) -> list[DeploymentOut] | DeploymentOut:
+    """Deployment history, oldest first; with `at`, the one deployment live at that instant (404 before the first)."""
+    if at is not None:
+        return service.deployment_at(session=session, actor=actor, model_name=model, at=at)
     return service.deployment_history(session=session, actor=actor, model_name=model)
+
+
+@router.get("/{model}/version-mismatches", response_model=VersionMismatchReport)
+def version_mismatches(
+    model: str,
+    session: SessionDep,
+    actor: ActorDep,
+    since: Annotated[datetime | None, Query(description="occurred_at from (inclusive)")] = None,
+    until: Annotated[datetime | None, Query(description="occurred_at until (exclusive)")] = None,
+) -> VersionMismatchReport:
+    """Inferences that reported a version other than the one active when they occurred."""
+    return service.version_mismatches(session=session, actor=actor, model_name=model, since=since, until=until)
+
+
+@change_requests_router.post("", status_code=status.HTTP_201_CREATED, response_model=ChangeRequestOut)
+def request_change(body: ChangeRequestCreate, session: SessionDep, actor: ActorDep) -> ChangeRequestOut:
+    """Request a rollback or promotion (qa, admin); it needs signed approvals before it executes."""
+    return changes.request_change(session=session, actor=actor, data=body)
+
+
+@change_requests_router.get("", response_model=list[ChangeRequestOut])
+def list_change_requests(
+    session: SessionDep,
+    actor: ActorDep,
+    status: Literal["pending", "approved", "rejected", "expired", "executed"] | None = None,
+    model: str | None = None,
+) -> list[ChangeRequestOut]:
+    """Change requests, newest first."""
+    return changes.list_change_requests(session=session, actor=actor, status=status, model_name=model)
+
+
+@change_requests_router.get("/{change_request_id}", response_model=ChangeRequestOut)
+def get_change_request(change_request_id: int, session: SessionDep, actor: ActorDep) -> ChangeRequestOut:
+    """One change request with its signatures."""
+    return changes.get_change_request(session=session, actor=actor, change_request_id=change_request_id)
+
+
+@change_requests_router.post("/{change_request_id}/decision", response_model=ChangeRequestOut)
+def decide(
+    change_request_id: int,
+    body: DecisionCreate,
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    actor: ActorDep,
+) -> ChangeRequestOut:
+    """Approve or reject with an electronic signature (approver, admin; never the requester)."""
+    settings = request.app.state.settings
+    result = changes.decide(
+        session=session, actor=actor, change_request_id=change_request_id, data=body, webhook_url=settings.webhook_url
+    )
+    if result.refusal is not None:
+        # The failed signature or the expiry is on record: commit it, then refuse (decision 0200).
+        session.commit()
+        raise result.refusal
+    if result.notification_id is not None:
+        # Background tasks run after the response, hence after the commit.
+        background.add_task(webhooks.deliver_after_commit, notification_id=result.notification_id, secret=settings.webhook_secret)
+    return result.change_request

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 # Targets a version may declare; "max" metrics are better when lower.
 TARGET_METRICS = {
@@ -117,3 +117,90 @@ class ActiveOut(BaseModel):
     artifact_sha256: str
     artifact_uri: str
 
+
+
+class ChangeRequestCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Slug
+    kind: Literal["rollback", "promotion"] = Field(
+        description="rollback: to a version older than the active one; promotion: to a newer one"
+    )
+    target_version: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=4000)
+    alert_id: int | None = Field(default=None, ge=1, description="the alert that prompted the request, if any")
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_says_something(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a change request needs a reason")
+        return value.strip()
+
+
+class DecisionCreate(BaseModel):
+    """An electronic signature: the signer re-enters their password and states its meaning."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"]
+    meaning: str = Field(
+        min_length=1, max_length=200, description="what the signature means, e.g. 'approved for clinical use'"
+    )
+    password: SecretStr = Field(description="the signer's own password, re-entered for this signature")
+    comment: str = Field(default="", max_length=4000)
+
+    @field_validator("meaning")
+    @classmethod
+    def _meaning_says_something(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("state what the signature means")
+        return value.strip()
+
+
+class SignatureOut(BaseModel):
+    username: str
+    printed_name: str
+    decision: str
+    meaning: str
+    comment: str
+    signed_at: datetime
+    request_hash: str
+    bound: bool = Field(description="the request's content still hashes to request_hash")
+    manifestation: str = Field(description="the signature as displayed: printed name, UTC time and meaning")
+
+
+class ChangeRequestOut(BaseModel):
+    id: int
+    model: str
+    kind: str
+    from_version: str
+    target_version: str
+    reason: str
+    alert_id: int | None
+    status: str
+    approvals: int
+    approvals_required: int
+    requested_by: str
+    requested_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None
+    executed_at: datetime | None
+    deployment_id: int | None
+    request_hash: str
+    signatures: list[SignatureOut]
+
+
+class VersionMismatch(BaseModel):
+    reported_version: str
+    active_version: str | None = Field(description="null: no version was active when the inference occurred")
+    count: int
+
+
+class VersionMismatchReport(BaseModel):
+    model: str
+    since: datetime | None
+    until: datetime | None
+    inferences: int
+    mismatched: int
+    mismatches: list[VersionMismatch]

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from monitor.audit import service as audit_service
 from monitor.auth.actors import Actor, Permission, authorize
 from monitor.db import utcnow
-from monitor.errors import Conflict, NotFound
+from monitor.errors import Conflict, Invalid, NotFound
+from monitor.ingest.models import Inference
 from monitor.registry.models import Deployment, Model, ModelVersion
-from monitor.registry.schemas import DeploymentOut, ModelCreate, VersionCreate
+from monitor.registry.schemas import (
+    DeploymentOut,
+    ModelCreate,
+    VersionCreate,
+    VersionMismatch,
+    VersionMismatchReport,
+)
 
 
 def find_model(*, session: Session, name: str) -> Model:
@@ -197,6 +204,90 @@ def version_active_at(
     return None if row is None else (row[0], row[1])
 
 
+def require_aware(name: str, value: datetime | None) -> None:
+    """Refuse a naive instant: a hospital's local time and UTC differ by hours."""
+    if value is not None and value.tzinfo is None:
+        raise Invalid(f"{name} must include a timezone, e.g. 2026-11-02T08:14:05Z", details={"field": name})
+
+
+def _deployment_out(model: Model, deployment: Deployment, version: str) -> DeploymentOut:
+    return DeploymentOut(
+        model=model.name,
+        version=version,
+        activated_at=deployment.activated_at,
+        activated_by=deployment.activated_by,
+        reason=deployment.reason,
+        change_request_id=deployment.change_request_id,
+    )
+
+
+def deployment_at(*, session: Session, actor: Actor, model_name: str, at: datetime) -> DeploymentOut:
+    """The deployment that was live at an instant, or NotFound before the first one."""
+    authorize(actor, Permission.MODELS_READ)
+    require_aware("at", at)
+    model = find_model(session=session, name=model_name)
+    found = version_active_at(session=session, model=model, at=at)
+    if found is None:
+        raise NotFound(f"model '{model_name}' had no active version at {at.isoformat()}")
+    version, deployment = found
+    return _deployment_out(model, deployment, version.version)
+
+
+def version_mismatches(
+    *, session: Session, actor: Actor, model_name: str, since: datetime | None = None, until: datetime | None = None
+) -> VersionMismatchReport:
+    """Inferences whose reported version differs from the one active when they occurred.
+
+    One set-based query: the deployment history becomes [activated_at, next activated_at)
+    spans, and every inference in the range joins the span it fell in."""
+    authorize(actor, Permission.MODELS_READ)
+    require_aware("since", since)
+    require_aware("until", until)
+    model = find_model(session=session, name=model_name)
+    spans = (
+        select(
+            Deployment.version_id,
+            Deployment.activated_at.label("start_at"),
+            func.lead(Deployment.activated_at).over(order_by=(Deployment.activated_at, Deployment.id)).label("end_at"),
+        )
+        .where(Deployment.model_id == model.id)
+        .subquery("spans")
+    )
+    reported, active = aliased(ModelVersion), aliased(ModelVersion)
+    query = (
+        select(reported.version, active.version, func.count())
+        .select_from(Inference)
+        .join(reported, reported.id == Inference.version_id)
+        .outerjoin(
+            spans,
+            and_(
+                Inference.occurred_at >= spans.c.start_at,
+                or_(spans.c.end_at.is_(None), Inference.occurred_at < spans.c.end_at),
+            ),
+        )
+        .outerjoin(active, active.id == spans.c.version_id)
+        .where(Inference.model_id == model.id)
+        .group_by(reported.version, active.version)
+    )
+    if since is not None:
+        query = query.where(Inference.occurred_at >= since)
+    if until is not None:
+        query = query.where(Inference.occurred_at < until)
+    rows = session.execute(query).tuples().all()
+    mismatches = sorted(
+        (VersionMismatch(reported_version=r, active_version=a, count=n) for r, a, n in rows if r != a),
+        key=lambda m: (-m.count, m.reported_version, m.active_version or ""),
+    )
+    return VersionMismatchReport(
+        model=model.name,
+        since=since,
+        until=until,
+        inferences=sum(n for _, _, n in rows),
+        mismatched=sum(m.count for m in mismatches),
+        mismatches=mismatches,
+    )
+
+
 def deployment_history(*, session: Session, actor: Actor, model_name: str) -> list[DeploymentOut]:
     """Every deployment of the model, oldest first."""
     authorize(actor, Permission.MODELS_READ)
@@ -207,14 +298,4 @@ def deployment_history(*, session: Session, actor: Actor, model_name: str) -> li
         .where(Deployment.model_id == model.id)
         .order_by(Deployment.activated_at, Deployment.id)
     ).all()
-    return [
-        DeploymentOut(
-            model=model.name,
-            version=version,
-            activated_at=deployment.activated_at,
-            activated_by=deployment.activated_by,
-            reason=deployment.reason,
-            change_request_id=deployment.change_request_id,
-        )
-        for deployment, version in rows
-    ]
+    return [_deployment_out(model, deployment, version) for deployment, version in rows]
