@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from enum import StrEnum
@@ -181,12 +182,19 @@ class BackgroundServer:
         return self.server.servers[0].sockets[0].getsockname()[1]
 
     def wait(self) -> None:
-        """Block until the server stops (Ctrl-C stops it)."""
+        """Block until the server stops; Ctrl-C or SIGTERM stop it gracefully."""
+
+        def request_exit(_signum: int, _frame: object) -> None:
+            self.server.should_exit = True
+
+        # uvicorn installs its signal handlers only in the main thread, which this one is not.
+        previous = {sig: signal.signal(sig, request_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             while self.thread.is_alive():
                 self.thread.join(0.5)
-        except KeyboardInterrupt:
-            self.stop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def stop(self) -> None:
         self.server.should_exit = True

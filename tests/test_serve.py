@@ -193,3 +193,27 @@ def test_demo_seeds_users_model_and_traffic_through_the_api(tmp_path: Path) -> N
     assert f"Stored {inferences} inferences and {outcomes} outcomes" in output
     assert active == [("2.1.0",)]
     assert [role for (role,) in users] == ["admin", "approver", "ingest", "qa", "viewer"]
+
+
+def test_demo_keeps_serving_what_it_seeded_until_sigterm(tmp_path: Path) -> None:
+    pytest.importorskip("monitor.ingest.service", reason="the ingest API is not in this build yet")
+    port = free_port()
+    log = tmp_path / "demo.log"
+    process = radmon_process(
+        ["demo", "--days", "1", "--port", str(port), "--db", str(tmp_path / "demo.db")], env={}, log=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while "Dashboard:" not in log.read_text() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        output = log.read_text()
+        assert "Dashboard: " + url + "/dashboard/" in output, output
+        viewer_key = next(line.split()[-2] for line in output.splitlines() if "│ viewer " in line)
+        models = httpx.get(f"{url}/api/v1/models", headers={"Authorization": f"Bearer {viewer_key}"})
+        assert models.status_code == 200, models.text
+        assert "ich-ct" in models.text
+    finally:
+        process.terminate()
+        process.wait(30)
+    assert process.returncode == 0, log.read_text()
