@@ -152,7 +152,8 @@ def upgrade() -> None:
     sa.Column('superseded_at', monitor.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('superseded_by', sa.BigInteger(), nullable=True),
     sa.ForeignKeyConstraint(['model_id'], ['models.id'], name=op.f('fk_outcomes_model_id_models')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_outcomes'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outcomes')),
+    sa.UniqueConstraint('model_id', 'content_hash', name=op.f('uq_outcomes_model_id_content_hash'))
     )
     with op.batch_alter_table('outcomes', schema=None) as batch_op:
         batch_op.create_index('ix_outcomes_inference', ['model_id', 'inference_id'], unique=False)

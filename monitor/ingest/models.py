@@ -39,6 +39,8 @@ class Outcome(Base):
     __table_args__ = (
         Index("ix_outcomes_inference", "model_id", "inference_id"),
         Index("ix_outcomes_study", "model_id", "study_key"),
+        # An exact repeat of an outcome is the same fact: stored once, even under concurrent retries.
+        UniqueConstraint("model_id", "content_hash"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
