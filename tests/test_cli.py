@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,18 @@ def one_line_error(result) -> str:  # type: ignore[no-untyped-def]
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.output
     return lines[0]
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """`radmon serve` configures process-wide logging; give the next tests theirs back."""
+    loggers = [logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access")]
+    saved = [(logger.handlers[:], logger.level, logger.propagate, logger.disabled) for logger in loggers]
+    yield
+    for logger, (handlers, level, propagate, disabled) in zip(loggers, saved, strict=True):
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate, logger.disabled = propagate, disabled
 
 
 @pytest.fixture
@@ -197,6 +210,7 @@ def test_unreachable_database_is_one_line_not_a_traceback(environment: None, mon
     assert "database error" in one_line_error(radmon("db", "upgrade"))
 
 
+@pytest.mark.usefixtures("restore_logging")
 def test_scheduler_role_is_honestly_not_available_yet(environment: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RADMON_DATABASE_URL", f"sqlite:///{tmp_path / 'radmon.db'}")
     result = radmon("serve", "--role", "scheduler")
@@ -206,6 +220,7 @@ def test_scheduler_role_is_honestly_not_available_yet(environment: None, tmp_pat
 
 
 @pytest.mark.skipif("postgresql" not in BACKENDS, reason="PostgreSQL is not among RADMON_TEST_BACKENDS")
+@pytest.mark.usefixtures("restore_logging")
 def test_serve_on_postgresql_refuses_a_schema_behind_head(
     environment: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
