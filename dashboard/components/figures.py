@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
 
 LIVE_COLOR = "#0d6efd"  # Bootstrap primary: the version live now
 PAST_COLOR = "#9aa5b1"  # earlier deployments
+MIN_WINDOW = timedelta(days=7)  # the timeline always shows at least the last week
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 
 
@@ -58,13 +59,25 @@ def deployment_timeline(deployments: Sequence[Mapping[str, Any]], *, now: dateti
             name="live period",
         )
     )
+    # A diamond marks each activation, so a deployment made minutes ago is still visible.
+    figure.add_trace(
+        go.Scatter(
+            x=[plotly_time(start) for start in starts],
+            y=versions,
+            mode="markers",
+            marker={"symbol": "diamond", "size": 11, "color": "#212529"},
+            hovertemplate="<b>version %{y}</b> activated %{x|%Y-%m-%d %H:%M} UTC<extra></extra>",
+            name="activation",
+        )
+    )
     layout = base_layout(
         "Deployment timeline: live version over time (UTC)",
         x_title="Date (UTC)",
         y_title="Model version",
         height=140 + 44 * max(len(category_order), 1),
     )
-    layout["xaxis"]["type"] = "date"
+    window_start = min([now - MIN_WINDOW, *starts])
+    layout["xaxis"].update(type="date", range=[plotly_time(window_start), plotly_time(now + (now - window_start) * 0.02)])
     layout["yaxis"].update(categoryorder="array", categoryarray=category_order, autorange="reversed", type="category")
     figure.update_layout(**layout)
     return figure

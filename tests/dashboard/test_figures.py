@@ -38,6 +38,14 @@ def test_timeline_highlights_the_live_version_and_keeps_first_activation_order()
     assert list(figure.layout.yaxis.categoryarray) == ["1.0", "1.1"]
 
 
+def test_timeline_marks_each_activation_and_shows_at_least_a_week() -> None:
+    figure = deployment_timeline([deployment("1.0", 0.001)], now=NOW)  # activated 90 s ago
+
+    assert list(figure.data[1].x) == [plotly_time(NOW - timedelta(days=0.001))]
+    start, end = figure.layout.xaxis.range
+    assert start == plotly_time(NOW - timedelta(days=7)) and end > plotly_time(NOW)
+
+
 def test_timeline_is_titled_with_units() -> None:
     layout = deployment_timeline([deployment("1.0", 2)], now=NOW).layout
 
