@@ -296,3 +296,27 @@ def test_audit_csv_export_rejects_a_bad_date(signed_in_viewer: TestClient) -> No
 
     assert response.status_code == 422
     assert "since" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("role", ["all", "dashboard"])
+def test_radmon_serve_mounts_the_real_dashboard(
+    settings: Settings, session: Session, monkeypatch: pytest.MonkeyPatch, role: str
+) -> None:
+    """`radmon serve --role all|dashboard` builds its app with mount_dashboard: sign-in works there too."""
+    from contextlib import contextmanager
+
+    from dashboard import data
+    from monitor import serve
+
+    @contextmanager
+    def transaction():  # type: ignore[no-untyped-def]
+        session.commit()
+        yield session
+        session.commit()
+
+    monkeypatch.setattr(data, "transaction", transaction)
+    make_user(session, role="viewer", username="vera")
+    with TestClient(serve.build_app(settings, role), base_url=BASE_URL) as client:
+        assert client.get("/dashboard/", follow_redirects=False).status_code == 302
+        assert sign_in(client, "vera").headers["location"] == "/dashboard/"
+        assert client.get("/dashboard/_dash-layout").status_code == 200
