@@ -29,6 +29,7 @@ from monitor.registry.models import Deployment, DeploymentNotification
 log = logging.getLogger("radmon.webhooks")
 
 MAX_ATTEMPTS = 8
+RETRY_PAUSE_SECONDS = 0.5  # between the immediate tries; doubles each time
 TIMEOUT_SECONDS = 10.0
 SIGNATURE_HEADER = "X-Radmon-Signature"
 UNSIGNED = "RADMON_WEBHOOK_SECRET is not set; radmon does not send unsigned webhooks"
@@ -110,7 +111,6 @@ def deliver(
     secret: str,
     database: Database | None = None,
     tries: int = 3,
-    pause_seconds: float = 0.5,
     client: httpx.Client | None = None,
 ) -> str:
     """Try a pending notification a few times now; leaves it for `deliver_due` if all fail.
@@ -137,7 +137,7 @@ def deliver(
             if error is not None:
                 log.warning("webhook delivery failed", extra={"notification": notification_id, "error": error})
             if attempt + 1 < tries:
-                time.sleep(pause_seconds * 2**attempt)
+                time.sleep(RETRY_PAUSE_SECONDS * 2**attempt)
     return status
 
 

@@ -4,47 +4,30 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from monitor.audit.models import AuditEvent
-from monitor.config import load_settings
-from monitor.db import Database, set_database
-from monitor.main import create_app
+from monitor.db import Database
 from monitor.registry import changes
 from monitor.registry.models import ChangeRequest, Deployment
-from tests.factories import PASSWORD, auth, make_model, make_user, make_version
+from tests.factories import PASSWORD, auth
 
 ROLLBACK = {"model": "ich-ct", "kind": "rollback", "target_version": "1.0.0", "reason": "sensitivity breach"}
 APPROVE = {"decision": "approve", "meaning": "approved", "password": PASSWORD}
 
 
 @pytest.fixture
-def keys(fresh_database: Database) -> dict[str, str]:
-    with fresh_database.transaction() as session:
-        make_model(session)
-        make_version(session, version="1.0.0")
-        make_version(session, version="2.0.0", activate=True)
-        people = {"qa": "qa", "approver-a": "approver", "approver-b": "approver", "approver-c": "approver", "viewer": "viewer"}
-        return {name: make_user(session, role=role, username=name)[1] for name, role in people.items()}
+def keys(live_keys: dict[str, str]) -> dict[str, str]:
+    return live_keys
 
 
 @pytest.fixture
-def app_client(fresh_database: Database, tmp_path) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    """The API on the fresh database with production's request boundary (real commits)."""
-    settings = load_settings(
-        database_url=fresh_database.url, secret_key="test-secret-key-0123456789", outbox_dir=str(tmp_path), log_format="text"
-    )
-    previous = set_database(fresh_database)
-    try:
-        # Not entered as a context manager: each call then runs on its own event loop thread,
-        # so two threads really send their requests at the same time.
-        yield TestClient(create_app(settings))
-    finally:
-        set_database(previous)
+def app_client(live_client: Callable[..., TestClient]) -> TestClient:
+    return live_client()
 
 
 @pytest.fixture(autouse=True)
