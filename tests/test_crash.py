@@ -109,6 +109,10 @@ def test_kill_9_mid_ingest_loses_nothing_acknowledged_and_stores_nothing_twice(
     assert ingest.error is None, f"{ingest.error}\n{server.log_tail()}"
     answer = ingest.answer
     assert answer is not None
+    print(
+        f"killed after {acknowledged_before_kill} acknowledged batches; {answer['retries']} retries; "
+        f"{len(answer['duplicates']) - RESENT} records answered as duplicates of the killed attempt"
+    )
     assert KILL_AFTER_BATCHES <= acknowledged_before_kill < len(sent) // BATCH
     assert answer["retries"] >= 1, "the kill was not noticed by the client"
     assert answer["rejected"] == []
