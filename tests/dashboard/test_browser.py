@@ -269,3 +269,14 @@ def test_admin_activates_a_first_version_from_the_versions_page(tab: Tab) -> Non
     assert tab.page.locator("#versions-first-activation").count() == 0
     tab.screenshot("admin-versions-after-activation")
     assert tab.problems == []
+
+
+def test_an_expired_session_sends_the_user_to_sign_in_instead_of_freezing(tab: Tab) -> None:
+    tab.sign_in("vera")
+    tab.open("/dashboard/", "#overview-table")
+
+    tab.context.clear_cookies()  # what the server sees once the session has expired
+    tab.page.click("#nav-audit")  # client-side navigation: a Dash callback, answered 401
+
+    tab.page.wait_for_selector("#login-form")
+    assert tab.page.url.endswith("/dashboard/login?next=%2Fdashboard%2Faudit")
