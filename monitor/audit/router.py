@@ -57,13 +57,26 @@ def export_csv(
     session: SessionDep,
     actor: ActorDep,
     entity: str | None = None,
+    entity_id: str | None = None,
     by: Annotated[str | None, Query(alias="actor")] = None,
     action: str | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
 ) -> StreamingResponse:
-    """Every matching event, oldest first, as CSV."""
+    """Every matching event, oldest first, as CSV (the same filters as the list)."""
     # Materialize inside the request's session: the stream outlives the dependency scope.
-    lines = list(service.export_csv(session=session, actor=actor, entity=entity, actor_name=by, action=action, since=since))
+    lines = list(
+        service.export_csv(
+            session=session,
+            actor=actor,
+            entity=entity,
+            entity_id=entity_id,
+            actor_name=by,
+            action=action,
+            since=since,
+            until=until,
+        )
+    )
     return StreamingResponse(
         iter(lines),
         media_type="text/csv",

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from monitor.audit.models import AuditEvent
 from monitor.auth.actors import Actor, Permission, authorize
 from monitor.db import utcnow
+from monitor.errors import Invalid
 
 GENESIS_HASH = "0" * 64
 # Any constant works; it names the one lock every appender takes on PostgreSQL, so the
@@ -143,6 +144,9 @@ def _filtered(
     since: datetime | None,
     until: datetime | None,
 ) -> Select[tuple[AuditEvent]]:
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise Invalid(f"{name} must include a timezone, e.g. 2026-11-02T08:00:00Z", details={"field": name})
     query = select(AuditEvent)
     for column, value in (
         (AuditEvent.entity, entity),
@@ -183,11 +187,33 @@ def list_events(
 
 
 EXPORT_COLUMNS = ("seq", "at", "actor", "action", "entity", "entity_id", "before", "after", "reason", "prev_hash", "hash")
+# A cell starting with one of these is a formula to a spreadsheet: an auditor opening the
+# export must not run what someone typed into a reason.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str | None) -> str:
+    """Free text made safe for spreadsheets (a leading apostrophe, as OWASP recommends)."""
+    if not text:
+        return ""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def export_csv(*, session: Session, actor: Actor, **filters: Any) -> Iterator[str]:
     """CSV lines (header first), oldest first, streamed."""
     authorize(actor, Permission.AUDIT_READ)
+    query = _filtered(
+        entity=filters.get("entity"),
+        entity_id=filters.get("entity_id"),
+        actor_name=filters.get("actor_name"),
+        action=filters.get("action"),
+        since=filters.get("since"),
+        until=filters.get("until"),
+    ).order_by(AuditEvent.seq)
+    return _csv_lines(session, query)
+
+
+def _csv_lines(session: Session, query: Select[tuple[AuditEvent]]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
@@ -199,26 +225,18 @@ def export_csv(*, session: Session, actor: Actor, **filters: Any) -> Iterator[st
 
     writer.writerow(EXPORT_COLUMNS)
     yield flush()
-    query = _filtered(
-        entity=filters.get("entity"),
-        entity_id=filters.get("entity_id"),
-        actor_name=filters.get("actor_name"),
-        action=filters.get("action"),
-        since=filters.get("since"),
-        until=filters.get("until"),
-    ).order_by(AuditEvent.seq)
     for event in session.execute(query.execution_options(yield_per=2000)).scalars():
         writer.writerow(
             [
                 event.seq,
                 event.at.isoformat(),
-                event.actor,
+                _cell(event.actor),
                 event.action,
                 event.entity,
-                event.entity_id or "",
+                _cell(event.entity_id),
                 "" if event.before is None else json.dumps(event.before, sort_keys=True),
                 "" if event.after is None else json.dumps(event.after, sort_keys=True),
-                event.reason or "",
+                _cell(event.reason),
                 event.prev_hash,
                 event.hash,
             ]

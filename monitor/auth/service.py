@@ -176,7 +176,13 @@ def revoke_api_key(*, session: Session, actor: Actor, prefix: str) -> ApiKey:
     key.revoked_at = utcnow()
     session.flush()
     audit_service.record(
-        session=session, actor=actor, action="api_key.revoke", entity="api_key", entity_id=prefix, after={"revoked": True}
+        session=session,
+        actor=actor,
+        action="api_key.revoke",
+        entity="api_key",
+        entity_id=prefix,
+        before={"revoked": False},
+        after={"revoked": True},
     )
     return key
 
