@@ -1,4 +1,4 @@
-"""Request and response shapes for models, versions and deployments."""
+"""Request and response shapes for models, versions, deployments and change requests."""
 
 from __future__ import annotations
 
