@@ -158,3 +158,23 @@ def test_without_a_secret_nothing_unsigned_is_sent(
     assert receiver.received == []
     (notification,) = notifications(fresh_database)
     assert notification.status == "pending" and "WEBHOOK_SECRET" in (notification.last_error or "")
+
+
+def test_the_housekeeping_jobs_expire_requests_and_retry_webhooks(
+    live_client: Callable[..., TestClient], live_keys: dict[str, str], fresh_database: Database, receiver: Receiver
+) -> None:
+    from monitor.config import load_settings
+    from monitor.registry import jobs
+
+    client = live_client(webhook_url=receiver.url, webhook_secret=SECRET)
+    request_id = int(client.post("/api/v1/change-requests", json=ROLLBACK, headers=auth(live_keys["qa"])).json()["id"])
+    assert jobs.expire_change_requests(database=fresh_database) == []
+    assert jobs.expire_change_requests(database=fresh_database, now=utcnow() + timedelta(hours=73)) == [request_id]
+    assert len(audited(fresh_database, "change_request.expire")) == 1
+
+    receiver.status = 502
+    execute_rollback(client, live_keys)
+    receiver.status = 200
+    settings = load_settings(database_url=fresh_database.url, secret_key="test-secret-key-0123456789", webhook_secret=SECRET)
+    report = jobs.deliver_deployment_webhooks(database=fresh_database, settings=settings, now=utcnow() + timedelta(hours=2))
+    assert report == {"sent": 1}
