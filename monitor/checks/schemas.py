@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DriftMethod = Literal["wasserstein", "jensenshannon", "psi", "ks", "chisquare"]
 CHECK_KINDS = ("input_drift", "output_drift", "performance", "subgroups", "estimated_performance")
+# Reference uploads and the drift profiles use these as columns of their own.
+RESERVED_COLUMNS = ("score", "prediction", "label", "occurred_at")
 CheckKind = Literal["input_drift", "output_drift", "performance", "subgroups", "estimated_performance"]
 AlertSeverity = Literal["critical", "warning", "info"]
 
@@ -19,7 +21,19 @@ class FeatureSpec(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     type: Literal["numeric", "categorical"]
     drift_method: DriftMethod | None = Field(default=None, description="pin a method; default: chosen per column")
-    drift_threshold: float | None = Field(default=None, gt=0, description="override the policy's drift_threshold")
+    drift_threshold: float | None = Field(
+        default=None, gt=0, description="override the threshold: a distance for wasserstein/jensenshannon/psi, a p-value for ks/chisquare"
+    )
+
+    @model_validator(mode="after")
+    def _applicable(self) -> "FeatureSpec":
+        if self.name in RESERVED_COLUMNS:
+            raise ValueError(f"'{self.name}' names an inference field, not a feature")
+        if self.type == "numeric" and self.drift_method == "chisquare":
+            raise ValueError(f"feature '{self.name}': chisquare applies to categorical features")
+        if self.type == "categorical" and self.drift_method in ("wasserstein", "ks"):
+            raise ValueError(f"feature '{self.name}': {self.drift_method} applies to numeric features")
+        return self
 
 
 class BaselinePeriod(BaseModel):
@@ -113,3 +127,65 @@ class PolicyOut(MonitoringPolicy):
     model: str
     updated_at: datetime | None
     updated_by: str | None
+
+
+# ---------------------------------------------------------------------------------------------
+# Check runs and metric points
+
+
+class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=64)
+    kinds: list[str] | None = Field(default=None, description="default: every implemented kind")
+    window_end: datetime | None = Field(default=None, description="ISO 8601 with timezone; default: today 00:00 UTC")
+
+    @field_validator("window_end")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("window_end must include a timezone (e.g. 2026-11-26T00:00:00Z)")
+        return value
+
+
+class MetricPointOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    metric: str
+    feature: str | None
+    segment: str | None
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int | None
+    threshold: float | None
+    method: str | None
+    status: str
+    estimated: bool
+    details: dict[str, Any] | None = None
+
+
+class CheckRunOut(BaseModel):
+    id: int
+    model: str
+    version: str
+    kind: str
+    status: str
+    window_start: datetime
+    window_end: datetime
+    started_at: datetime
+    finished_at: datetime | None
+    triggered_by: str
+    reference_set_id: int | None
+    superseded_at: datetime | None
+    superseded_by: int | None
+    error: str | None
+    summary: dict[str, Any]
+    metrics: list[MetricPointOut] | None = Field(default=None, description="omitted in lists; GET /checks/{id} has them")
+
+
+class SeriesPointOut(MetricPointOut):
+    run_id: int
+    version: str
+    kind: str
+    window_end: datetime
