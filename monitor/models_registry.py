@@ -4,4 +4,5 @@ from monitor.audit import models as audit_models  # noqa: F401
 from monitor.auth import models as auth_models  # noqa: F401
 from monitor.ingest import models as ingest_models  # noqa: F401
 from monitor.registry import models as registry_models  # noqa: F401
+from monitor.reference import models as reference_models  # noqa: F401
 from monitor.checks import models as checks_models  # noqa: F401
