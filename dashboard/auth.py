@@ -33,7 +33,8 @@ CSRF_HEADER = "X-CSRFToken"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Paths (relative to the mount point) anyone may fetch: the login form and static bundles.
-PUBLIC_PATHS = ("/login", "/_dash-component-suites/", "/assets/", "/_favicon.ico")
+PUBLIC_PATHS = frozenset({"/login", "/_favicon.ico"})
+PUBLIC_PREFIXES = ("/_dash-component-suites/", "/assets/")
 
 
 def install(server: Flask, *, settings: Settings) -> None:
@@ -107,7 +108,7 @@ def _guard() -> Response | None:
     path = request.path
     if request.method not in SAFE_METHODS and not _same_origin():
         return _refuse(403, "forbidden", "cross-site request refused (Origin/Referer is not this dashboard)")
-    if path.startswith(PUBLIC_PATHS):
+    if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
         return None
     actor = _session_actor()
     if actor is None:
@@ -122,7 +123,7 @@ def _guard() -> Response | None:
     _tag_request_log(actor)
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD, "")
-        if not sent or not hmac.compare_digest(sent, csrf_token()):
+        if not sent or not hmac.compare_digest(sent.encode(), csrf_token().encode()):
             return _refuse(403, "forbidden", "missing or wrong CSRF token; reload the page")
     return None
 
@@ -157,7 +158,7 @@ def _harden(response: Response) -> Response:
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if not request.path.startswith(("/_dash-component-suites/", "/assets/")):
+    if not request.path.startswith(PUBLIC_PREFIXES):
         response.headers.setdefault("Cache-Control", "no-store")
     token = csrf_token()
     if token and request.cookies.get(CSRF_COOKIE) != token:

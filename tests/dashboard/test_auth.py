@@ -65,8 +65,9 @@ def test_dash_endpoints_answer_401_when_signed_out(dashboard_client: TestClient)
     assert refused.json()["error"]["code"] == "unauthorized"
 
 
-def test_static_bundles_need_no_session(dashboard_client: TestClient) -> None:
+def test_static_bundles_need_no_session_but_nothing_else_is_public(dashboard_client: TestClient) -> None:
     assert dashboard_client.get("/dashboard/assets/02-radmon.css").status_code == 200
+    assert dashboard_client.get("/dashboard/login-anything", follow_redirects=False).status_code == 302
 
 
 def test_login_sets_a_hardened_session_cookie_and_audits_the_sign_in(dashboard_client: TestClient, session: Session) -> None:
@@ -158,8 +159,9 @@ def test_callbacks_need_same_origin_and_the_csrf_token(dashboard_client: TestCli
     foreign = post_callback(dashboard_client, activation_body(), headers={**good, "Origin": "https://evil.example"})
     tokenless = post_callback(dashboard_client, activation_body(), headers={**SAME_ORIGIN, "Content-Type": "application/json"})
     wrong = post_callback(dashboard_client, activation_body(), headers={**good, "X-CSRFToken": "guess"})
+    odd = post_callback(dashboard_client, activation_body(), headers={**good, "X-CSRFToken": "caf\u00e9".encode()})
 
-    assert (foreign.status_code, tokenless.status_code, wrong.status_code) == (403, 403, 403)
+    assert (foreign.status_code, tokenless.status_code, wrong.status_code, odd.status_code) == (403, 403, 403, 403)
     assert session.execute(select(Deployment)).first() is None
     assert post_callback(dashboard_client, activation_body()).status_code == 200
     assert len(session.execute(select(Deployment)).all()) == 1
