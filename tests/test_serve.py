@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -51,9 +52,15 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
     pytest.fail(f"radmon not ready after {timeout}s:\n{log.read_text()}")
 
 
-@pytest.fixture
-def api_server(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def server_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("serve")
+
+
+@pytest.fixture(scope="module")
+def api_server(server_dir: Path) -> Iterator[str]:
     """`radmon serve --role api` on a free port, against a new (unmigrated) SQLite file."""
+    tmp_path = server_dir
     port = free_port()
     log = tmp_path / "serve.log"
     process = radmon_process(
@@ -75,7 +82,7 @@ def api_server(tmp_path: Path) -> Iterator[str]:
 
 
 def test_serve_api_migrates_sqlite_and_answers_probes_docs_and_refuses_anonymous_calls(
-    api_server: str, tmp_path: Path
+    api_server: str, server_dir: Path
 ) -> None:
     assert httpx.get(f"{api_server}/healthz").json()["status"] == "ok"
     assert httpx.get(f"{api_server}/readyz").json() == {"status": "ok"}
@@ -86,16 +93,14 @@ def test_serve_api_migrates_sqlite_and_answers_probes_docs_and_refuses_anonymous
     anonymous = httpx.get(f"{api_server}/api/v1/models")
     assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthorized"
     assert httpx.get(f"{api_server}/dashboard/").status_code == 404  # the api role serves no dashboard
-    with sqlite3.connect(tmp_path / "radmon.db") as connection:
+    with sqlite3.connect(server_dir / "radmon.db") as connection:
         assert connection.execute("SELECT version_num FROM alembic_version").fetchone()
 
 
-def test_serve_logs_one_json_object_per_request(api_server: str, tmp_path: Path) -> None:
-    import json
-
-    httpx.get(f"{api_server}/healthz")
+def test_serve_logs_one_json_object_per_request(api_server: str, server_dir: Path) -> None:
+    httpx.get(f"{api_server}/healthz?probe=json-log")
     time.sleep(0.3)
-    lines = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in (server_dir / "serve.log").read_text().splitlines() if line.startswith("{")]
     assert any(entry.get("msg") == "request" and entry.get("path") == "/healthz" for entry in lines)
 
 
