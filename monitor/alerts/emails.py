@@ -1,0 +1,181 @@
+"""Email content: the adverse-event email, the digest and the test email (Jinja2, text and HTML parts)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email import policy as email_policy
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+KIND_LABELS = {
+    "performance": "performance",
+    "subgroups": "subgroup performance",
+    "estimated_performance": "estimated performance",
+    "input_drift": "input drift",
+    "output_drift": "output drift",
+}
+KIND_EXPLANATIONS = {
+    "performance": "Realized performance: confirmed outcomes joined to the model's inferences in the window.",
+    "subgroups": "Realized performance in one subgroup, compared with the target and with the rest of the "
+    "population (Benjamini-Hochberg FDR control across all subgroup tests of the run).",
+    "estimated_performance": "Estimated from the model's confidence scores before outcomes arrive: an early warning, "
+    "to be confirmed by realized performance.",
+    "input_drift": "The distribution of an input feature moved away from the reference data.",
+    "output_drift": "The distribution of the model's scores or positive-prediction rate moved away from the reference.",
+}
+# Bodies are encoded at 78 columns (quoted-printable lines must stay short), but a subject a little over
+# 78 characters must not be folded right after "Subject:": parsers then keep the fold's leading space.
+_UNFOLDED_HEADERS = email_policy.default.clone(max_line_length=998)
+# Metrics where a smaller value is better: their breach is "above target".
+LOWER_IS_BETTER = {"brier", "brier_score", "ece", "expected_calibration_error", "drift_score", "drift_share", "missing_share"}
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("monitor.alerts", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def alert_link(dashboard_url: str, alert_id: int) -> str:
+    """The alert's page in the dashboard."""
+    return f"{dashboard_url.rstrip('/')}/alerts?id={alert_id}"
+
+
+def segment_phrase(segment: str | None) -> str:
+    """'site=north&manufacturer=GE' -> 'at site north, manufacturer GE' (empty for the whole population)."""
+    if not segment:
+        return ""
+    parts = [part.partition("=") for part in segment.split("&")]
+    named = ", ".join(f"{name} {value}" if sep else name for name, sep, value in parts)
+    return f"at {named}" if parts[0][0] == "site" else f"for {named}"
+
+
+def headline(*, kind: str, metric: str, feature: str | None, segment: str | None, value: float | None, threshold: float | None, estimated: bool) -> str:
+    """What happened, in a subject line's words: 'sensitivity below target at site north'."""
+    if kind in ("input_drift", "output_drift"):
+        subject = f"{KIND_LABELS[kind]} in {feature}" if feature else f"{KIND_LABELS[kind]} ({metric})"
+        where = segment_phrase(segment)
+        return f"{subject} {where}".strip()
+    name = f"estimated {metric}" if estimated or kind == "estimated_performance" else metric
+    if value is None or threshold is None:
+        relation = "out of range"
+    elif metric in LOWER_IS_BETTER:
+        relation = "above target" if value > threshold else "near target"
+    else:
+        relation = "below target" if value < threshold else "near target"
+    return f"{name} {relation} {segment_phrase(segment)}".strip()
+
+
+def figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def figure_with_interval(evidence: dict[str, Any]) -> str:
+    """'0.780 (95% CI 0.701-0.846, n=212)'."""
+    parts = []
+    if evidence.get("ci_low") is not None and evidence.get("ci_high") is not None:
+        parts.append(f"95% CI {figure(evidence['ci_low'])}-{figure(evidence['ci_high'])}")
+    if evidence.get("n") is not None:
+        parts.append(f"n={evidence['n']}")
+    text = figure(evidence.get("value"))
+    return f"{text} ({', '.join(parts)})" if parts else text
+
+
+def when(value: datetime | str | None) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def evidence_summary(evidence: dict[str, Any], metric: str, target: float | None) -> str:
+    """One sentence a reviewer can check against the run."""
+    against = f" against target {figure(target)}" if target is not None else ""
+    method = f", method {evidence['method']}" if evidence.get("method") else ""
+    run = f"run {evidence['run_id']}, " if evidence.get("run_id") is not None else ""
+    return (
+        f"{metric} {figure_with_interval(evidence)}{against}; status {evidence.get('status')}"
+        f" ({run}window ending {when(evidence.get('window_end'))}{method})."
+    )
+
+
+def _render(template: str, context: dict[str, Any]) -> str:
+    return environment().get_template(template).render(**context)
+
+
+def _helpers() -> dict[str, Any]:
+    return {"figure": figure, "figure_with_interval": figure_with_interval, "when": when}
+
+
+def render_adverse_event(alert: dict[str, Any]) -> dict[str, str]:
+    """Subject, text and HTML of the email for one critical alert (alert: the view built by the outbox)."""
+    context = {"alert": alert, **_helpers()}
+    subject = f"[radmon {alert['severity'].upper()}] {alert['model']} {alert['version']}: {alert['headline']}"
+    return {
+        "subject": subject,
+        "text": _render("adverse_event.txt.j2", context),
+        "html": _render("adverse_event.html.j2", context),
+    }
+
+
+def render_digest(*, model: dict[str, Any], entries: list[dict[str, Any]], period_hours: int) -> dict[str, str]:
+    """One email listing several alerts of a model (warnings, and criticals beyond the rate limit)."""
+    critical = sum(1 for e in entries if e["folded_critical"])
+    others = len(entries) - critical
+    counts = []
+    if critical:
+        counts.append(f"{critical} critical alert{'s' if critical != 1 else ''}")
+    if others:
+        counts.append(f"{others} warning{'s' if others != 1 else ''}")
+    tag = "CRITICAL digest" if critical else "digest"
+    subject = f"[radmon {tag}] {model['name']}: {' and '.join(counts)}"
+    context = {"model": model, "entries": entries, "period_hours": period_hours, "critical": critical, **_helpers()}
+    return {
+        "subject": subject,
+        "text": _render("digest.txt.j2", context),
+        "html": _render("digest.html.j2", context),
+    }
+
+
+def render_test(*, sender: str, recipient: str, transport: str, sent_at: datetime) -> dict[str, str]:
+    context = {"sender": sender, "recipient": recipient, "transport": transport, "sent_at": when(sent_at)}
+    return {
+        "subject": "[radmon] test email",
+        "text": _render("test_email.txt.j2", context),
+        "html": _render("test_email.html.j2", context),
+    }
+
+
+def new_message_id(*, sender: str, tag: str) -> str:
+    """A globally unique Message-ID in the sender's domain (generated once, when the row is written)."""
+    domain = sender.rpartition("@")[2].strip(" >") or "radmon.localhost"
+    return make_msgid(idstring=tag, domain=domain)
+
+
+def build_message(*, payload: dict[str, Any], sender: str, recipient: str, message_id: str, headers: dict[str, str] | None = None) -> EmailMessage:
+    """The MIME message (text and HTML alternatives) for a stored payload: the same bytes on every attempt."""
+    message = EmailMessage()
+    message["Subject"] = payload["subject"]
+    message["From"] = sender
+    message["To"] = recipient
+    message["Message-ID"] = message_id
+    message["Date"] = format_datetime(datetime.fromisoformat(payload["date"]))
+    # RFC 3834: tells auto-responders (out-of-office) not to answer.
+    message["Auto-Submitted"] = "auto-generated"
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(payload["text"])
+    message.add_alternative(payload["html"], subtype="html")
+    message.policy = _UNFOLDED_HEADERS  # after the parts are encoded: only header folding changes
+    return message

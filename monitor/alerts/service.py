@@ -1,0 +1,484 @@
+"""Alert lifecycle: findings become deduplicated alerts; open -> acknowledged -> resolved, reopen, auto-resolve.
+
+Every transition is written to the alert's history and to the audit trail in the caller's
+transaction, together with the notifications it causes (the outbox), so a committed alert
+always has its emails queued and a rolled-back one never sends any.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from monitor.alerts import emails, outbox
+from monitor.alerts.models import Alert, AlertOccurrence, AlertTransition, Notification, NotificationAttempt
+from monitor.alerts.schemas import (
+    AlertOut,
+    AttemptOut,
+    Finding,
+    NotificationOut,
+    OccurrenceOut,
+    TransitionOut,
+)
+from monitor.audit import service as audit_service
+from monitor.auth.actors import SYSTEM, Actor, Permission, authorize
+from monitor.checks import service as checks_service
+from monitor.checks.schemas import MonitoringPolicy
+from monitor.config import Settings, get_settings
+from monitor.db import utcnow
+from monitor.errors import Conflict, Invalid, NotFound
+from monitor.registry import service as registry_service
+from monitor.registry.models import Model, ModelVersion
+
+# DESIGN 7: a significant performance breach (overall or in a subgroup) is a potential adverse
+# event; drift and label-free estimates are early warnings.
+DEFAULT_BREACH_SEVERITY = {
+    "performance": "critical",
+    "subgroups": "critical",
+    "input_drift": "warning",
+    "output_drift": "warning",
+    "estimated_performance": "warning",
+}
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+_STATUS_RANK = {"breach": 3, "warn": 2, "ok": 1, "insufficient_data": 0}
+ACTIVE = ("open", "acknowledged")
+
+
+# ---------------------------------------------------------------------------- rules
+
+
+def fingerprint(*, model: str, version: str, kind: str, metric: str, feature: str | None, segment: str | None) -> str:
+    """sha256 of (model, version, kind, metric, feature, segment): the identity of a condition."""
+    body = json.dumps([model, version, kind, metric, feature or "", segment or ""], separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def severity_for(finding: Finding, policy: MonitoringPolicy) -> str | None:
+    """The severity a finding raises, or None when it raises nothing (ok, insufficient data)."""
+    if finding.status == "warn":
+        return "info"  # point estimate past the target, not significant: watch, do not page
+    if finding.status != "breach":
+        return None
+    if finding.kind in policy.alert_severities:
+        return policy.alert_severities[finding.kind]  # type: ignore[index]
+    severity = DEFAULT_BREACH_SEVERITY.get(finding.kind, "info")
+    # An estimate is an early warning even when it is reported under a realized-performance kind.
+    return "warning" if finding.estimated and severity == "critical" else severity
+
+
+def evidence_of(finding: Finding) -> dict[str, Any]:
+    return {
+        "run_id": finding.run_id,
+        "window_end": finding.window_end.isoformat(),
+        "status": finding.status,
+        "value": finding.value,
+        "ci_low": finding.ci_low,
+        "ci_high": finding.ci_high,
+        "n": finding.n,
+        "threshold": finding.threshold,
+        "method": finding.method,
+        "estimated": finding.estimated,
+    }
+
+
+@dataclass
+class _Context:
+    """What every finding of one model version needs, looked up once per call."""
+
+    model: Model
+    version: ModelVersion
+    policy: MonitoringPolicy
+    now: datetime
+    settings: Settings
+
+
+# ---------------------------------------------------------------------------- check results in
+
+
+def process_run(*, session: Session, run_id: int, now: datetime | None = None, settings: Settings | None = None) -> list[Alert]:
+    """Turn a run's metric points into alerts (the check runner calls this after writing them)."""
+    return process_findings(session=session, findings=_findings_of_run(session, run_id), now=now, settings=settings)
+
+
+def _findings_of_run(session: Session, run_id: int) -> list[Finding]:
+    # Imported here: the run tables belong to the checks domain and arrive with its migration.
+    from monitor.checks.models import CheckRun, MetricPoint
+
+    run = session.get(CheckRun, run_id)
+    if run is None:
+        raise NotFound(f"check run {run_id} does not exist")
+    rows = session.execute(
+        select(MetricPoint, Model.name, ModelVersion.version)
+        .join(Model, Model.id == MetricPoint.model_id)
+        .join(ModelVersion, ModelVersion.id == MetricPoint.version_id)
+        .where(MetricPoint.run_id == run_id)
+        .order_by(MetricPoint.id)
+    ).all()
+    return [
+        Finding(
+            model=model_name, version=version, kind=point.kind, metric=point.metric, status=point.status,
+            window_end=point.window_end, feature=point.feature, segment=point.segment, value=point.value,
+            ci_low=point.ci_low, ci_high=point.ci_high, n=point.n, threshold=point.threshold, method=point.method,
+            estimated=bool(point.estimated), run_id=run_id,
+        )
+        for point, model_name, version in rows
+    ]
+
+
+def process_findings(
+    *, session: Session, findings: Iterable[Finding], now: datetime | None = None, settings: Settings | None = None
+) -> list[Alert]:
+    """Open, update, reopen, escalate or count towards auto-resolve; returns the alerts touched."""
+    now = now or utcnow()
+    settings = settings or get_settings()
+    contexts: dict[tuple[str, str], _Context] = {}
+    touched: dict[int, Alert] = {}
+    # Fingerprint order: concurrent runners take the alerts' row locks in the same order.
+    for finding in _worst_per_fingerprint(findings):
+        key = (finding.model, finding.version)
+        if key not in contexts:
+            contexts[key] = _context(session, finding, now, settings)
+        context = contexts[key]
+        severity = severity_for(finding, context.policy)
+        if severity is not None:
+            alert: Alert | None = _observe_firing(session, context, finding, severity)
+        elif finding.status == "ok":
+            alert = _observe_clean(session, context, finding)
+        else:
+            continue  # insufficient data is neither a breach nor evidence of recovery
+        if alert is not None:
+            touched[alert.id] = alert
+    return list(touched.values())
+
+
+def _context(session: Session, finding: Finding, now: datetime, settings: Settings) -> _Context:
+    model = registry_service.find_model(session=session, name=finding.model)
+    version = registry_service.find_version(session=session, model=model, version=finding.version)
+    policy = checks_service.policy_for(session=session, model_id=model.id)
+    return _Context(model=model, version=version, policy=policy, now=now, settings=settings)
+
+
+def _fingerprint_of(finding: Finding) -> str:
+    return fingerprint(
+        model=finding.model, version=finding.version, kind=finding.kind, metric=finding.metric,
+        feature=finding.feature, segment=finding.segment,
+    )
+
+
+def _worst_per_fingerprint(findings: Iterable[Finding]) -> list[Finding]:
+    worst: dict[str, Finding] = {}
+    for finding in findings:
+        if finding.window_end.tzinfo is None:
+            raise Invalid("a finding's window_end must be timezone-aware (UTC)")
+        key = _fingerprint_of(finding)
+        current = worst.get(key)
+        if current is None or _STATUS_RANK.get(finding.status, 0) > _STATUS_RANK.get(current.status, 0):
+            worst[key] = finding
+    return [worst[key] for key in sorted(worst)]
+
+
+def _locked(session: Session, fingerprint_: str) -> Alert | None:
+    return session.execute(
+        select(Alert).where(Alert.fingerprint == fingerprint_).with_for_update()
+    ).scalar_one_or_none()
+
+
+def _observe_firing(session: Session, context: _Context, finding: Finding, severity: str) -> Alert:
+    key = _fingerprint_of(finding)
+    alert = _locked(session, key)
+    if alert is None:
+        created = _open_new(session, context, finding, severity, key)
+        if created is not None:
+            return created
+        alert = _locked(session, key)  # another runner opened it a moment ago
+        assert alert is not None
+    _record_occurrence(session, context, alert, finding, severity)
+    if alert.status == "resolved":
+        if alert.resolved_through is None or finding.window_end > alert.resolved_through:
+            alert.resolved_at, alert.clean_runs = None, 0
+            _transition(session, context, alert, actor=SYSTEM, action="reopened", to_status="open", severity=severity,
+                        note=f"condition returned: {_summary(alert)}")
+    elif SEVERITY_RANK[severity] > SEVERITY_RANK[alert.severity]:
+        _transition(session, context, alert, actor=SYSTEM, action="escalated", to_status="open", severity=severity,
+                    note=f"severity raised from {alert.severity} to {severity}: {_summary(alert)}")
+    session.flush()
+    return alert
+
+
+def _open_new(session: Session, context: _Context, finding: Finding, severity: str, key: str) -> Alert | None:
+    """A new alert, or None when a concurrent transaction created the same fingerprint first."""
+    alert = Alert(
+        fingerprint=key, model_id=context.model.id, version_id=context.version.id, kind=finding.kind,
+        metric=finding.metric, feature=finding.feature, segment=finding.segment, severity=severity, status="open",
+        first_seen=finding.window_end, last_seen=finding.window_end, occurrences=0, clean_runs=0,
+        evidence=evidence_of(finding), opened_at=context.now, updated_at=context.now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(alert)
+            session.flush()
+    except IntegrityError:
+        return None
+    _record_occurrence(session, context, alert, finding, severity)
+    _transition(session, context, alert, actor=SYSTEM, action="opened", to_status="open", severity=severity,
+                note=_summary(alert))
+    return alert
+
+
+def _record_occurrence(session: Session, context: _Context, alert: Alert, finding: Finding, severity: str) -> None:
+    """One occurrence per window: a recomputed window updates its row instead of counting twice."""
+    occurrence = session.execute(
+        select(AlertOccurrence).where(AlertOccurrence.alert_id == alert.id, AlertOccurrence.window_end == finding.window_end)
+    ).scalar_one_or_none()
+    if occurrence is None:
+        occurrence = AlertOccurrence(alert_id=alert.id, window_end=finding.window_end)
+        session.add(occurrence)
+        alert.occurrences += 1
+    occurrence.run_id, occurrence.status, occurrence.severity = finding.run_id, finding.status, severity
+    occurrence.value, occurrence.ci_low, occurrence.ci_high = finding.value, finding.ci_low, finding.ci_high
+    occurrence.n, occurrence.threshold, occurrence.method = finding.n, finding.threshold, finding.method
+    occurrence.estimated, occurrence.recorded_at = finding.estimated, context.now
+    if finding.window_end >= alert.last_seen:
+        alert.evidence, alert.clean_runs = evidence_of(finding), 0
+    alert.first_seen = min(alert.first_seen, finding.window_end)
+    alert.last_seen = max(alert.last_seen, finding.window_end)
+    alert.updated_at = context.now
+    session.flush()
+
+
+def _observe_clean(session: Session, context: _Context, finding: Finding) -> Alert | None:
+    """An ok window after the last breach counts towards auto-resolve (each window once)."""
+    alert = _locked(session, _fingerprint_of(finding))
+    if alert is None or alert.status not in ACTIVE or finding.window_end <= alert.last_seen:
+        return None
+    if alert.last_clean_window is not None and finding.window_end <= alert.last_clean_window:
+        return None
+    alert.clean_runs += 1
+    alert.last_clean_window, alert.updated_at = finding.window_end, context.now
+    needed = context.policy.auto_resolve_after
+    if needed and alert.clean_runs >= needed:
+        alert.resolved_through, alert.resolved_at = finding.window_end, context.now
+        _transition(session, context, alert, actor=SYSTEM, action="auto_resolved", to_status="resolved",
+                    severity=alert.severity,
+                    note=f"resolved automatically after {alert.clean_runs} consecutive clean runs "
+                    f"(last window ending {finding.window_end.isoformat()})")
+    session.flush()
+    return alert
+
+
+def _summary(alert: Alert) -> str:
+    evidence = alert.evidence
+    where = f" [{alert.segment}]" if alert.segment else ""
+    feature = f" of {alert.feature}" if alert.feature else ""
+    return (
+        f"{alert.kind} {alert.metric}{feature}{where} = {evidence.get('value')} "
+        f"(threshold {evidence.get('threshold')}, n={evidence.get('n')}, status {evidence.get('status')}, "
+        f"window ending {evidence.get('window_end')})"
+    )
+
+
+_ACTION_VERBS = {"opened": "open", "acknowledged": "acknowledge", "resolved": "resolve", "auto_resolved": "auto_resolve",
+                 "reopened": "reopen", "escalated": "escalate"}
+
+
+def _transition(
+    session: Session,
+    context: _Context,
+    alert: Alert,
+    *,
+    actor: Actor,
+    action: str,
+    to_status: str,
+    severity: str,
+    note: str,
+) -> None:
+    """Move the alert, write its history and audit event, and queue what the event sends."""
+    before = None if action == "opened" else {"status": alert.status, "severity": alert.severity}
+    alert.status, alert.severity, alert.updated_at = to_status, severity, context.now
+    session.add(AlertTransition(
+        alert_id=alert.id, at=context.now, actor=actor.username, action=action,
+        from_status=None if before is None else before["status"], to_status=to_status, severity=severity, note=note,
+    ))
+    session.flush()
+    audit_service.record(
+        session=session, actor=actor, action=f"alert.{_ACTION_VERBS[action]}", entity="alert", entity_id=alert.id,
+        before=before,
+        after={"status": to_status, "severity": severity, "fingerprint": alert.fingerprint,
+               "occurrences": alert.occurrences},
+        reason=note,
+    )
+    outbox.on_event(session, alert=alert, model=context.model, version=context.version, event=action,
+                    policy=context.policy, now=context.now, settings=context.settings)
+
+
+# ---------------------------------------------------------------------------- people act
+
+
+def acknowledge(
+    *, session: Session, actor: Actor, alert_id: int, note: str, now: datetime | None = None, settings: Settings | None = None
+) -> AlertOut:
+    """Someone is on it (qa, admin); audited with the note."""
+    authorize(actor, Permission.ALERTS_ACT)
+    alert, context = _for_action(session, alert_id, now, settings)
+    if alert.status == "acknowledged":
+        raise Conflict(f"alert {alert_id} is already acknowledged")
+    if alert.status == "resolved":
+        raise Conflict(f"alert {alert_id} is resolved; it reopens by itself if the condition returns")
+    _transition(session, context, alert, actor=actor, action="acknowledged", to_status="acknowledged",
+                severity=alert.severity, note=note)
+    return _out(session, [alert], context.settings)[0]
+
+
+def resolve(
+    *, session: Session, actor: Actor, alert_id: int, note: str, now: datetime | None = None, settings: Settings | None = None
+) -> AlertOut:
+    """Close the alert with a note (qa, admin); a later window with the same breach reopens it."""
+    authorize(actor, Permission.ALERTS_ACT)
+    alert, context = _for_action(session, alert_id, now, settings)
+    if alert.status == "resolved":
+        raise Conflict(f"alert {alert_id} is already resolved")
+    alert.resolved_through, alert.resolved_at = alert.last_seen, context.now
+    _transition(session, context, alert, actor=actor, action="resolved", to_status="resolved",
+                severity=alert.severity, note=note)
+    return _out(session, [alert], context.settings)[0]
+
+
+def _for_action(session: Session, alert_id: int, now: datetime | None, settings: Settings | None) -> tuple[Alert, _Context]:
+    alert = session.execute(select(Alert).where(Alert.id == alert_id).with_for_update()).scalar_one_or_none()
+    if alert is None:
+        raise NotFound(f"alert {alert_id} does not exist")
+    model = session.get(Model, alert.model_id)
+    version = session.get(ModelVersion, alert.version_id)
+    assert model is not None and version is not None
+    policy = checks_service.policy_for(session=session, model_id=model.id)
+    return alert, _Context(model=model, version=version, policy=policy, now=now or utcnow(), settings=settings or get_settings())
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def list_alerts(
+    *,
+    session: Session,
+    actor: Actor,
+    status: str | None = None,
+    model: str | None = None,
+    severity: str | None = None,
+    limit: int = 100,
+    settings: Settings | None = None,
+) -> list[AlertOut]:
+    """Newest first (by last_seen), filtered by status, model and severity."""
+    authorize(actor, Permission.MODELS_READ)
+    query = select(Alert)
+    if model:
+        query = query.where(Alert.model_id == registry_service.find_model(session=session, name=model).id)
+    if status:
+        query = query.where(Alert.status == status)
+    if severity:
+        query = query.where(Alert.severity == severity)
+    alerts = session.execute(query.order_by(Alert.last_seen.desc(), Alert.id.desc()).limit(limit)).scalars().all()
+    return _out(session, list(alerts), settings or get_settings())
+
+
+def get_alert(*, session: Session, actor: Actor, alert_id: int, settings: Settings | None = None) -> AlertOut:
+    authorize(actor, Permission.MODELS_READ)
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound(f"alert {alert_id} does not exist")
+    return _out(session, [alert], settings or get_settings())[0]
+
+
+def list_occurrences(*, session: Session, actor: Actor, alert_id: int) -> list[OccurrenceOut]:
+    """Every window in which the alert's condition held, oldest first."""
+    authorize(actor, Permission.MODELS_READ)
+    if session.get(Alert, alert_id) is None:
+        raise NotFound(f"alert {alert_id} does not exist")
+    rows = session.execute(
+        select(AlertOccurrence).where(AlertOccurrence.alert_id == alert_id).order_by(AlertOccurrence.window_end)
+    ).scalars()
+    return [OccurrenceOut.model_validate(row, from_attributes=True) for row in rows]
+
+
+def _out(session: Session, alerts: Sequence[Alert], settings: Settings) -> list[AlertOut]:
+    if not alerts:
+        return []
+    ids = [a.id for a in alerts]
+    names = dict(session.execute(select(Model.id, Model.name).where(Model.id.in_({a.model_id for a in alerts}))).tuples().all())
+    versions = dict(session.execute(
+        select(ModelVersion.id, ModelVersion.version).where(ModelVersion.id.in_({a.version_id for a in alerts}))
+    ).tuples().all())
+    history: dict[int, list[TransitionOut]] = {alert_id: [] for alert_id in ids}
+    for row in session.execute(
+        select(AlertTransition).where(AlertTransition.alert_id.in_(ids)).order_by(AlertTransition.id)
+    ).scalars():
+        history[row.alert_id].append(TransitionOut.model_validate(row, from_attributes=True))
+    return [
+        AlertOut(
+            id=a.id, model=names[a.model_id], version=versions[a.version_id], kind=a.kind, severity=a.severity,  # type: ignore[arg-type]
+            status=a.status, fingerprint=a.fingerprint, metric=a.metric, feature=a.feature,  # type: ignore[arg-type]
+            segment=a.segment, first_seen=a.first_seen, last_seen=a.last_seen, occurrences=a.occurrences,
+            evidence=a.evidence, history=history[a.id], link=emails.alert_link(settings.dashboard_url, a.id),
+        )
+        for a in alerts
+    ]
+
+
+# ---------------------------------------------------------------------------- the outbox, for people
+
+
+def list_notifications(
+    *, session: Session, actor: Actor, status: str | None = None, alert_id: int | None = None, limit: int = 100
+) -> list[NotificationOut]:
+    """Outbox rows, newest first, with every delivery attempt (dead letters: status='dead')."""
+    authorize(actor, Permission.MODELS_READ)
+    query = select(Notification)
+    if status:
+        query = query.where(Notification.status == status)
+    if alert_id is not None:
+        query = query.where(Notification.alert_id == alert_id)
+    rows = session.execute(query.order_by(Notification.id.desc()).limit(limit)).scalars().all()
+    attempts: dict[int, list[AttemptOut]] = {row.id: [] for row in rows}
+    if rows:
+        for attempt in session.execute(
+            select(NotificationAttempt)
+            .where(NotificationAttempt.notification_id.in_(list(attempts)))
+            .order_by(NotificationAttempt.number)
+        ).scalars():
+            attempts[attempt.notification_id].append(AttemptOut.model_validate(attempt, from_attributes=True))
+    return [
+        NotificationOut(
+            id=row.id, alert_id=row.alert_id, channel=row.channel, category=row.category, recipient=row.recipient,
+            subject=row.payload.get("subject"), message_id=row.message_id, status=row.status,  # type: ignore[arg-type]
+            attempts=row.attempts, next_attempt_at=row.next_attempt_at, last_error=row.last_error,
+            created_at=row.created_at, sent_at=row.sent_at, attempt_log=attempts[row.id],
+        )
+        for row in rows
+    ]
+
+
+def requeue(*, session: Session, actor: Actor, notification_id: int, now: datetime | None = None) -> None:
+    """Give a dead letter a new round of attempts (after fixing the mail server or recipients); audited."""
+    authorize(actor, Permission.ALERTS_ACT)
+    row = session.execute(
+        select(Notification).where(Notification.id == notification_id).with_for_update()
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"notification {notification_id} does not exist")
+    if row.status != "dead":
+        raise Conflict(f"notification {notification_id} is {row.status}; only dead letters can be requeued")
+    if not row.recipient:
+        raise Conflict("this notification has no recipient; set alert_recipients and wait for the next alert")
+    row.status, row.next_attempt_at, row.attempts = "pending", now or utcnow(), 0
+    session.flush()
+    audit_service.record(
+        session=session, actor=actor, action="notification.requeue", entity="notification", entity_id=row.id,
+        before={"status": "dead", "last_error": row.last_error}, after={"status": "pending"},
+    )
