@@ -12,6 +12,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from monitor import __version__
+from monitor.alerts.router import router as alerts_router
 from monitor.audit.router import router as audit_router
 from monitor.checks.router import router as checks_router
 from monitor.config import Settings, get_settings
@@ -93,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     _probe_routes(app)
     api = APIRouter(prefix="/api/v1")
-    for router in (registry_router, change_requests_router, checks_router, ingest_router, audit_router):
+    for router in (registry_router, change_requests_router, checks_router, ingest_router, audit_router, alerts_router):
         api.include_router(router)
     app.include_router(api)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
