@@ -48,6 +48,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+alerts_app = typer.Typer(help="Alert emails and webhooks.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
 
 
 # ---------------------------------------------------------------------------- plumbing
@@ -358,6 +360,21 @@ def audit_export(
     finally:
         partial.unlink(missing_ok=True)
     typer.echo(f"wrote {rows} audit events to {out}")
+
+
+# ---------------------------------------------------------------------------- alerts
+
+
+@alerts_app.command("test-email")
+@reports_errors
+def alerts_test_email(to: Annotated[str, typer.Option(help="Address to send the test email to.")]) -> None:
+    """Send one test email now through the configured channel (SMTP, or the file outbox without RADMON_SMTP_HOST)."""
+    from monitor.alerts import jobs as alerts_jobs
+
+    result = alerts_jobs.send_test_email(to=to, settings=settings())
+    if not result.ok:
+        raise fail(result.detail)
+    typer.echo(result.detail)
 
 
 def main() -> None:
