@@ -91,6 +91,7 @@ _COMPACT_RULES: tuple[tuple[str, str], ...] = (
     ("instanceuid", "DICOM instance UID (send the study's identifier as study_key)"),
     ("studyuid", "DICOM instance UID (send the study's identifier as study_key)"),
     ("seriesuid", "DICOM instance UID (send the study's identifier as study_key)"),
+    ("studyid", "study identifier (send it as study_key, which is pseudonymized)"),
     ("passport", "passport number"),
     ("driverslicense", "licence number"),
     ("licenseplate", "vehicle identifier"),
@@ -241,19 +242,37 @@ def feature_problem(key: str, value: object) -> str | None:
 
 def features_problem(features: Mapping[str, object]) -> tuple[str, str] | None:
     """(field, reason) for the first feature that may not be stored, or None."""
-    names = _names_problem(tuple(features))
+    names = names_verdict(tuple(features))
     if names.problem is not None:
         return names.problem
     for key, value in features.items():
         if value.__class__ is str:
             looks_like = value_problem(value)  # type: ignore[arg-type]
         elif value.__class__ is list:
-            looks_like = _list_problem(value)  # type: ignore[arg-type]
+            looks_like = list_problem(value)  # type: ignore[arg-type]
         else:
             continue  # numbers, booleans and nulls carry no identifier by shape
         if looks_like is not None:
-            return f"features.{key}", f"features.{key} has a value that looks like {looks_like}; {ADVICE}"
-    for key in names.age_keys:
+            return value_reason(key, looks_like)
+    return age_problem(features, names.age_keys)
+
+
+def value_reason(key: str, looks_like: str) -> tuple[str, str]:
+    """(field, reason) for a value judged by value_problem()."""
+    return f"features.{key}", f"features.{key} has a value that looks like {looks_like}; {ADVICE}"
+
+
+def list_problem(values: list[object]) -> str | None:
+    """value_problem() of the first identifier-like string in a list."""
+    for item in values:
+        if isinstance(item, str) and (looks_like := value_problem(item)) is not None:
+            return looks_like
+    return None
+
+
+def age_problem(features: Mapping[str, object], age_keys: tuple[str, ...]) -> tuple[str, str] | None:
+    """(field, reason) when an age feature gives an age over 89."""
+    for key in age_keys:
         value = features[key]
         if any(_age_over_89(item) for item in (value if isinstance(value, list) else (value,))):
             return f"features.{key}", (
@@ -263,26 +282,20 @@ def features_problem(features: Mapping[str, object]) -> tuple[str, str] | None:
     return None
 
 
-def _list_problem(values: list[object]) -> str | None:
-    for item in values:
-        if isinstance(item, str) and (looks_like := value_problem(item)) is not None:
-            return looks_like
-    return None
-
-
-class _NamesVerdict(NamedTuple):
-    problem: tuple[str, str] | None
-    age_keys: tuple[str, ...]
+class NamesVerdict(NamedTuple):
+    problem: tuple[str, str] | None  # (field, reason) for the first identifier-like name
+    age_keys: tuple[str, ...]  # names holding an age, whose values need a look
 
 
 @lru_cache(maxsize=4096)
-def _names_problem(keys: tuple[str, ...]) -> _NamesVerdict:
-    # Records of one source share their feature names, so the names are judged once per set.
+def names_verdict(keys: tuple[str, ...]) -> NamesVerdict:
+    """The feature names of a record, judged together: records of one source share them, so
+    a batch pays for the judgement once."""
     for key in keys:
         kind = key_problem(key)
         if kind is not None:
-            return _NamesVerdict((f"features.{key}", f"features.{key} looks like an identifier ({kind}); {ADVICE}"), ())
-    return _NamesVerdict(None, tuple(key for key in keys if _is_age_key(key)))
+            return NamesVerdict((f"features.{key}", f"features.{key} looks like an identifier ({kind}); {ADVICE}"), ())
+    return NamesVerdict(None, tuple(key for key in keys if _is_age_key(key)))
 
 
 def _is_age_key(key: str) -> bool:

@@ -2,6 +2,83 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+
+from monitor.auth.dependencies import ActorDep
+from monitor.db import SessionDep
+from monitor.errors import Invalid
+from monitor.ingest import service
+from monitor.ingest.schemas import IngestResult, InferenceBatch, OutcomeBatch, records_of, request_body_schema
 
 router = APIRouter(tags=["ingest"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or invalid API key"},
+    403: {"description": "the key's role may not post these records"},
+    413: {"description": "more records than the batch limit (10000), or a body over 16 MiB"},
+    422: {"description": 'the body is not JSON of the form {"records": [...]}'},
+}
+
+
+async def _raw_body(request: Request) -> bytes:
+    # Read here, decoded in the (threadpool) endpoint: a 16 MiB batch is parsed with orjson
+    # rather than by FastAPI's per-record pydantic validation, which is several times slower.
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(_raw_body)]
+
+
+def _records(body: bytes) -> list[Any]:
+    if not body.strip():
+        raise Invalid('the body is empty: send {"records": [...]}')
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Invalid(f"the body is not valid JSON: {exc}") from None
+    return records_of(payload)
+
+
+def _answer(result: service.BatchResult) -> Response:
+    return Response(orjson.dumps(result.as_dict()), media_type="application/json")
+
+
+@router.post(
+    "/inferences",
+    response_model=IngestResult,
+    responses=_ERRORS,
+    openapi_extra={"requestBody": request_body_schema(InferenceBatch)},
+)
+def post_inferences(request: Request, body: RawBody, session: SessionDep, actor: ActorDep) -> Response:
+    """Store up to 10000 inference records; each is accepted, a duplicate (same id, same content) or rejected with a reason."""
+    settings = request.app.state.settings
+    result = service.ingest_inferences(
+        session=session,
+        actor=actor,
+        records=_records(body),
+        pseudonym_key=settings.pseudonym_key,
+        max_records=settings.max_batch_records,
+    )
+    return _answer(result)
+
+
+@router.post(
+    "/outcomes",
+    response_model=IngestResult,
+    responses=_ERRORS,
+    openapi_extra={"requestBody": request_body_schema(OutcomeBatch)},
+)
+def post_outcomes(request: Request, body: RawBody, session: SessionDep, actor: ActorDep) -> Response:
+    """Store up to 10000 outcome records (by inference_id or study_key); a later outcome supersedes the earlier one."""
+    settings = request.app.state.settings
+    result = service.ingest_outcomes(
+        session=session,
+        actor=actor,
+        records=_records(body),
+        pseudonym_key=settings.pseudonym_key,
+        max_records=settings.max_batch_records,
+    )
+    return _answer(result)
