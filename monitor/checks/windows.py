@@ -1,0 +1,290 @@
+"""Column-projected reads of inferences and reference rows, and the incremental daily profiles.
+
+Raw rows are only ever read as the columns a profile needs: on PostgreSQL one
+`COPY (SELECT score, prediction, features->>'kvp' ...) TO STDOUT` per day parsed by pyarrow,
+on SQLite a Core select of json_extract() columns. A window's profile is the sum of the
+stored daily profiles of its whole UTC days (rebuilt only when a day's row count or newest id
+changed: late records for past days are picked up) plus ad hoc profiles of any partial day.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from sqlalchemy import Float, String, and_, case, cast, delete, func, select
+from sqlalchemy.orm import Session
+
+from monitor.checks.models import DailyProfile
+from monitor.checks.profiles import Profile, ReferenceProfile, sample_profile
+from monitor.checks.schemas import FeatureSpec
+from monitor.db import utcnow
+from monitor.ingest.models import Inference
+from monitor.reference.models import ReferenceRow
+
+BASE_COLUMNS = ("pk", "score", "prediction")
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+    def days(self) -> Iterator[tuple[date, datetime, datetime]]:
+        """Each UTC day touching the window, clipped to it: (day, start, end)."""
+        day = self.start.astimezone(UTC).date()
+        while True:
+            day_start = datetime.combine(day, time(), UTC)
+            if day_start >= self.end:
+                return
+            yield day, max(day_start, self.start), min(day_start + timedelta(days=1), self.end)
+            day += timedelta(days=1)
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# Column-projected reads
+
+
+@dataclass(frozen=True)
+class Source:
+    """Which rows to read: a version's inferences in a time range, or a reference set."""
+
+    model_id: int
+    version_id: int | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    reference_set_id: int | None = None
+    with_label: bool = False
+
+
+def read_columns(session: Session, source: Source, features: list[FeatureSpec], *, limit: int | None = None) -> pa.Table:
+    """pk, score, prediction, [label,] and one column per feature (float64 or string)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _read_postgresql(session, source, features, limit)
+    return _read_sqlite(session, source, features, limit)
+
+
+def _column_types(source: Source, features: list[FeatureSpec]) -> dict[str, pa.DataType]:
+    types: dict[str, pa.DataType] = {"pk": pa.int64(), "score": pa.float64(), "prediction": pa.float64()}
+    if source.with_label:
+        types["label"] = pa.float64()
+    for spec in features:
+        types[spec.name] = pa.float64() if spec.type == "numeric" else pa.string()
+    return types
+
+
+def _read_postgresql(session: Session, source: Source, features: list[FeatureSpec], limit: int | None) -> pa.Table:
+    table = "reference_rows" if source.reference_set_id is not None else "inferences"
+    params: dict[str, Any] = {}
+    columns = ["id", "score", "prediction"] + (["label"] if source.with_label else [])
+    for i, spec in enumerate(features):
+        params[f"k{i}"] = spec.name
+        key = f"features -> %(k{i})s"
+        if spec.type == "numeric":
+            columns.append(f"CASE WHEN jsonb_typeof({key}) = 'number' THEN (features ->> %(k{i})s)::float8 END")
+        else:
+            columns.append(f"CASE WHEN jsonb_typeof({key}) IN ('string', 'number', 'boolean') THEN features ->> %(k{i})s END")
+    if source.reference_set_id is not None:
+        where = "reference_set_id = %(set)s"
+        params["set"] = source.reference_set_id
+        order = " ORDER BY row_number"
+    else:
+        where = "model_id = %(model)s AND version_id = %(version)s AND occurred_at >= %(start)s AND occurred_at < %(end)s"
+        params |= {"model": source.model_id, "version": source.version_id, "start": source.start, "end": source.end}
+        order = " ORDER BY (id * 2654435761) %% 4294967296" if limit else ""
+    query = f"SELECT {', '.join(columns)} FROM {table} WHERE {where}{order}"
+    if limit:
+        query += f" LIMIT {int(limit)}"
+    raw = session.connection().connection.dbapi_connection
+    buffer = io.BytesIO()
+    with raw.cursor() as cursor:  # type: ignore[union-attr]
+        select_sql = cursor.mogrify(query, params).decode()
+        cursor.copy_expert(f"COPY ({select_sql}) TO STDOUT WITH (FORMAT csv)", buffer)
+    types = _column_types(source, features)
+    names = list(types)
+    if buffer.tell() == 0:
+        return pa.table({name: pa.array([], type=kind) for name, kind in types.items()})
+    buffer.seek(0)
+    return pacsv.read_csv(
+        buffer,
+        read_options=pacsv.ReadOptions(column_names=[f"c{i}" for i in range(len(names))], block_size=1 << 24),
+        convert_options=pacsv.ConvertOptions(
+            column_types={f"c{i}": types[name] for i, name in enumerate(names)},
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    ).rename_columns(names)
+
+
+def _sqlite_feature(column: Any, spec: FeatureSpec) -> Any:
+    path = '$."' + spec.name.replace('"', '\\"') + '"'
+    kind = func.json_type(column, path)
+    value = func.json_extract(column, path)
+    if spec.type == "numeric":
+        return case((kind.in_(["integer", "real"]), cast(value, Float)), else_=None)
+    return case(
+        (kind == "text", cast(value, String)),
+        (kind.in_(["integer", "real"]), cast(value, String)),
+        (kind == "true", "true"),
+        (kind == "false", "false"),
+        else_=None,
+    )
+
+
+def _read_sqlite(session: Session, source: Source, features: list[FeatureSpec], limit: int | None) -> pa.Table:
+    if source.reference_set_id is not None:
+        table: Any = ReferenceRow
+        condition = ReferenceRow.reference_set_id == source.reference_set_id
+        order: Any = ReferenceRow.row_number
+    else:
+        table = Inference
+        condition = and_(
+            Inference.model_id == source.model_id,
+            Inference.version_id == source.version_id,
+            Inference.occurred_at >= source.start,
+            Inference.occurred_at < source.end,
+        )
+        order = (Inference.id * 2654435761) % 4294967296 if limit else None
+    columns = [table.id, table.score, table.prediction] + ([table.label] if source.with_label else [])
+    columns += [_sqlite_feature(table.features, spec) for spec in features]
+    query = select(*columns).where(condition)
+    if order is not None:
+        query = query.order_by(order)
+    if limit:
+        query = query.limit(limit)
+    rows = session.execute(query).all()
+    types = _column_types(source, features)
+    values = list(zip(*rows, strict=True)) if rows else [() for _ in types]
+    return pa.table({name: pa.array(list(column), type=kind) for (name, kind), column in zip(types.items(), values, strict=True)})
+
+
+# ---------------------------------------------------------------------------------------------
+# Daily profiles
+
+
+def _day_expression(session: Session) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone("UTC", Inference.occurred_at))
+    return func.substr(Inference.occurred_at, 1, 10)
+
+
+def day_counts(session: Session, *, model_id: int, version_id: int, start: datetime, end: datetime) -> dict[date, tuple[int, int]]:
+    """(row count, newest id) per UTC day of a version's inferences in [start, end)."""
+    day = _day_expression(session).label("day")
+    rows = session.execute(
+        select(day, func.count(), func.max(Inference.id))
+        .where(
+            Inference.model_id == model_id,
+            Inference.version_id == version_id,
+            Inference.occurred_at >= start,
+            Inference.occurred_at < end,
+        )
+        .group_by(day)
+    ).all()
+    return {(d if isinstance(d, date) else date.fromisoformat(d)): (int(n), int(top)) for d, n, top in rows}
+
+
+@dataclass
+class WindowProfile:
+    profile: Profile
+    days_total: int
+    days_rebuilt: int
+    rows_read: int
+
+
+def window_profile(
+    session: Session,
+    *,
+    model_id: int,
+    version_id: int,
+    reference_set_id: int,
+    reference: ReferenceProfile,
+    features: list[FeatureSpec],
+    window: Window,
+) -> WindowProfile:
+    """The window's histograms: stored daily profiles (refreshed where stale) plus partial days."""
+    whole = [(d, s, e) for d, s, e in window.days() if e - s == timedelta(days=1)]
+    partial = [(d, s, e) for d, s, e in window.days() if e - s != timedelta(days=1)]
+    total = reference.empty_profile()
+    rebuilt = rows_read = 0
+    if whole:
+        counts = day_counts(
+            session, model_id=model_id, version_id=version_id, start=day_start(whole[0][0]), end=day_start(whole[-1][0]) + timedelta(days=1)
+        )
+        stored = {
+            p.day: p
+            for p in session.execute(
+                select(DailyProfile).where(
+                    DailyProfile.model_id == model_id,
+                    DailyProfile.version_id == version_id,
+                    DailyProfile.reference_set_id == reference_set_id,
+                    DailyProfile.day.in_([d for d, _, _ in whole]),
+                )
+            ).scalars()
+        }
+        for day, start, end in whole:
+            current = counts.get(day)
+            kept = stored.get(day)
+            if current is None:
+                if kept is not None:  # every row of that day is gone (retention)
+                    session.execute(delete(DailyProfile).where(DailyProfile.id == kept.id))
+                continue
+            if kept is not None and kept.spec == reference.spec and (kept.row_count, kept.max_inference_pk) == current:
+                total.add(Profile.from_json(kept.body, reference))
+                continue
+            day_profile, count, newest = _profile_range(session, model_id, version_id, reference, features, start, end)
+            rebuilt += 1
+            rows_read += count
+            _store_day(session, kept, model_id, version_id, reference_set_id, reference.spec, day, day_profile, count, newest)
+            total.add(day_profile)
+    for _day, start, end in partial:
+        day_profile, count, _newest = _profile_range(session, model_id, version_id, reference, features, start, end)
+        rows_read += count
+        total.add(day_profile)
+    session.flush()
+    return WindowProfile(total, len(whole) + len(partial), rebuilt + len(partial), rows_read)
+
+
+def _profile_range(
+    session: Session,
+    model_id: int,
+    version_id: int,
+    reference: ReferenceProfile,
+    features: list[FeatureSpec],
+    start: datetime,
+    end: datetime,
+) -> tuple[Profile, int, int]:
+    present = [spec for spec in features if spec.name in reference.features]
+    table = read_columns(session, Source(model_id=model_id, version_id=version_id, start=start, end=end), present)
+    newest = int(pc.max(table["pk"]).as_py() or 0) if table.num_rows else 0
+    return sample_profile(table, reference), table.num_rows, newest
+
+
+def _store_day(
+    session: Session,
+    kept: DailyProfile | None,
+    model_id: int,
+    version_id: int,
+    reference_set_id: int,
+    spec: str,
+    day: date,
+    profile: Profile,
+    count: int,
+    newest: int,
+) -> None:
+    if kept is None:
+        kept = DailyProfile(model_id=model_id, version_id=version_id, reference_set_id=reference_set_id, day=day)
+        session.add(kept)
+    kept.spec, kept.row_count, kept.max_inference_pk = spec, count, newest
+    kept.body, kept.built_at = profile.to_json(), utcnow()
