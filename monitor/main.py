@@ -20,6 +20,7 @@ from monitor.db import get_database
 from monitor.errors import MonitorError
 from monitor.ingest.router import router as ingest_router
 from monitor.observability import BodySizeLimitMiddleware, RequestMetricsMiddleware
+from monitor.reference.router import router as reference_router
 from monitor.registry.router import change_requests_router, router as registry_router
 
 log = logging.getLogger("radmon")
@@ -94,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     _probe_routes(app)
     api = APIRouter(prefix="/api/v1")
-    for router in (registry_router, change_requests_router, checks_router, ingest_router, audit_router, alerts_router):
+    for router in (registry_router, change_requests_router, reference_router, checks_router, ingest_router, audit_router, alerts_router):
         api.include_router(router)
     app.include_router(api)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)

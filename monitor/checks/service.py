@@ -1,16 +1,33 @@
-"""Monitoring policy per model: read (with defaults) and replace (validated, audited)."""
+"""Monitoring policy per model (read with defaults, replace validated and audited), and check
+runs: run_checks() evaluates registered kinds on a window, supersedes, audits; runs and metric
+series are read back for the API, the dashboard and the scheduler."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import logging
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from monitor.audit import service as audit_service
 from monitor.auth.actors import Actor, Permission, authorize
-from monitor.checks.models import PolicyRecord
-from monitor.checks.schemas import MonitoringPolicy, PolicyOut
+from monitor.checks import drift_checks  # noqa: F401  (registers input_drift and output_drift)
+from monitor.checks.kinds import RUNNERS, Finding, KindContext, KindResult, implemented_kinds, window_end_default
+from monitor.checks import report
+from monitor.checks.models import CheckReport, CheckRun, MetricPoint, PolicyRecord
+from monitor.checks.schemas import CHECK_KINDS, CheckRunOut, MetricPointOut, MonitoringPolicy, PolicyOut, SeriesPointOut
+from monitor.checks.windows import Window
 from monitor.db import utcnow
+from monitor.errors import Invalid, MonitorError, NotFound
+from monitor.ingest.models import Inference
 from monitor.registry import service as registry_service
+from monitor.registry.models import Model, ModelVersion
+
+log = logging.getLogger("radmon.checks")
 
 
 def policy_for(*, session: Session, model_id: int) -> MonitoringPolicy:
@@ -49,3 +66,358 @@ def put_policy(*, session: Session, actor: Actor, model_name: str, policy: Monit
         session=session, actor=actor, action="policy.update", entity="model", entity_id=model.name, before=before, after=body
     )
     return PolicyOut(**policy.model_dump(), model=model.name, updated_at=record.updated_at, updated_by=actor.username)
+
+
+# ---------------------------------------------------------------------------------------------
+# Check runs
+
+
+def _window(policy: MonitoringPolicy, window_end: datetime) -> Window:
+    if window_end.tzinfo is None:
+        raise Invalid("window_end must include a timezone")
+    try:
+        return Window(window_end - timedelta(days=policy.window_days), window_end)
+    except OverflowError:
+        raise Invalid(f"window_end {window_end.isoformat()} leaves no room for a {policy.window_days}-day window") from None
+
+
+def _kinds(kinds: list[str] | None) -> list[str]:
+    implemented = implemented_kinds()
+    if kinds is None:
+        return implemented
+    unknown = [k for k in kinds if k not in CHECK_KINDS]
+    if unknown:
+        raise Invalid(f"unknown check kind(s) {unknown}; kinds are {list(CHECK_KINDS)}")
+    pending = [k for k in kinds if k not in implemented]
+    if pending:
+        raise Invalid(f"check kind(s) {pending} are not implemented yet; implemented: {implemented}")
+    return list(dict.fromkeys(kinds))
+
+
+def versions_in_window(*, session: Session, model: Model, window: Window) -> list[ModelVersion]:
+    """The model's versions with at least one inference in the window (one indexed probe each)."""
+    found = []
+    for version in session.execute(select(ModelVersion).where(ModelVersion.model_id == model.id).order_by(ModelVersion.id)).scalars():
+        probe = select(Inference.id).where(
+            Inference.model_id == model.id,
+            Inference.version_id == version.id,
+            Inference.occurred_at >= window.start,
+            Inference.occurred_at < window.end,
+        )
+        if session.execute(probe.limit(1)).first():
+            found.append(version)
+    return found
+
+
+def run_checks(
+    *,
+    session: Session,
+    actor: Actor,
+    model_name: str,
+    kinds: list[str] | None = None,
+    window_end: datetime | None = None,
+) -> list[CheckRun]:
+    """Run the kinds (None: every implemented one) for the window ending at window_end (default:
+    today 00:00 UTC) on every version of the model with inferences in the window; when none has
+    any, on the version active at window_end (so a silent feed shows as insufficient_data).
+
+    Each (version, kind) records a new run, supersedes the current one for the same window, and
+    is audited; a kind that fails records a failed run and the others still run. Flushes only."""
+    authorize(actor, Permission.CHECKS_RUN)
+    model = registry_service.find_model(session=session, name=model_name)
+    policy = policy_for(session=session, model_id=model.id)
+    selected = _kinds(kinds)
+    window = _window(policy, window_end or window_end_default(utcnow()))
+    if session.get_bind().dialect.name == "postgresql":
+        # Runs of one model queue: profiles and supersession assume one writer per model.
+        session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _RUN_LOCK, "b": model.id})
+    versions = versions_in_window(session=session, model=model, window=window)
+    if not versions:
+        live = registry_service.version_active_at(session=session, model=model, at=window.end)
+        versions = [] if live is None else [live[0]]
+    runs = []
+    for version in versions:
+        context = KindContext(session=session, actor=actor, model=model, version=version, policy=policy, window=window)
+        for kind in selected:
+            runs.append(_run_kind(context, kind))
+    return runs
+
+
+_RUN_LOCK = 0x636B  # "ck": the advisory-lock namespace of check runs
+
+
+def _run_kind(context: KindContext, kind: str) -> CheckRun:
+    session = context.session
+    started = utcnow()
+    try:
+        with session.begin_nested():
+            result = RUNNERS[kind](context)
+    except MonitorError as exc:
+        context.reset()
+        result = KindResult.failed(exc.message)
+    except Exception as exc:  # a bug or a database error in one kind must not stop the others
+        log.exception("check kind failed", extra={"kind": kind, "model": context.model.name})
+        context.reset()
+        result = KindResult.failed(f"{type(exc).__name__}: {exc}")
+    reference_set_id = context.__dict__.get("reference_set").id if "reference_set" in context.__dict__ else None
+    return _record_run(context, kind, result, started, reference_set_id)
+
+
+def _record_run(context: KindContext, kind: str, result: KindResult, started: datetime, reference_set_id: int | None) -> CheckRun:
+    session, window = context.session, context.window
+    previous = session.execute(
+        select(CheckRun).where(
+            CheckRun.model_id == context.model.id,
+            CheckRun.version_id == context.version.id,
+            CheckRun.kind == kind,
+            CheckRun.window_start == window.start,
+            CheckRun.window_end == window.end,
+            CheckRun.superseded_at.is_(None),
+        )
+    ).scalar_one_or_none()
+    if previous is not None:
+        previous.superseded_at = utcnow()
+        session.flush()
+    run = CheckRun(
+        model_id=context.model.id,
+        version_id=context.version.id,
+        kind=kind,
+        window_start=window.start,
+        window_end=window.end,
+        started_at=started,
+        finished_at=utcnow(),
+        status=result.status,
+        summary=_finite(result.summary),
+        error=result.error,
+        reference_set_id=reference_set_id,
+        triggered_by=context.actor.username,
+    )
+    session.add(run)
+    session.flush()
+    if previous is not None:
+        previous.superseded_by = run.id
+    if result.findings:
+        session.execute(insert(MetricPoint), [_point_row(run, finding) for finding in result.findings])
+    session.flush()
+    audit_service.record(
+        session=session,
+        actor=context.actor,
+        action="check.run",
+        entity="check_run",
+        entity_id=run.id,
+        after={
+            "model": context.model.name,
+            "version": context.version.version,
+            "kind": kind,
+            "window_start": window.start,
+            "window_end": window.end,
+            "status": run.status,
+            "breaches": result.summary.get("breaches", 0),
+            "metric_points": len(result.findings),
+            "supersedes": None if previous is None else previous.id,
+            "error": run.error,
+        },
+    )
+    return run
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become None (PostgreSQL's JSONB refuses them)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.generic):
+        return _finite(value.item())
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _point_row(run: CheckRun, finding: Finding) -> dict[str, Any]:
+    def number(value: float | None) -> float | None:
+        return None if value is None or not math.isfinite(value) else float(value)
+
+    return {
+        "run_id": run.id,
+        "model_id": run.model_id,
+        "version_id": run.version_id,
+        "kind": run.kind,
+        "window_end": run.window_end,
+        "metric": finding.metric,
+        "feature": finding.feature,
+        "segment": finding.segment,
+        "value": number(finding.value),
+        "ci_low": number(finding.ci_low),
+        "ci_high": number(finding.ci_high),
+        "n": finding.n,
+        "threshold": number(finding.threshold),
+        "method": finding.method,
+        "status": finding.status,
+        "estimated": finding.estimated,
+        "details": _finite(finding.details),
+    }
+
+
+def backfill_windows(
+    *,
+    session: Session,
+    model_name: str,
+    first_end: datetime,
+    last_end: datetime,
+    kinds: list[str] | None = None,
+    missing_only: bool = False,
+) -> list[datetime]:
+    """The daily window ends (00:00 UTC) from first_end to last_end inclusive that a backfill runs;
+    with missing_only, only those lacking a current run of some kind (no authorization: for jobs)."""
+    model = registry_service.find_model(session=session, name=model_name)
+    selected = _kinds(kinds)
+    first, last = window_end_default(first_end.astimezone(UTC)), window_end_default(last_end.astimezone(UTC))
+    if first > last:
+        raise Invalid(f"the backfill starts ({first.date()}) after it ends ({last.date()})")
+    ends = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    if not missing_only:
+        return ends
+    done = session.execute(
+        select(CheckRun.window_end, func.count(func.distinct(CheckRun.kind)))
+        .where(
+            CheckRun.model_id == model.id,
+            CheckRun.kind.in_(selected),
+            CheckRun.superseded_at.is_(None),
+            CheckRun.window_end >= first,
+            CheckRun.window_end <= last,
+        )
+        .group_by(CheckRun.window_end)
+    ).all()
+    complete = {end for end, count in done if count >= len(selected)}
+    return [end for end in ends if end not in complete]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading runs and series
+
+
+def _run_out(run: CheckRun, model: str, version: str, points: list[MetricPoint] | None) -> CheckRunOut:
+    return CheckRunOut(
+        id=run.id,
+        model=model,
+        version=version,
+        kind=run.kind,
+        status=run.status,
+        window_start=run.window_start,
+        window_end=run.window_end,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        triggered_by=run.triggered_by,
+        reference_set_id=run.reference_set_id,
+        superseded_at=run.superseded_at,
+        superseded_by=run.superseded_by,
+        error=run.error,
+        summary=run.summary,
+        metrics=None if points is None else [MetricPointOut.model_validate(p) for p in points],
+    )
+
+
+def run_out(*, session: Session, run: CheckRun) -> CheckRunOut:
+    """A run with its metric points, in the API's shape (no authorization: for routes and jobs)."""
+    names = session.execute(
+        select(Model.name, ModelVersion.version)
+        .join(ModelVersion, ModelVersion.model_id == Model.id)
+        .where(ModelVersion.id == run.version_id)
+    ).one()
+    points = session.execute(select(MetricPoint).where(MetricPoint.run_id == run.id).order_by(MetricPoint.id)).scalars().all()
+    return _run_out(run, names[0], names[1], list(points))
+
+
+def get_run(*, session: Session, actor: Actor, run_id: int) -> CheckRunOut:
+    """One run with its summary and metric points."""
+    authorize(actor, Permission.MODELS_READ)
+    run = session.get(CheckRun, run_id)
+    if run is None:
+        raise NotFound(f"no check run {run_id}")
+    return run_out(session=session, run=run)
+
+
+def list_runs(
+    *,
+    session: Session,
+    actor: Actor,
+    model_name: str | None = None,
+    kind: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    include_superseded: bool = False,
+    limit: int = 100,
+) -> list[CheckRunOut]:
+    """Runs newest window first (current ones unless include_superseded); since/until bound window_end."""
+    authorize(actor, Permission.MODELS_READ)
+    query = (
+        select(CheckRun, Model.name, ModelVersion.version)
+        .join(Model, Model.id == CheckRun.model_id)
+        .join(ModelVersion, ModelVersion.id == CheckRun.version_id)
+    )
+    if model_name:
+        query = query.where(CheckRun.model_id == registry_service.find_model(session=session, name=model_name).id)
+    if kind:
+        query = query.where(CheckRun.kind == kind)
+    if since:
+        query = query.where(CheckRun.window_end >= since)
+    if until:
+        query = query.where(CheckRun.window_end < until)
+    if not include_superseded:
+        query = query.where(CheckRun.superseded_at.is_(None))
+    rows = session.execute(query.order_by(CheckRun.window_end.desc(), CheckRun.id.desc()).limit(limit)).all()
+    return [_run_out(run, model, version, None) for run, model, version in rows]
+
+
+def metric_series(
+    *,
+    session: Session,
+    actor: Actor,
+    model_name: str,
+    metric: str | None = None,
+    feature: str | None = None,
+    segment: str | None = None,
+    kind: str | None = None,
+    version: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 10_000,
+) -> list[SeriesPointOut]:
+    """Metric points of current (non-superseded) runs, oldest window first, for plots."""
+    authorize(actor, Permission.MODELS_READ)
+    model = registry_service.find_model(session=session, name=model_name)
+    query = (
+        select(MetricPoint, ModelVersion.version)
+        .join(CheckRun, CheckRun.id == MetricPoint.run_id)
+        .join(ModelVersion, ModelVersion.id == MetricPoint.version_id)
+        .where(MetricPoint.model_id == model.id, CheckRun.superseded_at.is_(None))
+    )
+    for column, value in ((MetricPoint.metric, metric), (MetricPoint.feature, feature), (MetricPoint.segment, segment), (MetricPoint.kind, kind)):
+        if value:
+            query = query.where(column == value)
+    if version:
+        query = query.where(ModelVersion.version == version)
+    if since:
+        query = query.where(MetricPoint.window_end >= since)
+    if until:
+        query = query.where(MetricPoint.window_end < until)
+    rows = session.execute(query.order_by(MetricPoint.window_end, MetricPoint.id).limit(limit)).all()
+    return [
+        SeriesPointOut(**MetricPointOut.model_validate(point).model_dump(), run_id=point.run_id, version=name, kind=point.kind, window_end=point.window_end)
+        for point, name in rows
+    ]
+
+
+def report_html(*, session: Session, actor: Actor, run_id: int) -> str:
+    """The run's Evidently drill-down (rendered and stored on first request)."""
+    authorize(actor, Permission.MODELS_READ)
+    run = session.get(CheckRun, run_id)
+    if run is None:
+        raise NotFound(f"no check run {run_id}")
+    stored = session.get(CheckReport, run_id)
+    if stored is None:
+        stored = report.render(session=session, run=run, features=policy_for(session=session, model_id=run.model_id).features)
+    return report.stored_html(stored)

@@ -1,0 +1,310 @@
+"""The input_drift and output_drift kinds: findings from the window's and the reference's profiles.
+
+Metric names (metric_points.metric) and what their status means:
+
+- drift_score (per feature; output_drift: feature "score"): Evidently's column drift score,
+  breach when the column drifted by its method's rule, else ok.
+- missing_share (per feature): the window's missing-value share with a Wilson 95% interval;
+  threshold = reference share + MISSING_TOLERANCE; breach when the interval lies above it
+  (significant), warn when only the point estimate does.
+- unseen_categories (categorical features): share of the window's rows in categories the
+  reference never had; warn on any, breach from UNSEEN_SHARE of rows (and UNSEEN_MIN_ROWS rows).
+- dataset_drift_share: share of evaluated features that drifted; breach from DATASET_DRIFT_SHARE
+  (Evidently's DriftedColumnsCount default, 0.5).
+- unified_drift (no feature) and unified_drift_contribution (per component): see drift.py.
+- positive_rate (output_drift, feature "prediction"): the window's positive-prediction rate
+  with a Wilson 95% interval against the reference rate (threshold); breach when the interval
+  excludes the reference rate widened by POSITIVE_RATE_TOLERANCE (relative), warn when it
+  excludes the reference rate itself.
+
+A window (or a feature within it) with fewer rows than the policy's min_window_count yields
+`insufficient_data`, never `ok`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.checks import drift
+from monitor.checks.drift import ColumnDrift, wilson_interval
+from monitor.checks.kinds import Finding, KindContext, KindResult, register
+from monitor.checks.profiles import CategoricalColumn, CategoricalHist, Column, Hist
+from monitor.checks.schemas import FeatureSpec
+
+MISSING_TOLERANCE = 0.05
+UNSEEN_SHARE = 0.01
+UNSEEN_MIN_ROWS = 5
+DATASET_DRIFT_SHARE = 0.5
+POSITIVE_RATE_TOLERANCE = 0.2
+TOP_UNSEEN = 20
+
+
+def _drift_finding(name: str, drifted: ColumnDrift) -> Finding:
+    return Finding(
+        metric="drift_score",
+        feature=name,
+        value=drifted.score,
+        n=drifted.n,
+        threshold=drifted.threshold,
+        method=drifted.method,
+        status="breach" if drifted.drifted else "ok",
+        details={
+            "drifted": drifted.drifted,
+            "score_type": "p_value" if drifted.method in drift.P_VALUE_METHODS else "distance",
+            "reference_n": drifted.n_reference,
+            **drifted.details,
+        },
+    )
+
+
+def _insufficient(metric: str, name: str, n: int, reason: str) -> Finding:
+    return Finding(metric=metric, feature=name, n=n, status="insufficient_data", details={"reason": reason})
+
+
+def _missing_finding(name: str, column: Column, window: Hist) -> Finding:
+    rows = window.n + window.missing
+    reference_rows = column.hist.n + column.hist.missing
+    reference_share = column.hist.missing / reference_rows if reference_rows else 0.0
+    share = window.missing / rows
+    low, high = wilson_interval(window.missing, rows)
+    limit = min(1.0, reference_share + MISSING_TOLERANCE)
+    status = "breach" if low > limit else "warn" if share > limit else "ok"
+    return Finding(
+        metric="missing_share",
+        feature=name,
+        value=share,
+        ci_low=low,
+        ci_high=high,
+        n=rows,
+        threshold=limit,
+        status=status,
+        details={"missing": window.missing, "reference_share": reference_share, "tolerance": MISSING_TOLERANCE},
+    )
+
+
+def _unseen_finding(name: str, window: CategoricalHist) -> Finding:
+    rows = window.unseen_rows
+    share = rows / window.n
+    status = "ok"
+    if rows:
+        status = "breach" if share >= UNSEEN_SHARE and rows >= UNSEEN_MIN_ROWS else "warn"
+    top = dict(sorted(window.unseen.items(), key=lambda kv: -kv[1])[:TOP_UNSEEN])
+    return Finding(
+        metric="unseen_categories",
+        feature=name,
+        value=share,
+        n=window.n,
+        threshold=UNSEEN_SHARE,
+        status=status,
+        details={"rows": rows, "categories": top, "distinct": len(window.unseen) + (1 if window.unseen_overflow else 0)},
+    )
+
+
+def _feature_findings(spec: FeatureSpec, column: Column | None, window: Hist | None, context: KindContext) -> tuple[list[Finding], ColumnDrift | None]:
+    policy = context.policy
+    if column is None or column.hist.n == 0:
+        return [_insufficient("drift_score", spec.name, 0, "the reference has no values for this feature")], None
+    assert window is not None
+    findings: list[Finding] = []
+    if window.n + window.missing:
+        findings.append(_missing_finding(spec.name, column, window))
+    if window.n < policy.min_window_count:
+        reason = f"{window.n} values in the window; the policy's minimum is {policy.min_window_count}"
+        findings.insert(0, _insufficient("drift_score", spec.name, window.n, reason))
+        return findings, None
+    drifted = drift.column_drift(
+        column,
+        window,
+        pinned_method=spec.drift_method,
+        threshold=spec.drift_threshold,
+        distance_threshold=policy.drift_threshold,
+    )
+    findings.insert(0, _drift_finding(spec.name, drifted))
+    if isinstance(column, CategoricalColumn):
+        assert isinstance(window, CategoricalHist)
+        findings.append(_unseen_finding(spec.name, window))
+    return findings, drifted
+
+
+def _unified_findings(context: KindContext, evaluated: dict[str, tuple[Column, Hist]]) -> tuple[list[Finding], dict[str, Any]]:
+    reference, window = context.reference, context.window_profile.profile
+    minimum = context.policy.min_window_count
+    score = (reference.score, window.score) if window.score.n >= minimum and reference.score.hist.n else None
+    rate = None
+    if window.predictions >= minimum and reference.predictions:
+        rate = (reference.positive_predictions, reference.predictions, window.positive_predictions, window.predictions)
+    unified = drift.unified_drift(evaluated, score, rate, context.rng("unified_drift"))
+    if not unified.components:
+        return [], {}
+    status = "breach" if unified.value >= drift.UNIFIED_BREACH else "warn" if unified.value >= drift.UNIFIED_WARN else "ok"
+    top = sorted(unified.components, key=lambda c: -c.contribution)[:5]
+    findings = [
+        Finding(
+            metric="unified_drift",
+            value=unified.value,
+            n=window.rows,
+            threshold=drift.UNIFIED_BREACH,
+            method="standardized_weighted_sum",
+            status=status,
+            details={
+                "warn_at": drift.UNIFIED_WARN,
+                "bootstrap_windows": drift.UNIFIED_BOOTSTRAP,
+                "null_mean": unified.null_mean,
+                "null_sd": unified.null_sd,
+                "top_contributors": [c.name for c in top],
+            },
+        )
+    ]
+    for c in unified.components:
+        findings.append(
+            Finding(
+                metric="unified_drift_contribution",
+                feature=c.name,
+                value=c.contribution,
+                method=c.statistic,
+                status="ok",
+                details={
+                    "family": c.family,
+                    "distance": c.distance,
+                    "null_mean": c.null_mean,
+                    "null_sd": c.null_sd,
+                    "z": c.z,
+                    "weight": c.weight,
+                },
+            )
+        )
+    summary = {"unified_drift": unified.value, "unified_status": status, "top_contributors": [c.name for c in top]}
+    return findings, summary
+
+
+def _base_summary(context: KindContext) -> dict[str, Any]:
+    built = context.window_profile
+    return {
+        "rows": built.profile.rows,
+        "reference_rows": context.reference.rows,
+        "reference_set_id": context.reference_set.id,
+        "reference_source": context.reference_set.source,
+        "min_window_count": context.policy.min_window_count,
+        "days": built.days_total,
+        "days_profiled_now": built.days_rebuilt,
+        "rows_read": built.rows_read,
+        **({"notes": list(context.notes)} if context.notes else {}),
+    }
+
+
+@register("input_drift")
+def input_drift(context: KindContext) -> KindResult:
+    """Per-feature drift, missing shares, unseen categories, dataset drift share, unified drift."""
+    policy = context.policy
+    if not policy.features:
+        return KindResult.failed("the monitoring policy lists no features to check for drift")
+    reference, window = context.reference, context.window_profile.profile
+    summary = _base_summary(context)
+    findings: list[Finding] = []
+    drifted: dict[str, ColumnDrift] = {}
+    evaluated: dict[str, tuple[Column, Hist]] = {}
+    for spec in policy.features:
+        column, hist = reference.features.get(spec.name), window.features.get(spec.name)
+        feature_findings, result = _feature_findings(spec, column, hist, context)
+        findings += feature_findings
+        if result is not None and column is not None and hist is not None:
+            drifted[spec.name] = result
+            evaluated[spec.name] = (column, hist)
+    if window.rows < policy.min_window_count or not drifted:
+        summary["reason"] = f"{window.rows} inferences in the window; the policy's minimum is {policy.min_window_count}"
+        return KindResult(status="insufficient_data", summary=summary, findings=findings)
+    names = [name for name, result in drifted.items() if result.drifted]
+    share = len(names) / len(drifted)
+    findings.append(
+        Finding(
+            metric="dataset_drift_share",
+            value=share,
+            n=len(drifted),
+            threshold=DATASET_DRIFT_SHARE,
+            status="breach" if share >= DATASET_DRIFT_SHARE else "ok",
+            details={"drifted_features": names},
+        )
+    )
+    unified, unified_summary = _unified_findings(context, evaluated)
+    findings += unified
+    summary |= {
+        "features": len(policy.features),
+        "features_evaluated": len(drifted),
+        "drifted_features": names,
+        "drift_share": share,
+        "dataset_drift": share >= DATASET_DRIFT_SHARE,
+        "methods": {name: result.method for name, result in drifted.items()},
+        **unified_summary,
+    }
+    return KindResult(status="completed", summary=_with_counts(summary, findings), findings=findings)
+
+
+def _positive_rate(context: KindContext) -> Finding:
+    reference, window = context.reference, context.window_profile.profile
+    reference_rate = reference.positive_predictions / reference.predictions
+    rate = window.positive_predictions / window.predictions
+    low, high = wilson_interval(window.positive_predictions, window.predictions)
+    band = (reference_rate * (1 - POSITIVE_RATE_TOLERANCE), reference_rate * (1 + POSITIVE_RATE_TOLERANCE))
+    status = "ok"
+    if high < reference_rate or low > reference_rate:
+        status = "breach" if high < band[0] or low > band[1] else "warn"
+    return Finding(
+        metric="positive_rate",
+        feature="prediction",
+        value=rate,
+        ci_low=low,
+        ci_high=high,
+        n=window.predictions,
+        threshold=reference_rate,
+        method="wilson",
+        status=status,
+        details={
+            "positives": window.positive_predictions,
+            "reference_rate": reference_rate,
+            "reference_n": reference.predictions,
+            "reference_ci": list(wilson_interval(reference.positive_predictions, reference.predictions)),
+            "tolerance": POSITIVE_RATE_TOLERANCE,
+            "band": list(band),
+        },
+    )
+
+
+@register("output_drift")
+def output_drift(context: KindContext) -> KindResult:
+    """Drift of the score distribution and of the positive-prediction rate."""
+    policy = context.policy
+    reference, window = context.reference, context.window_profile.profile
+    summary = _base_summary(context)
+    if window.score.n < policy.min_window_count or not reference.predictions:
+        reason = f"{window.score.n} scored inferences in the window; the policy's minimum is {policy.min_window_count}"
+        summary["reason"] = reason
+        findings = [
+            _insufficient("drift_score", "score", window.score.n, reason),
+            _insufficient("positive_rate", "prediction", window.predictions, reason),
+        ]
+        return KindResult(status="insufficient_data", summary=summary, findings=findings)
+    score = drift.column_drift(
+        reference.score, window.score, pinned_method=None, threshold=None, distance_threshold=policy.drift_threshold
+    )
+    findings = [_drift_finding("score", score), _positive_rate(context)]
+    rate = findings[1]
+    summary |= {
+        "score_drift": score.score,
+        "score_method": score.method,
+        "score_drifted": score.drifted,
+        "positive_rate": rate.value,
+        "positive_rate_ci": [rate.ci_low, rate.ci_high],
+        "reference_positive_rate": rate.threshold,
+    }
+    return KindResult(status="completed", summary=_with_counts(summary, findings), findings=findings)
+
+
+def _with_counts(summary: dict[str, Any], findings: list[Finding]) -> dict[str, Any]:
+    counted = [f for f in findings if f.metric != "unified_drift_contribution"]
+    summary["breaches"] = sum(f.status == "breach" for f in counted)
+    summary["warnings"] = sum(f.status == "warn" for f in counted)
+    summary["findings"] = [
+        {"metric": f.metric, "feature": f.feature, "status": f.status} for f in counted if f.status in ("breach", "warn")
+    ]
+    return summary
+
