@@ -7,3 +7,4 @@ from monitor.registry import models as registry_models  # noqa: F401
 from monitor.reference import models as reference_models  # noqa: F401
 from monitor.checks import models as checks_models  # noqa: F401
 from monitor.alerts import models as alerts_models  # noqa: F401
+import monitor.scheduler  # noqa: F401,E402  (the job store's table)

@@ -30,6 +30,11 @@ def find_model(*, session: Session, name: str) -> Model:
     return model
 
 
+def all_models(*, session: Session) -> list[Model]:
+    """Every registered model (no authorization: for scheduled jobs)."""
+    return list(session.execute(select(Model).order_by(Model.name)).scalars())
+
+
 def find_version(*, session: Session, model: Model, version: str) -> ModelVersion:
     found = session.execute(
         select(ModelVersion).where(ModelVersion.model_id == model.id, ModelVersion.version == version)

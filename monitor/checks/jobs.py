@@ -1,0 +1,71 @@
+"""Scheduled checks: each model's checks on its policy's cron, computed once per window."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from monitor.auth.actors import SYSTEM
+from monitor.checks import service as checks_service
+from monitor.checks.kinds import implemented_kinds, window_end_default
+from monitor.checks.models import CheckRun
+from monitor.db import Database, get_database, utcnow
+from monitor.registry import service as registry_service
+
+log = logging.getLogger("radmon.checks")
+
+# Same namespace as checks.service.run_checks' per-model lock: advisory locks are re-entrant
+# within one PostgreSQL session, so holding it here and there costs nothing more.
+_RUN_LOCK = 0x636B
+
+
+def _lock_model(session: Session, model_id: int) -> None:
+    """Serialize check runs of one model across scheduler replicas (PostgreSQL); SQLite's
+    BEGIN IMMEDIATE already serializes every writer."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _RUN_LOCK, "b": model_id})
+
+
+def kinds_done(*, session: Session, model_id: int, window_end: datetime) -> set[str]:
+    """Kinds with a current (not superseded) run for the window ending at window_end."""
+    rows = session.execute(
+        select(CheckRun.kind).where(
+            CheckRun.model_id == model_id,
+            CheckRun.window_end == window_end,
+            CheckRun.superseded_at.is_(None),
+        )
+    ).scalars()
+    return set(rows)
+
+
+def run_due_checks(model_name: str, window_end: datetime | None = None, *, database: Database | None = None) -> list[int]:
+    """The scheduled run: every implemented kind of the model for the window ending at window_end
+    (default today 00:00 UTC) that has no current run yet. Two replicas firing together compute
+    each (model, version, kind, window) once: the second waits for the first's lock, then finds
+    the runs done. Returns the ids of the runs it made."""
+    window_end = window_end or window_end_default(utcnow())
+    with (database or get_database()).transaction() as session:
+        model = registry_service.find_model(session=session, name=model_name)
+        _lock_model(session, model.id)
+        missing = [kind for kind in implemented_kinds() if kind not in kinds_done(session=session, model_id=model.id, window_end=window_end)]
+        if not missing:
+            log.info("checks already done", extra={"model": model_name, "window_end": window_end.isoformat()})
+            return []
+        runs = checks_service.run_checks(
+            session=session, actor=SYSTEM, model_name=model_name, kinds=missing, window_end=window_end
+        )
+        ids = [run.id for run in runs]
+    log.info("scheduled checks ran", extra={"model": model_name, "window_end": window_end.isoformat(), "runs": ids})
+    return ids
+
+
+def scheduled_models(*, database: Database | None = None) -> dict[str, str]:
+    """Model name -> cron schedule (UTC) from each model's policy (defaults included)."""
+    with (database or get_database()).transaction() as session:
+        return {
+            model.name: checks_service.policy_for(session=session, model_id=model.id).schedule
+            for model in registry_service.all_models(session=session)
+        }

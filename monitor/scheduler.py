@@ -1,0 +1,95 @@
+"""The APScheduler instance: each domain's scheduled jobs, with the job store in the database."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import Column, Float, LargeBinary, Table, Unicode
+
+from monitor.db import Base, Database, get_database
+
+log = logging.getLogger("radmon.scheduler")
+
+JOBS_TABLE = "apscheduler_jobs"
+# The job store's table, declared here too so the migrations create it (and schema checks see it).
+apscheduler_jobs = Table(
+    JOBS_TABLE,
+    Base.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)
+
+SYNC_SECONDS = 60
+CHECK_JOB_PREFIX = "checks:"
+
+
+def sync_check_jobs() -> None:
+    """Add, reschedule or remove each model's check job to follow its policy's cron."""
+    from monitor.checks import jobs as checks_jobs
+
+    scheduler = _current
+    if scheduler is None:
+        return
+    wanted = checks_jobs.scheduled_models()
+    existing = {job.id: job for job in scheduler.get_jobs() if job.id.startswith(CHECK_JOB_PREFIX)}
+    for model_name, cron in wanted.items():
+        job_id = CHECK_JOB_PREFIX + model_name
+        trigger = CronTrigger.from_crontab(cron, timezone=UTC)
+        job = existing.pop(job_id, None)
+        if job is None:
+            scheduler.add_job(
+                "monitor.checks.jobs:run_due_checks", trigger, id=job_id, args=[model_name], replace_existing=True
+            )
+            log.info("check job scheduled", extra={"model": model_name, "cron": cron})
+        elif str(job.trigger) != str(trigger):
+            scheduler.reschedule_job(job_id, trigger=trigger)
+            log.info("check job rescheduled", extra={"model": model_name, "cron": cron})
+    for job_id in existing:
+        scheduler.remove_job(job_id)
+
+
+# Housekeeping every domain needs: (job id, "module:function", seconds between runs).
+HOUSEKEEPING = (
+    ("alerts:deliver", "monitor.alerts.jobs:deliver_due", 30),
+    ("registry:expire-change-requests", "monitor.registry.jobs:expire_change_requests", 300),
+    ("registry:deployment-webhooks", "monitor.registry.jobs:deliver_deployment_webhooks", 60),
+)
+
+_current: BaseScheduler | None = None
+
+
+def build_scheduler(*, database: Database | None = None, blocking: bool = False) -> BaseScheduler:
+    """A scheduler with every job registered; start() it (blocking for `--role scheduler`)."""
+    global _current
+    database = database or get_database()
+    cls = BlockingScheduler if blocking else BackgroundScheduler
+    scheduler = cls(
+        jobstores={"default": SQLAlchemyJobStore(engine=database.engine, tablename=JOBS_TABLE)},
+        timezone=UTC,
+        # A job missed while no scheduler ran (restart, outage) runs once when one is back.
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 6 * 3600},
+    )
+    for job_id, func, seconds in HOUSEKEEPING:
+        scheduler.add_job(func, "interval", seconds=seconds, id=job_id, replace_existing=True)
+    scheduler.add_job(
+        "monitor.scheduler:sync_check_jobs", "interval", seconds=SYNC_SECONDS, id="checks:sync", replace_existing=True
+    )
+    _current = scheduler
+    return scheduler
+
+
+def start(scheduler: BaseScheduler) -> None:
+    """Start, then place the check jobs at once rather than after the first sync interval."""
+    if isinstance(scheduler, BlockingScheduler):
+        scheduler.add_job("monitor.scheduler:sync_check_jobs", id="checks:sync-now", replace_existing=True)
+        scheduler.start()
+        return
+    scheduler.start()
+    sync_check_jobs()
