@@ -269,24 +269,29 @@ def _label(raw: dict[str, Any], field: str) -> int | Problem:
     return Problem(field, f"{field} must be an integer; got {_show(value)}")
 
 
+class _NamesCheck(NamedTuple):
+    problem: Problem | None
+    age_keys: tuple[str, ...]
+
+
 @lru_cache(maxsize=4096)
-def _names_problem(names: tuple[str, ...]) -> Problem | None:
+def _names_check(names: tuple[str, ...]) -> _NamesCheck:
     # Records from one source share their feature names: judged once per set.
     if len(names) > MAX_FEATURES:
-        return Problem("features", f"features may hold at most {MAX_FEATURES} entries; got {len(names)}")
+        return _NamesCheck(Problem("features", f"features may hold at most {MAX_FEATURES} entries; got {len(names)}"), ())
     for name in names:
         if not name or len(name) > MAX_FEATURE_NAME_LENGTH or not name.isprintable():
-            return Problem("features", f"feature names must be 1 to {MAX_FEATURE_NAME_LENGTH} printable characters; got {_show(name)}")
-    found = phi.names_verdict(names).problem
-    return Problem(*found) if found else None
+            reason = f"feature names must be 1 to {MAX_FEATURE_NAME_LENGTH} printable characters; got {_show(name)}"
+            return _NamesCheck(Problem("features", reason), ())
+    verdict = phi.names_verdict(names)
+    return _NamesCheck(Problem(*verdict.problem) if verdict.problem else None, verdict.age_keys)
 
 
 def features_problem(features: dict[str, Any]) -> Problem | None:
     """Shape and PHI guard of a record's features, in one pass over the values."""
-    names = tuple(features)
-    problem = _names_problem(names)
-    if problem is not None:
-        return problem
+    names = _names_check(tuple(features))
+    if names.problem is not None:
+        return names.problem
     value_problem = phi.value_problem
     for name, value in features.items():
         cls = value.__class__
@@ -304,9 +309,8 @@ def features_problem(features: dict[str, Any]) -> Problem | None:
                 return problem
         else:
             return _bad_feature(name, value)
-    age_keys = phi.names_verdict(names).age_keys
-    if age_keys:
-        found = phi.age_problem(features, age_keys)
+    if names.age_keys:
+        found = phi.age_problem(features, names.age_keys)
         if found is not None:
             return Problem(*found)
     return None

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Integer, Select, Text, and_, bindparam, func, literal, select, text, union_all, update
+from sqlalchemy import Integer, Select, String, Text, and_, any_, bindparam, func, literal, select, text, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -152,9 +152,16 @@ def _finish(session: Session, actor: Actor, batch: BatchResult, kind: str) -> No
     )
 
 
-def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _in(session: Session, column: Any, values: Sequence[str]) -> Iterator[Any]:
+    """`column IN values` as few conditions as the backend allows: one `= ANY(array)` on
+    PostgreSQL (one parameter, however many values), IN lists of bounded size on SQLite."""
+    if not values:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        yield column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(String)))
+        return
+    for start in range(0, len(values), _IN_CHUNK):
+        yield column.in_(values[start : start + _IN_CHUNK])
 
 
 # ---------------------------------------------------------------------------- inferences
@@ -463,11 +470,9 @@ def _stored_hashes(session: Session, keys: Iterable[tuple[int, str]]) -> dict[tu
         by_model.setdefault(model_id, []).append(inference_id)
     stored: dict[tuple[int, str], str] = {}
     for model_id, inference_ids in by_model.items():
-        for chunk in _chunks(inference_ids):
+        for matching in _in(session, Inference.inference_id, inference_ids):
             found = session.execute(
-                select(Inference.inference_id, Inference.content_hash).where(
-                    Inference.model_id == model_id, Inference.inference_id.in_(chunk)
-                )
+                select(Inference.inference_id, Inference.content_hash).where(Inference.model_id == model_id, matching)
             )
             stored.update(((model_id, inference_id), content_hash) for inference_id, content_hash in found)
     return stored
@@ -578,16 +583,12 @@ def _drop_missing_targets(session: Session, rows: list[_OutcomeRow], batch: Batc
     for model_id in {row.model_id for row in rows}:
         ids = sorted({row.inference_id for row in rows if row.model_id == model_id and row.inference_id is not None})
         keys = sorted({row.study_key for row in rows if row.model_id == model_id and row.study_key is not None})
-        for chunk in _chunks(ids):
-            found = session.execute(
-                select(Inference.inference_id).where(Inference.model_id == model_id, Inference.inference_id.in_(chunk))
-            ).scalars()
+        for matching in _in(session, Inference.inference_id, ids):
+            found = session.execute(select(Inference.inference_id).where(Inference.model_id == model_id, matching)).scalars()
             known_ids.update((model_id, inference_id) for inference_id in found)
-        for chunk in _chunks(keys):
+        for matching in _in(session, Inference.study_key, keys):
             found = session.execute(
-                select(Inference.study_key)
-                .where(Inference.model_id == model_id, Inference.study_key.in_(chunk))
-                .distinct()
+                select(Inference.study_key).where(Inference.model_id == model_id, matching).distinct()
             ).scalars()
             known_keys.update((model_id, study_key) for study_key in found)
     kept = []
@@ -667,10 +668,8 @@ def _stored_outcome_hashes(session: Session, rows: list[_OutcomeRow]) -> set[tup
     stored: set[tuple[int, str]] = set()
     for model_id in {row.model_id for row in rows}:
         hashes = sorted({row.content_hash for row in rows if row.model_id == model_id})
-        for chunk in _chunks(hashes):
-            found = session.execute(
-                select(Outcome.content_hash).where(Outcome.model_id == model_id, Outcome.content_hash.in_(chunk))
-            ).scalars()
+        for matching in _in(session, Outcome.content_hash, hashes):
+            found = session.execute(select(Outcome.content_hash).where(Outcome.model_id == model_id, matching)).scalars()
             stored.update((model_id, content_hash) for content_hash in found)
     return stored
 
@@ -687,10 +686,10 @@ def _settle_supersession(
         (Outcome.inference_id, sorted(inference_ids), "inference_id"),
         (Outcome.study_key, sorted(study_keys), "study_key"),
     ):
-        for chunk in _chunks(values):
+        for matching in _in(session, column, values):
             found = session.execute(
                 select(column, Outcome.confirmed_at, Outcome.id).where(
-                    Outcome.model_id == model_id, Outcome.superseded_at.is_(None), column.in_(chunk)
+                    Outcome.model_id == model_id, Outcome.superseded_at.is_(None), matching
                 )
             )
             for target, confirmed_at, outcome_id in found:
@@ -701,14 +700,26 @@ def _settle_supersession(
             continue
         winner = max(candidates)[1]
         changes.extend({"b_id": outcome_id, "b_by": winner, "b_at": at} for _, outcome_id in candidates if outcome_id != winner)
-    if changes:
-        table = Outcome.__table__
+    if not changes:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement whatever the count (executemany would be a round trip per row).
         session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values(superseded_at=bindparam("b_at"), superseded_by=bindparam("b_by")),
-            changes,
+            text(
+                "UPDATE outcomes SET superseded_at = :at, superseded_by = change.winner "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:winners AS bigint[])) AS change(id, winner) "
+                "WHERE outcomes.id = change.id"
+            ),
+            {"at": at, "ids": [c["b_id"] for c in changes], "winners": [c["b_by"] for c in changes]},
         )
+        return
+    table = Outcome.__table__
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(superseded_at=bindparam("b_at"), superseded_by=bindparam("b_by")),
+        changes,
+    )
 
 
 def effective_outcomes_query(*, model_id: int, version_id: int, start: datetime, end: datetime) -> Select[Any]:
