@@ -77,6 +77,9 @@ NUMERIC = ("kvp", "exposure", "slice_thickness", "pixel_spacing", "mean_hu", "no
 )  # 18 numeric + 12 categorical = 30 features
 
 
+LOAD_AT_START = 0.0
+
+
 @dataclass
 class Phase:
     name: str
@@ -193,6 +196,14 @@ class Server:
                 time.sleep(0.05)
         raise SystemExit(f"server not ready after 30 s; see {log_path}")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the server process has used so far (Linux /proc; 0 elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=15)
@@ -204,13 +215,16 @@ class Server:
 
 def via_http(server: Server, key: str, records: list[dict[str, Any]]) -> Phase:
     with RadmonClient(server.url, key, timeout=300, max_retries=0) as client:
+        server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
         started = time.perf_counter()
         answer = client.log_inferences(records, batch_size=10_000)
         seconds = time.perf_counter() - started
+        server_cpu, client_cpu = server.cpu_seconds() - server_cpu, time.process_time() - client_cpu
     if answer["accepted"] != len(records):
         problems = answer["rejected"][:3]
         raise SystemExit(f"HTTP phase: {answer['accepted']} accepted of {len(records)}; rejected: {problems}")
-    return Phase("HTTP API (RadmonClient, 10k/batch)", len(records), seconds, "client serialization included")
+    note = f"CPU: API process {server_cpu:.1f} s, client {client_cpu:.1f} s (the rest is PostgreSQL and waiting)"
+    return Phase("HTTP API (RadmonClient, 10k/batch)", len(records), seconds, note)
 
 
 def content_hash(record: dict[str, Any]) -> str:
@@ -299,12 +313,14 @@ def latency(server: Server, key: str, *, rate: float, seconds: float, workers: i
                 due_latencies[index] = done - due
                 service_latencies[index] = done - sent
 
+    server_cpu = server.cpu_seconds()
     threads = [threading.Thread(target=worker) for _ in range(workers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - start
+    server_cpu = server.cpu_seconds() - server_cpu
     quantiles = np.percentile(np.array(due_latencies) * 1000, [50, 95, 99])
     return {
         "requests": total,
@@ -313,6 +329,7 @@ def latency(server: Server, key: str, *, rate: float, seconds: float, workers: i
         "max": max(due_latencies) * 1000,
         "service_p99": float(np.percentile(np.array(service_latencies) * 1000, 99)),
         "mean": statistics.fmean(due_latencies) * 1000,
+        "server_cpu_ms": server_cpu / total * 1000,
         "errors": len(errors), "first_error": errors[0] if errors else "",
     }  # fmt: skip
 
@@ -333,6 +350,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="duration of the latency phase")
     parser.add_argument("--workers", type=int, default=16, help="client threads in the latency phase")
     args = parser.parse_args()
+    global LOAD_AT_START
+    LOAD_AT_START = os.getloadavg()[0]
 
     print(f"radmon ingest bench: {args.rows} rows x {len(NUMERIC) + len(CATEGORIES)} features; "
           f"python {platform.python_version()}, {os.cpu_count()} CPUs (shared)", flush=True)  # fmt: skip
@@ -379,7 +398,10 @@ def report(http: Phase, copy: Phase, orm: Phase, lat: dict[str, Any], rows: int)
     print(f"{'  p50 / p95 / p99 ms':<38} {lat['p50']:.1f} / {lat['p95']:.1f} / {lat['p99']:.1f}  "
           f"(max {lat['max']:.1f}, p99 of service time {lat['service_p99']:.1f}; goal p99 <= 20: "
           f"{verdict(lat['p99'] <= 20)})")  # fmt: skip
+    print(f"{'  API process CPU per request':<38} {lat['server_cpu_ms']:.1f} ms")
     print(f"{'  errors':<38} {lat['errors']}" + (f"  first: {lat['first_error']}" if lat["errors"] else ""))
+    load_now = os.getloadavg()[0]
+    print(f"load average (1 min) at start / end: {LOAD_AT_START:.1f} / {load_now:.1f} on {os.cpu_count()} CPUs")
     if orm.rows != rows:
         print("* extrapolated from the measured subset at its rate")
 
