@@ -27,7 +27,7 @@ def list_events(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_seq: Annotated[int | None, Query(ge=1)] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> AuditPage:
     """Newest first; pass next_before_seq as before_seq for the next page."""
     events = service.list_events(

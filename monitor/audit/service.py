@@ -8,7 +8,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, select, text
@@ -135,6 +135,18 @@ def verify(*, session: Session, actor: Actor) -> Verification:
     return Verification(True, count, prev_hash)
 
 
+def _utc(name: str, value: datetime | None) -> datetime | None:
+    """The bound in UTC; a naive or out-of-range one is refused with the field's name."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise Invalid(f"{name} must include a timezone, e.g. 2026-11-02T08:00:00Z", details={"field": name})
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise Invalid(f"{name} is out of range", details={"field": name}) from None
+
+
 def _filtered(
     *,
     entity: str | None,
@@ -144,9 +156,7 @@ def _filtered(
     since: datetime | None,
     until: datetime | None,
 ) -> Select[tuple[AuditEvent]]:
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise Invalid(f"{name} must include a timezone, e.g. 2026-11-02T08:00:00Z", details={"field": name})
+    since, until = _utc("since", since), _utc("until", until)
     query = select(AuditEvent)
     for column, value in (
         (AuditEvent.entity, entity),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, status
 
 from monitor.auth.dependencies import ActorDep
 from monitor.db import SessionDep
@@ -27,6 +27,8 @@ from monitor.registry.schemas import (
 
 router = APIRouter(prefix="/models", tags=["registry"])
 change_requests_router = APIRouter(prefix="/change-requests", tags=["change requests"])
+# Ids are 32-bit integer columns; a larger number cannot name a request.
+ChangeRequestId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _model_out(model: Model, active: str | None) -> ModelOut:
@@ -135,14 +137,14 @@ def list_change_requests(
 
 
 @change_requests_router.get("/{change_request_id}", response_model=ChangeRequestOut)
-def get_change_request(change_request_id: int, session: SessionDep, actor: ActorDep) -> ChangeRequestOut:
+def get_change_request(change_request_id: ChangeRequestId, session: SessionDep, actor: ActorDep) -> ChangeRequestOut:
     """One change request with its signatures."""
     return changes.get_change_request(session=session, actor=actor, change_request_id=change_request_id)
 
 
 @change_requests_router.post("/{change_request_id}/decision", response_model=ChangeRequestOut)
 def decide(
-    change_request_id: int,
+    change_request_id: ChangeRequestId,
     body: DecisionCreate,
     request: Request,
     background: BackgroundTasks,

@@ -128,7 +128,7 @@ class ChangeRequestCreate(BaseModel):
     )
     target_version: str = Field(min_length=1, max_length=64)
     reason: str = Field(min_length=1, max_length=4000)
-    alert_id: int | None = Field(default=None, ge=1, description="the alert that prompted the request, if any")
+    alert_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="the alert that prompted the request, if any")
 
     @field_validator("reason")
     @classmethod

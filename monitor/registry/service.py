@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -209,10 +209,16 @@ def version_active_at(
     return None if row is None else (row[0], row[1])
 
 
-def require_aware(name: str, value: datetime | None) -> None:
-    """Refuse a naive instant: a hospital's local time and UTC differ by hours."""
-    if value is not None and value.tzinfo is None:
+def require_aware(name: str, value: datetime | None) -> datetime | None:
+    """The instant in UTC; refuses a naive one (a hospital's local time and UTC differ by hours)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
         raise Invalid(f"{name} must include a timezone, e.g. 2026-11-02T08:14:05Z", details={"field": name})
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise Invalid(f"{name} is out of range", details={"field": name}) from None
 
 
 def _deployment_out(model: Model, deployment: Deployment, version: str) -> DeploymentOut:
@@ -229,7 +235,8 @@ def _deployment_out(model: Model, deployment: Deployment, version: str) -> Deplo
 def deployment_at(*, session: Session, actor: Actor, model_name: str, at: datetime) -> DeploymentOut:
     """The deployment that was live at an instant, or NotFound before the first one."""
     authorize(actor, Permission.MODELS_READ)
-    require_aware("at", at)
+    at = require_aware("at", at)
+    assert at is not None
     model = find_model(session=session, name=model_name)
     found = version_active_at(session=session, model=model, at=at)
     if found is None:
@@ -246,8 +253,7 @@ def version_mismatches(
     One set-based query: the deployment history becomes [activated_at, next activated_at)
     spans, and every inference in the range joins the span it fell in."""
     authorize(actor, Permission.MODELS_READ)
-    require_aware("since", since)
-    require_aware("until", until)
+    since, until = require_aware("since", since), require_aware("until", until)
     model = find_model(session=session, name=model_name)
     spans = (
         select(
