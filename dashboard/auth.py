@@ -51,6 +51,7 @@ def install(server: Flask, *, settings: Settings) -> None:
         SESSION_REFRESH_EACH_REQUEST=False,
     )
     server.config["RADMON_TRUSTED_HOSTS"] = {urlsplit(settings.dashboard_url).netloc}
+    server.config["RADMON_SETTINGS"] = settings
     server.before_request(_guard)
     server.after_request(_harden)
     server.add_url_rule("/login", "radmon_login", _login, methods=["GET", "POST"])
@@ -81,6 +82,11 @@ def require(permission: Permission) -> Actor:
     if not actor.can(permission):
         raise Forbidden(f"role '{actor.role}' may not {permission.value}", details={"user": actor.username})
     return actor
+
+
+def settings() -> Settings:
+    """The settings the dashboard was built with (webhook target, dashboard URL for alert links)."""
+    return current_app.config["RADMON_SETTINGS"]
 
 
 def csrf_token() -> str:
