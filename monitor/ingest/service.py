@@ -458,7 +458,7 @@ def _insert_new(session: Session, rows: list[_InferenceRow], received_at: dateti
         }
         for row in rows
     ]
-    inserted = set(session.execute(statement, parameters).tuples())
+    inserted = {(model_id, inference_id) for model_id, inference_id in session.execute(statement, parameters)}
     conflicted = [(row.model_id, row.inference_id) for row in rows if (row.model_id, row.inference_id) not in inserted]
     return _stored_hashes(session, conflicted) if conflicted else {}
 
@@ -631,24 +631,20 @@ def _store_outcomes(session: Session, rows: list[_OutcomeRow], batch: BatchResul
         .on_conflict_do_nothing(index_elements=["model_id", "content_hash"])
         .returning(table.c.model_id, table.c.content_hash)
     )
-    inserted = set(
-        session.execute(
-            statement,
-            [
-                {
-                    "model_id": row.model_id,
-                    "inference_id": row.inference_id,
-                    "study_key": row.study_key,
-                    "label": row.label,
-                    "source": row.source,
-                    "confirmed_at": row.confirmed_at,
-                    "received_at": received_at,
-                    "content_hash": row.content_hash,
-                }
-                for row in new
-            ],
-        ).tuples()
-    )
+    parameters = [
+        {
+            "model_id": row.model_id,
+            "inference_id": row.inference_id,
+            "study_key": row.study_key,
+            "label": row.label,
+            "source": row.source,
+            "confirmed_at": row.confirmed_at,
+            "received_at": received_at,
+            "content_hash": row.content_hash,
+        }
+        for row in new
+    ]
+    inserted = {(model_id, content_hash) for model_id, content_hash in session.execute(statement, parameters)}
     for row in new:
         if (row.model_id, row.content_hash) in inserted:
             batch.accept(row.model)
