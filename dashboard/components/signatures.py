@@ -49,7 +49,7 @@ def _title(change_request: ChangeRequestOut) -> Component:
             html.Span(f"#{change_request.id}", className="font-monospace text-body-secondary me-2"),
             html.Span(change_request.kind.capitalize(), className="fw-semibold me-2"),
             html.Span(change_request.from_version, className="font-monospace"),
-            html.Span(" → ", className="text-body-secondary"),
+            html.Span("→", className="text-body-secondary mx-1"),
             html.Span(change_request.target_version, className="font-monospace fw-semibold me-2"),
             status_badge(change_request),
         ],

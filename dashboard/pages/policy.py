@@ -103,9 +103,9 @@ def policy_view(policy: PolicyOut) -> list[Component]:
         ),
         dbc.Row(
             [
-                dbc.Col(card("Thresholds", _facts(_threshold_facts(policy)), id="policy-thresholds"), lg=4),
+                dbc.Col(card("Thresholds", _facts(_threshold_facts(policy)), id="policy-thresholds"), lg=3),
                 dbc.Col(card("Alerting", _alerting(policy), id="policy-alerting"), lg=5),
-                dbc.Col(card("Change control", _facts(_change_facts(policy)), id="policy-change-control"), lg=3),
+                dbc.Col(card("Change control", _facts(_change_facts(policy)), id="policy-change-control"), lg=4),
             ],
             className="g-4",
         ),
@@ -151,7 +151,7 @@ def _features_table(policy: PolicyOut) -> Component:
                 html.Td(
                     html.Span(f"{f.drift_threshold:g}", className="font-monospace")
                     if f.drift_threshold is not None
-                    else html.Span(f"{policy.drift_threshold:g} (policy)", className="text-body-secondary font-monospace")
+                    else html.Span(f"{policy.drift_threshold:g} (policy default)", className="text-body-secondary font-monospace")
                 ),
             ],
             id=f"policy-feature-{f.name}",
@@ -284,6 +284,8 @@ def _editor(policy: PolicyOut) -> Component:
             id="policy-editor",
             value=data.policy_json(policy),
             className="form-control radmon-policy-editor",
+            # Bootstrap's textarea.form-control min-height outranks a class rule: set it here.
+            style={"minHeight": "30rem"},
             spellCheck=False,
             persistence=False,
         ),
