@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from monitor.audit import service as audit_service
 from monitor.auth.actors import Actor, Permission, authorize
 from monitor.db import utcnow
-from monitor.errors import ConfigurationError, TooLarge
+from monitor.errors import ConfigurationError, NotFound, TooLarge
 from monitor.ingest.models import Inference, Outcome
 from monitor.ingest.pseudonym import pseudonymize
 from monitor.ingest.schemas import (
@@ -114,13 +114,19 @@ class _ModelRef:
 
 def _resolve_models(session: Session, names: set[str], *, with_versions: bool) -> dict[str, _ModelRef]:
     """Registered models among `names` (unknown ones are simply absent): a few queries per batch."""
-    if not names:
-        return {}
+    if len(names) == 1:
+        # The usual batch names one model: look it up directly (one query fewer per request).
+        known = list(names)
+    else:
+        known = list(registry_service.model_ids(session=session, names=names)) if names else []
     refs = {}
-    for name, model_id in registry_service.model_ids(session=session, names=names).items():
-        task = registry_service.find_model(session=session, name=name).task
-        versions = registry_service.version_ids(session=session, model_id=model_id) if with_versions else {}
-        refs[name] = _ModelRef(model_id, name, task, versions)
+    for name in known:
+        try:
+            model = registry_service.find_model(session=session, name=name)
+        except NotFound:
+            continue
+        versions = registry_service.version_ids(session=session, model_id=model.id) if with_versions else {}
+        refs[name] = _ModelRef(model.id, name, model.task, versions)
     return refs
 
 
@@ -458,7 +464,9 @@ def _insert_new(session: Session, rows: list[_InferenceRow], received_at: dateti
         }
         for row in rows
     ]
-    inserted = {(model_id, inference_id) for model_id, inference_id in session.execute(statement, parameters)}
+    # A single row goes as a plain execute; several as one executemany (multi-row VALUES).
+    result = session.execute(statement, parameters[0] if len(parameters) == 1 else parameters)
+    inserted = {(model_id, inference_id) for model_id, inference_id in result}
     conflicted = [(row.model_id, row.inference_id) for row in rows if (row.model_id, row.inference_id) not in inserted]
     return _stored_hashes(session, conflicted) if conflicted else {}
 
