@@ -437,7 +437,6 @@ def _views(session: Session, requests: list[ChangeRequest], now: datetime) -> li
         signatures[signature.change_request_id].append(signature)
     deployments = dict(
         session.execute(select(Deployment.change_request_id, Deployment.id).where(Deployment.change_request_id.in_(ids)))
-        .tuples()
         .all()
     )
     views = []

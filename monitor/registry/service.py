@@ -47,12 +47,12 @@ def find_version(*, session: Session, model: Model, version: str) -> ModelVersio
 def version_ids(*, session: Session, model_id: int) -> dict[str, int]:
     """Version string -> id for one model (ingest resolves a batch with one query)."""
     rows = session.execute(select(ModelVersion.version, ModelVersion.id).where(ModelVersion.model_id == model_id))
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 def model_ids(*, session: Session, names: set[str]) -> dict[str, int]:
     rows = session.execute(select(Model.name, Model.id).where(Model.name.in_(names)))
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 def create_model(*, session: Session, actor: Actor, data: ModelCreate) -> Model:
@@ -96,7 +96,6 @@ def _active_versions(*, session: Session, model_id: int | None = None) -> dict[i
         return {}
     names = dict(
         session.execute(select(ModelVersion.id, ModelVersion.version).where(ModelVersion.id.in_(active.values())))
-        .tuples()
         .all()
     )
     return {mid: names[vid] for mid, vid in active.items()}
@@ -284,7 +283,7 @@ def version_mismatches(
         query = query.where(Inference.occurred_at >= since)
     if until is not None:
         query = query.where(Inference.occurred_at < until)
-    rows = session.execute(query).tuples().all()
+    rows = session.execute(query).all()
     mismatches = sorted(
         (VersionMismatch(reported_version=r, active_version=a, count=n) for r, a, n in rows if r != a),
         key=lambda m: (-m.count, m.reported_version, m.active_version or ""),
