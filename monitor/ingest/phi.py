@@ -194,7 +194,9 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A
 _PERSON_NAME = re.compile(r"[^\W\d_]+(?:[ '.\-][^\W\d_]*)*\^[^\W\d_]*(?:[ '.\-^][^\W\d_]*)*\^*")
 _SSN = re.compile(r"(?<!\d)\d{3}[- ]\d{2}[- ]\d{4}(?!\d)")
 _PHONE_CHARS = re.compile(r"\+?[\d\s().\-/]+")
-_LABELLED_ID = re.compile(r"^\s*(?:mrn|pid|acc|accession|patient\s*id|pat\s*id|ssn)\s*(?:no\.?|number|#)?\s*[:#=\-]?\s*\d{4,}", re.I)
+_LABELLED_ID = re.compile(
+    r"^\s*(?:mrn|pid|acc|accession|patient\s*id|pat\s*id|ssn)\s*(?:no\.?|number|#)?\s*[:#=\-]?\s*\d{4,}", re.I
+)
 _INSTANCE_UID = re.compile(r"\d+(?:\.\d+){6,}")
 _DICOM_AGE = re.compile(r"(\d{1,3})\s*Y", re.I)
 

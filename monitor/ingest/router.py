@@ -53,7 +53,7 @@ def _answer(result: service.BatchResult) -> Response:
     openapi_extra={"requestBody": request_body_schema(InferenceBatch)},
 )
 def post_inferences(request: Request, body: RawBody, session: SessionDep, actor: ActorDep) -> Response:
-    """Store up to 10000 inference records; each is accepted, a duplicate (same id, same content) or rejected with a reason."""
+    """Store up to 10000 inference records: each is accepted, a duplicate or rejected with a reason."""
     settings = request.app.state.settings
     result = service.ingest_inferences(
         session=session,

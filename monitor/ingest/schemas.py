@@ -196,7 +196,8 @@ def _unknown_fields(raw: dict[str, Any], known: frozenset[str]) -> Problem | Non
     if raw.keys() <= known:
         return None
     unknown = sorted(set(raw) - known)
-    return Problem(unknown[0], f"unknown field(s) {', '.join(repr(u) for u in unknown)}; known fields: {', '.join(sorted(known))}")
+    listed = ", ".join(repr(name) for name in unknown)
+    return Problem(unknown[0], f"unknown field(s) {listed}; known fields: {', '.join(sorted(known))}")
 
 
 def _name(raw: dict[str, Any], field: str) -> str | Problem:
@@ -233,7 +234,8 @@ def parse_instant(value: Any, field: str, *, now: datetime) -> datetime | Proble
     try:
         instant = datetime.fromisoformat(value)
     except ValueError:
-        return Problem(field, f"{field} must be an ISO 8601 date-time with a timezone, e.g. 2026-11-02T08:14:05Z; got {_show(value)}")
+        example = "2026-11-02T08:14:05Z"
+        return Problem(field, f"{field} must be an ISO 8601 date-time with a timezone, e.g. {example}; got {_show(value)}")
     if instant.tzinfo is None or instant.utcoffset() is None:
         return Problem(field, f"{field} must include a timezone (e.g. 2026-11-02T08:14:05Z or +01:00); got {_show(value)}")
     if instant.tzinfo is not UTC:
@@ -332,7 +334,9 @@ def _list_problem(name: str, values: list[Any]) -> Problem | None:
 def _bad_text(name: str) -> Problem:
     field = f"features.{name}"
     return Problem(
-        field, f"{field} must be a short categorical value (at most {MAX_FEATURE_TEXT_LENGTH} characters, no NUL); free text is not stored"
+        field,
+        f"{field} must be a short categorical value (at most {MAX_FEATURE_TEXT_LENGTH} characters, no NUL); "
+        "free text is not stored",
     )
 
 
@@ -367,7 +371,10 @@ def parse_inference(raw: Any, index: int, *, now: datetime) -> ParsedInference |
                 return found  # type: ignore[return-value]
     study_key = get("study_key")
     if study_key is not None and (
-        study_key.__class__ is not str or len(study_key) > MAX_STUDY_KEY_LENGTH or "\x00" in study_key or not study_key.strip()
+        study_key.__class__ is not str
+        or len(study_key) > MAX_STUDY_KEY_LENGTH
+        or "\x00" in study_key
+        or not study_key.strip()
     ):
         return _study_key(raw)  # type: ignore[return-value]
     occurred_at = parse_instant(get("occurred_at"), "occurred_at", now=now)
@@ -400,7 +407,9 @@ def parse_inference(raw: Any, index: int, *, now: datetime) -> ParsedInference |
         problem = features_problem(features)
         if problem is not None:
             return problem
-    return ParsedInference(index, model, version, inference_id, study_key, occurred_at, score, prediction, latency_ms, features)
+    return ParsedInference(
+        index, model, version, inference_id, study_key, occurred_at, score, prediction, latency_ms, features
+    )
 
 
 def check_for_task(record: ParsedInference, task: str) -> Problem | None:

@@ -1,4 +1,4 @@
-"""Inference and outcome ingestion: per-record validation, PHI guard, pseudonyms, idempotent bulk storage, outcome supersession."""
+"""Inference and outcome ingestion: per-record checks, pseudonyms, idempotent bulk storage, supersession."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import io
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -68,7 +68,9 @@ class BatchResult:
         self._count(model, "duplicates")
 
     def reject(self, index: int, inference_id: str | None, problem: Problem, model: str | None = None) -> None:
-        self.rejected.append({"index": index, "inference_id": inference_id, "field": problem.field, "reason": problem.reason})
+        self.rejected.append(
+            {"index": index, "inference_id": inference_id, "field": problem.field, "reason": problem.reason}
+        )
         if model is not None:
             self._count(model, "rejected")
 
@@ -195,7 +197,8 @@ def inference_content_hash(
     are all stored beside it would let anyone reading the table recover a raw accession number
     by trying candidates. The pseudonym is a deterministic function of the raw key, so retries
     and conflicts are told apart exactly as with the raw key."""
-    content = (model, version, inference_id, study_key, occurred_at, score, prediction, latency_ms, orjson.Fragment(features_json))
+    features = orjson.Fragment(features_json)
+    content = (model, version, inference_id, study_key, occurred_at, score, prediction, latency_ms, features)
     return hashlib.sha256(orjson.dumps(content)).hexdigest()
 
 
@@ -236,6 +239,13 @@ def ingest_inferences(
     models = _resolve_models(session, _model_names(records), with_versions=True)
     preparation = _Preparation(models, batch, pseudonym_key, received_at)
     stored = _store_inferences(session, preparation, records, received_at)
+    _classify(preparation, stored, batch)
+    _finish(session, actor, batch, "inferences")
+    return batch
+
+
+def _classify(preparation: _Preparation, stored: dict[tuple[int, str], str], batch: BatchResult) -> None:
+    """Accepted, duplicate or conflicting, from the hashes stored before this batch came in."""
     for row in preparation.rows:
         previous = stored.get((row.model_id, row.inference_id))
         if previous is None:
@@ -244,6 +254,8 @@ def ingest_inferences(
             batch.duplicate(row.index, row.inference_id, row.model)
         else:
             batch.reject(row.index, row.inference_id, _stored_conflict(row), row.model)
+    # A later record repeating an id of this batch is judged against what is stored for the
+    # id, or, when the id is new, against its first record in the batch.
     for follower, first in preparation.followers:
         previous = stored.get((first.model_id, first.inference_id))
         if follower.content_hash == (previous or first.content_hash):
@@ -251,18 +263,12 @@ def ingest_inferences(
         elif previous is not None:
             batch.reject(follower.index, follower.inference_id, _stored_conflict(follower), follower.model)
         else:
-            batch.reject(
-                follower.index,
-                follower.inference_id,
-                Problem(
-                    "inference_id",
-                    f"inference_id '{follower.inference_id}' appears earlier in this batch (record {first.index}) "
-                    "with different content; inference ids must be unique per model",
-                ),
-                follower.model,
+            problem = Problem(
+                "inference_id",
+                f"inference_id '{follower.inference_id}' appears earlier in this batch (record {first.index}) "
+                "with different content; inference ids must be unique per model",
             )
-    _finish(session, actor, batch, "inferences")
-    return batch
+            batch.reject(follower.index, follower.inference_id, problem, follower.model)
 
 
 def _model_names(records: Sequence[Any]) -> set[str]:
@@ -280,7 +286,7 @@ def _stored_conflict(row: _InferenceRow) -> Problem:
 class _Preparation:
     """Turns raw records into rows: parsing, model checks, PHI guard, pseudonym, content hash.
 
-    `rows(records)` yields the first valid record of each (model, inference_id) as it goes, so
+    `run(records)` yields the first valid record of each (model, inference_id) as it goes, so
     PostgreSQL can COPY the early rows while later ones are still being checked; rejections go
     to the batch, later records with an id already seen to `followers`."""
 
@@ -349,9 +355,13 @@ class _Preparation:
         )
 
 
+def _unknown_model(name: str) -> Problem:
+    return Problem("model", f"unknown model '{name}'; models are registered by an admin, never created by ingestion")
+
+
 def _model_problem(record: ParsedInference, ref: _ModelRef | None) -> Problem | None:
     if ref is None:
-        return Problem("model", f"unknown model '{record.model}'; models are registered by an admin, never created by ingestion")
+        return _unknown_model(record.model)
     if record.version not in ref.versions:
         return Problem("version", f"model '{ref.name}' has no version '{record.version}'")
     return None
@@ -437,7 +447,9 @@ def _copy_inferences(session: Session, rows: Iterator[_InferenceRow], received_a
         cursor.copy_expert(f"COPY inferences ({_COPY_COLUMNS}) FROM STDIN", _CopySource(rows, received_at))
 
 
-def _insert_new(session: Session, rows: list[_InferenceRow], received_at: datetime, insert: Any) -> dict[tuple[int, str], str]:
+def _insert_new(
+    session: Session, rows: list[_InferenceRow], received_at: datetime, insert: Any
+) -> dict[tuple[int, str], str]:
     """Multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING; the stored hashes of the ids that conflicted."""
     if not rows:
         return {}
@@ -547,7 +559,7 @@ def ingest_outcomes(
     for record in parsed:
         ref = models.get(record.model)
         if ref is None:
-            problem = Problem("model", f"unknown model '{record.model}'; models are registered by an admin, never created by ingestion")
+            problem = _unknown_model(record.model)
             batch.reject(record.index, record.inference_id, problem)
             continue
         study_key = None if record.study_key is None else pseudonymize(record.study_key, key=pseudonym_key)
@@ -608,7 +620,9 @@ def _drop_missing_targets(session: Session, rows: list[_OutcomeRow], batch: Batc
             )
         elif row.study_key is not None and (row.model_id, row.study_key) not in known_keys:
             # The raw key is not quoted back: it is an identifier.
-            problem = Problem("study_key", f"model '{row.model}' has no inference on this study_key; post the inference first")
+            problem = Problem(
+                "study_key", f"model '{row.model}' has no inference on this study_key; post the inference first"
+            )
         else:
             kept.append(row)
             continue
@@ -703,7 +717,9 @@ def _settle_supersession(
         if len(candidates) < 2:
             continue
         winner = max(candidates)[1]
-        changes.extend({"b_id": outcome_id, "b_by": winner, "b_at": at} for _, outcome_id in candidates if outcome_id != winner)
+        changes.extend(
+            {"b_id": outcome_id, "b_by": winner, "b_at": at} for _, outcome_id in candidates if outcome_id != winner
+        )
     if not changes:
         return
     if session.get_bind().dialect.name == "postgresql":
