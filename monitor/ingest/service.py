@@ -395,9 +395,10 @@ def _copy_new(
     try:
         with session.begin_nested():
             _copy_inferences(session, fresh, received_at)
-    except psycopg2.errors.UniqueViolation:
+    except (psycopg2.errors.UniqueViolation, psycopg2.errors.DeadlockDetected):
         # A concurrent request (a client retrying after a lost answer) stored some of these ids
-        # since the lookup above; the savepoint undid the COPY, and ON CONFLICT sorts them out.
+        # since the lookup above, or holds some of them in another order; the savepoint undid
+        # the COPY and released its locks, and ON CONFLICT (in key order) sorts them out.
         for _ in prepared:  # finish preparing, whatever the COPY had read
             pass
         fresh_rows = [row for row in preparation.rows if (row.model_id, row.inference_id) not in stored]
@@ -474,13 +475,18 @@ def _insert_new(
             "features_json": row.features_json.decode(),
             "content_hash": row.content_hash,
         }
-        for row in rows
+        # Key order: concurrent batches sharing ids then wait for each other instead of deadlocking.
+        for row in sorted(rows, key=_row_key)
     ]
     # A single row goes as a plain execute; several as one executemany (multi-row VALUES).
     result = session.execute(statement, parameters[0] if len(parameters) == 1 else parameters)
     inserted = {(model_id, inference_id) for model_id, inference_id in result}
     conflicted = [(row.model_id, row.inference_id) for row in rows if (row.model_id, row.inference_id) not in inserted]
     return _stored_hashes(session, conflicted) if conflicted else {}
+
+
+def _row_key(row: _InferenceRow) -> tuple[int, str]:
+    return row.model_id, row.inference_id
 
 
 def _stored_hashes(session: Session, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], str]:

@@ -473,3 +473,39 @@ def test_one_audit_event_per_outcome_batch(session: Session, ich: Model) -> None
 def test_system_actor_may_ingest(session: Session, ich: Model) -> None:
     answer = service.ingest_inferences(session=session, actor=SYSTEM, records=[inference(0)], pseudonym_key=PSEUDONYM_KEY)
     assert answer.accepted == 1
+
+
+def test_concurrent_batches_sharing_ids_in_different_orders_do_not_fail(fresh_database: Database, backend: str) -> None:
+    """A holds ids B needs while B holds one A needs next: PostgreSQL picks a deadlock victim,
+    whose COPY savepoint is undone and retried as an INSERT in key order; nobody gets an error."""
+    if backend != "postgresql":
+        pytest.skip("SQLite transactions take the write lock at BEGIN: they cannot interleave")
+    with fresh_database.transaction() as setup:
+        make_model(setup)
+        make_version(setup, version="2.1.0")
+    a_holds_first = threading.Event()
+    answers: dict[str, Any] = {}
+
+    def a() -> None:
+        with fresh_database.transaction() as session:
+            answers["a1"] = post(session, [inference(i) for i in range(300)])
+            a_holds_first.set()
+            threading.Event().wait(0.5)  # B is now waiting for id 0, holding 300..599
+            answers["a2"] = post(session, [inference(450)] + [inference(i) for i in range(600, 800)])
+
+    def b() -> None:
+        a_holds_first.wait(10)
+        with fresh_database.transaction() as session:
+            answers["b"] = post(session, [inference(i) for i in range(300, 600)] + [inference(0)])
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert set(answers) == {"a1", "a2", "b"}, answers
+    assert answers["a1"]["accepted"] + answers["a2"]["accepted"] + answers["b"]["accepted"] == 800
+    assert all(not answer["rejected"] for answer in answers.values())
+    with fresh_database.transaction() as session:
+        assert session.scalar(select(text("count(*)")).select_from(Inference)) == 800
