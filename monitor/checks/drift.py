@@ -356,21 +356,134 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
 
 
 # ---------------------------------------------------------------------------------------------
+# Sampling noise: how far apart two samples of these sizes from the reference distribution land
+#
+# A two-sample bootstrap on the histograms: a reference-sized and a window-sized multinomial
+# draw from the reference's bin shares (values placed at each bin's mean), and the distance
+# between the two; normed Wasserstein for numeric columns, Jensen-Shannon for categorical ones
+# (unseen categories pooled into one bucket). Both sample sizes count: the reference is a
+# sample too. It serves two purposes: a drift verdict that sampling noise alone would reach
+# often (small windows, heavy tails: Evidently's fixed 0.1 does not scale with n) is a warning,
+# not a breach; and it standardizes the components of the unified score.
+
+NOISE_REPLICATES = 200
+NOISE_ALPHA = 0.01
+OUTLIER_SHARE = 0.01  # at most this share of a window outside the reference's range counts as outliers
+
+
+@dataclass
+class Noise:
+    statistic: str  # wasserstein, jensenshannon, rate_difference
+    distance: float  # numeric: with values outside the reference's range clamped onto it
+    null: np.ndarray
+    outside_reference_range: int = 0
+
+    @property
+    def p_value(self) -> float:
+        """Share of bootstrap distances at least as large (with the +1 correction)."""
+        return float((1 + np.count_nonzero(self.null >= self.distance)) / (len(self.null) + 1))
+
+    @property
+    def mean(self) -> float:
+        return float(self.null.mean())
+
+    @property
+    def sd(self) -> float:
+        return float(self.null.std())
+
+
+def _bin_means(hist: NumericHist) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(hist.counts > 0, hist.sums / np.maximum(hist.counts, 1), 0.0)
+
+
+def _integrals(counts: np.ndarray, sums: np.ndarray, edges: np.ndarray, low: float, high: float) -> np.ndarray:
+    """interval_integrals for a stack of histograms (one per row)."""
+    n = counts.sum(axis=1, keepdims=True)
+    intervals = np.arange(0, 2 * len(edges) + 1, 2)
+    lower = np.concatenate([[low], edges])
+    upper = np.concatenate([edges, [high]])
+    below = (np.cumsum(counts, axis=1) - counts)[:, intervals]
+    return (below * (upper - lower) + counts[:, intervals] * upper - sums[:, intervals]) / n
+
+
+def clamp_to_reference(column: NumericColumn, window: NumericHist) -> tuple[NumericHist, int]:
+    """The window with values outside the reference's range moved onto its ends, and how many moved.
+
+    A few implausible values (a 960 ml bleed against a reference maximum of 226) can carry
+    Wasserstein past its threshold alone; that is an outlier finding, not a shifted distribution.
+    Used only while they are at most OUTLIER_SHARE of the window."""
+    clamped = NumericHist(window.counts.copy(), window.sums.copy(), window.missing)
+    edges, last = column.edges, len(window.counts) - 1
+    outside = int(window.counts[0] + window.counts[last])
+    for outer, inner, edge in ((0, 1, edges[0]), (last, last - 1, edges[-1])):
+        clamped.counts[inner] += clamped.counts[outer]
+        clamped.sums[inner] += clamped.counts[outer] * edge
+        clamped.counts[outer], clamped.sums[outer] = 0, 0.0
+    clamped.vmin, clamped.vmax = column.hist.vmin, column.hist.vmax
+    return clamped, outside
+
+
+def _numeric_noise(column: NumericColumn, window: NumericHist, rng: np.random.Generator, replicates: int) -> Noise:
+    reference = column.hist
+    shares, means = reference.counts / reference.n, _bin_means(reference)
+    draws = [rng.multinomial(size, shares, size=replicates) for size in (reference.n, window.n)]
+    low, high = reference.vmin, reference.vmax
+    a, b = (_integrals(d, d * means, column.edges, low, high) for d in draws)
+    null = np.abs(a - b).sum(axis=1) / max(column.std, 0.001)
+    clamped, outside = clamp_to_reference(column, window)
+    # Clamping discounts a handful of outliers; a real share of new values (a new kVp) is a shift.
+    judged = clamped if outside <= OUTLIER_SHARE * window.n else window
+    return Noise("wasserstein", wasserstein_normed(column, judged), null, outside)
+
+
+def _js_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Jensen-Shannon distance (natural log, as scipy's) between matching rows of p and q."""
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        left = np.where(p > 0, p * np.log(p / m), 0.0).sum(axis=-1)
+        right = np.where(q > 0, q * np.log(q / m), 0.0).sum(axis=-1)
+    return np.sqrt(np.maximum((left + right) / 2, 0.0))
+
+
+def _categorical_noise(column: CategoricalColumn, window: CategoricalHist, rng: np.random.Generator, replicates: int) -> Noise:
+    reference = np.append(column.hist.counts, 0) / column.hist.n
+    current = np.append(window.counts, window.unseen_rows) / window.n
+    a, b = (rng.multinomial(size, reference, size=replicates) / size for size in (column.hist.n, window.n))
+    return Noise("jensenshannon", float(_js_rows(reference, current)), _js_rows(a, b))
+
+
+def noise(column: Column, window: Hist, rng: np.random.Generator, replicates: int = NOISE_REPLICATES) -> Noise:
+    """The column's distance to the reference and its sampling distribution under no change."""
+    if isinstance(column, NumericColumn):
+        assert isinstance(window, NumericHist)
+        return _numeric_noise(column, window, rng, replicates)
+    assert isinstance(window, CategoricalHist)
+    return _categorical_noise(column, window, rng, replicates)
+
+
+def rate_noise(reference: tuple[int, int], window: tuple[int, int], rng: np.random.Generator, replicates: int = NOISE_REPLICATES) -> Noise:
+    """|window rate - reference rate| and its two-sample bootstrap; arguments are (positives, n)."""
+    (ref_pos, ref_n), (pos, n) = reference, window
+    rate = ref_pos / ref_n
+    null = np.abs(rng.binomial(n, rate, size=replicates) / n - rng.binomial(ref_n, rate, size=replicates) / ref_n)
+    return Noise("rate_difference", abs(pos / n - rate), null)
+
+
+# ---------------------------------------------------------------------------------------------
 # Unified drift score (in the spirit of CheXstray's multi-modal concordance, MMC)
 #
-# Each component is a distance between the window and the reference: normed Wasserstein for
-# numeric features and the score, Jensen-Shannon for categorical features (unseen categories
-# pooled), |rate - reference rate| for positive predictions. Each is standardized against its
-# own behaviour on reference-period windows of the same size (bootstrap: multinomial draws of
-# the window's size from the reference histogram), z = (d - mean) / sd, and the z-scores are
-# combined with fixed weights summing to 1: half for the inputs (shared equally by the
-# features), a quarter each for the score distribution and the positive-prediction rate (the
-# outputs summarize what the model makes of every input). A component's contribution is w * z;
-# the unified score is their sum. Since every z has unit spread under the null, the sum's spread
-# is at most 1 whatever the correlation between components, so UNIFIED_BREACH (3) is a
-# conservative 3-sigma limit.
+# Each component is a distance between the window and the reference (see Noise): normed
+# Wasserstein for numeric features and the score, Jensen-Shannon for categorical features,
+# |rate - reference rate| for positive predictions. Each is standardized against its own
+# behaviour on reference-period windows of the same size, z = (d - mean) / sd over the
+# two-sample bootstrap, and the z-scores are combined with fixed weights summing to 1: half for
+# the inputs (shared equally by the features), a quarter each for the score distribution and
+# the positive-prediction rate (the outputs summarize what the model makes of every input). A
+# component's contribution is w * z; the unified score is their sum. Every z has unit spread
+# under no change, so the sum's spread is at most 1 whatever the correlation between
+# components: UNIFIED_BREACH (3) is a conservative 3-sigma limit.
 
-UNIFIED_BOOTSTRAP = 200
 UNIFIED_BREACH = 3.0
 UNIFIED_WARN = 2.0
 INPUT_WEIGHT, SCORE_WEIGHT, RATE_WEIGHT = 0.5, 0.25, 0.25
@@ -381,16 +494,12 @@ Z_LIMITS = (-50.0, 1000.0)
 class Component:
     name: str  # feature name, "score" or "prediction"
     family: str  # input, output
-    statistic: str  # wasserstein, jensenshannon, rate_difference
-    distance: float
-    null_mean: float
-    null_sd: float
+    noise: Noise
     weight: float = 0.0
 
     @property
     def z(self) -> float:
-        spread = max(self.null_sd, 1e-9)
-        return float(np.clip((self.distance - self.null_mean) / spread, *Z_LIMITS))
+        return float(np.clip((self.noise.distance - self.noise.mean) / max(self.noise.sd, 1e-9), *Z_LIMITS))
 
     @property
     def contribution(self) -> float:
@@ -405,91 +514,18 @@ class UnifiedDrift:
     null_sd: float
 
 
-def _numeric_null(column: NumericColumn, n: int, rng: np.random.Generator, replicates: int) -> np.ndarray:
-    reference = column.hist
-    shares = reference.counts / reference.n
-    counts = rng.multinomial(n, shares, size=replicates)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        means = np.where(reference.counts > 0, reference.sums / np.maximum(reference.counts, 1), 0.0)
-    sums = counts * means
-    edges, low, high = column.edges, reference.vmin, reference.vmax
-    intervals = np.arange(0, 2 * len(edges) + 1, 2)
-    lower = np.concatenate([[low], edges])
-    upper = np.concatenate([edges, [high]])
-    below = (np.cumsum(counts, axis=1) - counts)[:, intervals]
-    current = (below * (upper - lower) + counts[:, intervals] * upper - sums[:, intervals]) / n
-    expected = interval_integrals(reference, edges, low, high)
-    return np.abs(current - expected).sum(axis=1) / max(column.std, 0.001)
-
-
-def _js_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Jensen-Shannon distance (natural log, as scipy's) between p and each row of q."""
-    m = (p + q) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        left = np.where(p > 0, p * np.log(p / m), 0.0).sum(axis=-1)
-        right = np.where(q > 0, q * np.log(q / m), 0.0).sum(axis=-1)
-    return np.sqrt(np.maximum((left + right) / 2, 0.0))
-
-
-def _categorical_shares(column: CategoricalColumn, window: CategoricalHist) -> tuple[np.ndarray, np.ndarray]:
-    reference = np.append(column.hist.counts, 0) / column.hist.n
-    current = np.append(window.counts, window.unseen_rows) / window.n
-    return reference, current
-
-
-def _component(
-    name: str, column: Column, window: Hist, rng: np.random.Generator, replicates: int, family: str
-) -> tuple[Component, np.ndarray]:
-    if isinstance(column, NumericColumn):
-        assert isinstance(window, NumericHist)
-        null = _numeric_null(column, window.n, rng, replicates)
-        distance_now = wasserstein_normed(column, window)
-        statistic = "wasserstein"
-    else:
-        assert isinstance(window, CategoricalHist)
-        reference, current = _categorical_shares(column, window)
-        draws = rng.multinomial(window.n, reference, size=replicates) / window.n
-        null = _js_rows(reference, draws)
-        distance_now = float(_js_rows(reference, current[None, :])[0])
-        statistic = "jensenshannon"
-    component = Component(name, family, statistic, distance_now, float(null.mean()), float(null.std()))
-    return component, null
-
-
-def unified_drift(
-    columns: dict[str, tuple[Column, Hist]],
-    score: tuple[NumericColumn, NumericHist] | None,
-    rate: tuple[int, int, int, int] | None,
-    rng: np.random.Generator,
-    replicates: int = UNIFIED_BOOTSTRAP,
-) -> UnifiedDrift:
-    """Combine standardized drift components; `rate` is (ref positives, ref n, window positives, window n)."""
-    components: list[Component] = []
-    nulls: list[np.ndarray] = []
-    for name, (column, window) in columns.items():
-        component, null = _component(name, column, window, rng, replicates, "input")
-        components.append(component)
-        nulls.append(null)
-    if score is not None:
-        component, null = _component("score", score[0], score[1], rng, replicates, "output")
-        components.append(component)
-        nulls.append(null)
-    if rate is not None:
-        ref_pos, ref_n, pos, n = rate
-        reference_rate = ref_pos / ref_n
-        null = np.abs(rng.binomial(n, reference_rate, size=replicates) / n - reference_rate)
-        components.append(
-            Component("prediction", "output", "rate_difference", abs(pos / n - reference_rate), float(null.mean()), float(null.std()))
-        )
-        nulls.append(null)
-    _weigh(components)
+def unified_drift(inputs: dict[str, Noise], outputs: dict[str, Noise]) -> UnifiedDrift:
+    """Combine standardized components; outputs are keyed "score" and "prediction"."""
+    components = [Component(name, "input", n) for name, n in inputs.items()]
+    components += [Component(name, "output", n) for name, n in outputs.items()]
     if not components:
         return UnifiedDrift(0.0, [], 0.0, 0.0)
-    z_null = np.stack(
-        [np.clip((null - c.null_mean) / max(c.null_sd, 1e-9), *Z_LIMITS) * c.weight for c, null in zip(components, nulls, strict=True)]
+    _weigh(components)
+    replicates = min(len(c.noise.null) for c in components)
+    null = np.stack(
+        [np.clip((c.noise.null[:replicates] - c.noise.mean) / max(c.noise.sd, 1e-9), *Z_LIMITS) * c.weight for c in components]
     ).sum(axis=0)
-    value = float(sum(c.contribution for c in components))
-    return UnifiedDrift(value, components, float(z_null.mean()), float(z_null.std()))
+    return UnifiedDrift(float(sum(c.contribution for c in components)), components, float(null.mean()), float(null.std()))
 
 
 def _weigh(components: list[Component]) -> None:
@@ -498,7 +534,4 @@ def _weigh(components: list[Component]) -> None:
     present = {c.name if c.family == "output" else "input" for c in components}
     total = sum(weight for key, weight in shares.items() if key in present)
     for c in components:
-        if c.family == "input":
-            c.weight = shares["input"] / len(inputs) / total
-        else:
-            c.weight = shares[c.name] / total
+        c.weight = (shares["input"] / len(inputs) if c.family == "input" else shares[c.name]) / total

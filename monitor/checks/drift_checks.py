@@ -2,8 +2,13 @@
 
 Metric names (metric_points.metric) and what their status means:
 
-- drift_score (per feature; output_drift: feature "score"): Evidently's column drift score,
-  breach when the column drifted by its method's rule, else ok.
+- drift_score (per feature; output_drift: feature "score"): Evidently's column drift score and
+  verdict (details.drifted). breach when it drifted and the difference is beyond sampling noise
+  (two-sample bootstrap p <= NOISE_ALPHA on the window with values outside the reference's
+  range clamped onto it, details.noise_p_value: Evidently's fixed distance thresholds do not
+  scale with the window's size, and a handful of outliers can carry Wasserstein alone, so small
+  or heavy-tailed windows would otherwise raise false findings); warn when it drifted within
+  sampling noise or only through out-of-range values (details.outside_reference_range); else ok.
 - missing_share (per feature): the window's missing-value share with a Wilson 95% interval;
   threshold = reference share + MISSING_TOLERANCE; breach when the interval lies above it
   (significant), warn when only the point estimate does.
@@ -13,9 +18,10 @@ Metric names (metric_points.metric) and what their status means:
   (Evidently's DriftedColumnsCount default, 0.5).
 - unified_drift (no feature) and unified_drift_contribution (per component): see drift.py.
 - positive_rate (output_drift, feature "prediction"): the window's positive-prediction rate
-  with a Wilson 95% interval against the reference rate (threshold); breach when the interval
-  excludes the reference rate widened by POSITIVE_RATE_TOLERANCE (relative), warn when it
-  excludes the reference rate itself.
+  with a Wilson 95% interval against the reference rate (threshold); breach when the two rates
+  differ beyond sampling noise (two-sample bootstrap, both are estimates) and the interval lies
+  outside the reference rate widened by POSITIVE_RATE_TOLERANCE (relative); warn when they only
+  differ beyond sampling noise (p <= RATE_WARN_ALPHA).
 
 A window (or a feature within it) with fewer rows than the policy's min_window_count yields
 `insufficient_data`, never `ok`.
@@ -36,10 +42,14 @@ UNSEEN_SHARE = 0.01
 UNSEEN_MIN_ROWS = 5
 DATASET_DRIFT_SHARE = 0.5
 POSITIVE_RATE_TOLERANCE = 0.2
+RATE_WARN_ALPHA = 0.01
 TOP_UNSEEN = 20
 
 
-def _drift_finding(name: str, drifted: ColumnDrift) -> Finding:
+def _drift_finding(name: str, drifted: ColumnDrift, noise: drift.Noise) -> Finding:
+    status = "ok"
+    if drifted.drifted:
+        status = "breach" if noise.p_value <= drift.NOISE_ALPHA else "warn"
     return Finding(
         metric="drift_score",
         feature=name,
@@ -47,11 +57,16 @@ def _drift_finding(name: str, drifted: ColumnDrift) -> Finding:
         n=drifted.n,
         threshold=drifted.threshold,
         method=drifted.method,
-        status="breach" if drifted.drifted else "ok",
+        status=status,
         details={
             "drifted": drifted.drifted,
             "score_type": "p_value" if drifted.method in drift.P_VALUE_METHODS else "distance",
             "reference_n": drifted.n_reference,
+            "noise_statistic": noise.statistic,
+            "noise_distance": noise.distance,
+            "noise_p_value": noise.p_value,
+            "noise_mean": noise.mean,
+            "outside_reference_range": noise.outside_reference_range,
             **drifted.details,
         },
     )
@@ -100,10 +115,12 @@ def _unseen_finding(name: str, window: CategoricalHist) -> Finding:
     )
 
 
-def _feature_findings(spec: FeatureSpec, column: Column | None, window: Hist | None, context: KindContext) -> tuple[list[Finding], ColumnDrift | None]:
+def _feature_findings(
+    spec: FeatureSpec, column: Column | None, window: Hist | None, context: KindContext
+) -> tuple[list[Finding], ColumnDrift | None, drift.Noise | None]:
     policy = context.policy
     if column is None or column.hist.n == 0:
-        return [_insufficient("drift_score", spec.name, 0, "the reference has no values for this feature")], None
+        return [_insufficient("drift_score", spec.name, 0, "the reference has no values for this feature")], None, None
     assert window is not None
     findings: list[Finding] = []
     if window.n + window.missing:
@@ -111,7 +128,7 @@ def _feature_findings(spec: FeatureSpec, column: Column | None, window: Hist | N
     if window.n < policy.min_window_count:
         reason = f"{window.n} values in the window; the policy's minimum is {policy.min_window_count}"
         findings.insert(0, _insufficient("drift_score", spec.name, window.n, reason))
-        return findings, None
+        return findings, None, None
     drifted = drift.column_drift(
         column,
         window,
@@ -119,21 +136,32 @@ def _feature_findings(spec: FeatureSpec, column: Column | None, window: Hist | N
         threshold=spec.drift_threshold,
         distance_threshold=policy.drift_threshold,
     )
-    findings.insert(0, _drift_finding(spec.name, drifted))
+    noise = drift.noise(column, window, context.rng(f"noise:{spec.name}"))
+    findings.insert(0, _drift_finding(spec.name, drifted, noise))
     if isinstance(column, CategoricalColumn):
         assert isinstance(window, CategoricalHist)
         findings.append(_unseen_finding(spec.name, window))
-    return findings, drifted
+    return findings, drifted, noise
 
 
-def _unified_findings(context: KindContext, evaluated: dict[str, tuple[Column, Hist]]) -> tuple[list[Finding], dict[str, Any]]:
+def _output_noise(context: KindContext) -> dict[str, drift.Noise]:
+    """Noise of the score distribution and of the positive rate, when the window is large enough."""
     reference, window = context.reference, context.window_profile.profile
     minimum = context.policy.min_window_count
-    score = (reference.score, window.score) if window.score.n >= minimum and reference.score.hist.n else None
-    rate = None
+    found = {}
+    if window.score.n >= minimum and reference.score.hist.n:
+        found["score"] = drift.noise(reference.score, window.score, context.rng("noise:score"))
     if window.predictions >= minimum and reference.predictions:
-        rate = (reference.positive_predictions, reference.predictions, window.positive_predictions, window.predictions)
-    unified = drift.unified_drift(evaluated, score, rate, context.rng("unified_drift"))
+        found["prediction"] = drift.rate_noise(
+            (reference.positive_predictions, reference.predictions),
+            (window.positive_predictions, window.predictions),
+            context.rng("noise:prediction"),
+        )
+    return found
+
+
+def _unified_findings(context: KindContext, inputs: dict[str, drift.Noise]) -> tuple[list[Finding], dict[str, Any]]:
+    unified = drift.unified_drift(inputs, _output_noise(context))
     if not unified.components:
         return [], {}
     status = "breach" if unified.value >= drift.UNIFIED_BREACH else "warn" if unified.value >= drift.UNIFIED_WARN else "ok"
@@ -142,13 +170,13 @@ def _unified_findings(context: KindContext, evaluated: dict[str, tuple[Column, H
         Finding(
             metric="unified_drift",
             value=unified.value,
-            n=window.rows,
+            n=context.window_profile.profile.rows,
             threshold=drift.UNIFIED_BREACH,
             method="standardized_weighted_sum",
             status=status,
             details={
                 "warn_at": drift.UNIFIED_WARN,
-                "bootstrap_windows": drift.UNIFIED_BOOTSTRAP,
+                "bootstrap_windows": drift.NOISE_REPLICATES,
                 "null_mean": unified.null_mean,
                 "null_sd": unified.null_sd,
                 "top_contributors": [c.name for c in top],
@@ -161,13 +189,13 @@ def _unified_findings(context: KindContext, evaluated: dict[str, tuple[Column, H
                 metric="unified_drift_contribution",
                 feature=c.name,
                 value=c.contribution,
-                method=c.statistic,
+                method=c.noise.statistic,
                 status="ok",
                 details={
                     "family": c.family,
-                    "distance": c.distance,
-                    "null_mean": c.null_mean,
-                    "null_sd": c.null_sd,
+                    "distance": c.noise.distance,
+                    "null_mean": c.noise.mean,
+                    "null_sd": c.noise.sd,
                     "z": c.z,
                     "weight": c.weight,
                 },
@@ -202,18 +230,18 @@ def input_drift(context: KindContext) -> KindResult:
     summary = _base_summary(context)
     findings: list[Finding] = []
     drifted: dict[str, ColumnDrift] = {}
-    evaluated: dict[str, tuple[Column, Hist]] = {}
+    noises: dict[str, drift.Noise] = {}
     for spec in policy.features:
         column, hist = reference.features.get(spec.name), window.features.get(spec.name)
-        feature_findings, result = _feature_findings(spec, column, hist, context)
+        feature_findings, result, noise = _feature_findings(spec, column, hist, context)
         findings += feature_findings
-        if result is not None and column is not None and hist is not None:
-            drifted[spec.name] = result
-            evaluated[spec.name] = (column, hist)
+        if result is not None and noise is not None:
+            drifted[spec.name], noises[spec.name] = result, noise
     if window.rows < policy.min_window_count or not drifted:
         summary["reason"] = f"{window.rows} inferences in the window; the policy's minimum is {policy.min_window_count}"
         return KindResult(status="insufficient_data", summary=summary, findings=findings)
     names = [name for name, result in drifted.items() if result.drifted]
+    breached = [f.feature for f in findings if f.metric == "drift_score" and f.status == "breach"]
     share = len(names) / len(drifted)
     findings.append(
         Finding(
@@ -222,10 +250,10 @@ def input_drift(context: KindContext) -> KindResult:
             n=len(drifted),
             threshold=DATASET_DRIFT_SHARE,
             status="breach" if share >= DATASET_DRIFT_SHARE else "ok",
-            details={"drifted_features": names},
+            details={"drifted_features": names, "beyond_noise": breached},
         )
     )
-    unified, unified_summary = _unified_findings(context, evaluated)
+    unified, unified_summary = _unified_findings(context, noises)
     findings += unified
     summary |= {
         "features": len(policy.features),
@@ -245,9 +273,18 @@ def _positive_rate(context: KindContext) -> Finding:
     rate = window.positive_predictions / window.predictions
     low, high = wilson_interval(window.positive_predictions, window.predictions)
     band = (reference_rate * (1 - POSITIVE_RATE_TOLERANCE), reference_rate * (1 + POSITIVE_RATE_TOLERANCE))
+    # Both rates are estimates: the two-sample bootstrap says whether they differ at all, the
+    # window's interval against the tolerance band whether the difference is material.
+    noise = drift.rate_noise(
+        (reference.positive_predictions, reference.predictions),
+        (window.positive_predictions, window.predictions),
+        context.rng("noise:prediction"),
+    )
     status = "ok"
-    if high < reference_rate or low > reference_rate:
-        status = "breach" if high < band[0] or low > band[1] else "warn"
+    if noise.p_value <= drift.NOISE_ALPHA and (high < band[0] or low > band[1]):
+        status = "breach"
+    elif noise.p_value <= RATE_WARN_ALPHA:
+        status = "warn"
     return Finding(
         metric="positive_rate",
         feature="prediction",
@@ -265,6 +302,7 @@ def _positive_rate(context: KindContext) -> Finding:
             "reference_ci": list(wilson_interval(reference.positive_predictions, reference.predictions)),
             "tolerance": POSITIVE_RATE_TOLERANCE,
             "band": list(band),
+            "noise_p_value": noise.p_value,
         },
     )
 
@@ -286,7 +324,8 @@ def output_drift(context: KindContext) -> KindResult:
     score = drift.column_drift(
         reference.score, window.score, pinned_method=None, threshold=None, distance_threshold=policy.drift_threshold
     )
-    findings = [_drift_finding("score", score), _positive_rate(context)]
+    noise = drift.noise(reference.score, window.score, context.rng("noise:score"))
+    findings = [_drift_finding("score", score, noise), _positive_rate(context)]
     rate = findings[1]
     summary |= {
         "score_drift": score.score,

@@ -274,66 +274,61 @@ def validate_frame(frame: pd.DataFrame, policy: MonitoringPolicy, *, origin: str
 # Storing
 
 
+STORE_CHUNK = 50_000
+
+
 def _store_rows(session: Session, reference_set: ReferenceSet, validated: ValidatedReference) -> None:
-    """Bulk insert: COPY on PostgreSQL, executemany elsewhere; never one ORM object per row."""
+    """Bulk insert in chunks: COPY on PostgreSQL, executemany elsewhere; never one ORM object per row."""
     table = validated.table
-    names = validated.attributes
-    feature_columns = []
-    for name in names:
-        column = table[name]
-        if pa.types.is_floating(column.type):
-            values = column.to_numpy(zero_copy_only=False)
-            feature_columns.append([None if math.isnan(v) else v for v in values.tolist()])
+    for offset in range(0, table.num_rows, STORE_CHUNK):
+        chunk = table.slice(offset, STORE_CHUNK)
+        rows = _row_values(chunk, validated.attributes, validated.occurred_at[offset : offset + STORE_CHUNK], offset)
+        if session.get_bind().dialect.name == "postgresql":
+            _copy_rows(session, reference_set, rows)
         else:
-            feature_columns.append(column.to_pylist())
-    features = [dict(zip(names, row, strict=True)) for row in zip(*feature_columns, strict=True)] if names else [{}] * table.num_rows
-    score = table["score"].to_pylist()
-    prediction = [int(v) for v in table["prediction"].to_pylist()]
-    label = [int(v) for v in table["label"].to_pylist()]
-    if session.get_bind().dialect.name == "postgresql":
-        _copy_rows(session, reference_set, features, score, prediction, label, validated.occurred_at)
-        return
-    session.execute(
-        insert(ReferenceRow),
-        [
-            {
-                "reference_set_id": reference_set.id,
-                "model_id": reference_set.model_id,
-                "row_number": i + 1,
-                "occurred_at": validated.occurred_at[i],
-                "score": score[i],
-                "prediction": prediction[i],
-                "label": label[i],
-                "features": features[i],
-            }
-            for i in range(table.num_rows)
-        ],
-    )
+            session.execute(
+                insert(ReferenceRow),
+                [
+                    {"reference_set_id": reference_set.id, "model_id": reference_set.model_id, **dict(zip(_ROW_FIELDS, row, strict=True))}
+                    for row in rows
+                ],
+            )
 
 
-def _copy_rows(
-    session: Session,
-    reference_set: ReferenceSet,
-    features: list[dict[str, Any]],
-    score: list[float],
-    prediction: list[int],
-    label: list[int],
-    occurred: list[datetime | None],
-) -> None:
+_ROW_FIELDS = ("row_number", "occurred_at", "score", "prediction", "label", "features")
+
+
+def _row_values(chunk: pa.Table, names: list[str], occurred: list[datetime | None], offset: int) -> list[tuple[Any, ...]]:
+    columns = []
+    for name in names:
+        column = chunk[name]
+        if pa.types.is_floating(column.type):
+            columns.append([None if math.isnan(v) else v for v in column.to_numpy(zero_copy_only=False).tolist()])
+        else:
+            columns.append(column.to_pylist())
+    features = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)] if names else [{}] * chunk.num_rows
+    score = chunk["score"].to_pylist()
+    prediction = [int(v) for v in chunk["prediction"].to_pylist()]
+    label = [int(v) for v in chunk["label"].to_pylist()]
+    return [
+        (offset + i + 1, occurred[i], score[i], prediction[i], label[i], features[i]) for i in range(chunk.num_rows)
+    ]
+
+
+def _copy_rows(session: Session, reference_set: ReferenceSet, rows: list[tuple[Any, ...]]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    for i, row in enumerate(features):
-        moment = occurred[i]
+    for number, moment, score, prediction, label, features in rows:
         writer.writerow(
             (
                 reference_set.id,
                 reference_set.model_id,
-                i + 1,
+                number,
                 "" if moment is None else moment.isoformat(),
-                repr(score[i]),
-                prediction[i],
-                label[i],
-                orjson.dumps(row).decode(),
+                repr(score),
+                prediction,
+                label,
+                orjson.dumps(features).decode(),
             )
         )
     buffer.seek(0)

@@ -139,14 +139,21 @@ def test_wilson_interval() -> None:
 def _unified(current: pd.DataFrame, seed: int = 0) -> drift.UnifiedDrift:
     reference = reference_profile(_table(frame(5000, seed=21)), SPECS)
     window = sample_profile(_table(current), reference)
-    columns = {s.name: (reference.features[s.name], window.features[s.name]) for s in SPECS}
-    rate = (reference.positive_predictions, reference.predictions, window.positive_predictions, window.predictions)
-    return drift.unified_drift(columns, (reference.score, window.score), rate, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    inputs = {s.name: drift.noise(reference.features[s.name], window.features[s.name], rng) for s in SPECS}
+    outputs = {
+        "score": drift.noise(reference.score, window.score, rng),
+        "prediction": drift.rate_noise(
+            (reference.positive_predictions, reference.predictions), (window.positive_predictions, window.predictions), rng
+        ),
+    }
+    return drift.unified_drift(inputs, outputs)
 
 
 def test_unified_drift_stays_low_without_drift_and_names_the_drifted_feature() -> None:
-    quiet = [_unified(frame(2100, seed=100 + i)).value for i in range(5)]
+    quiet = [_unified(frame(2100, seed=100 + i)).value for i in range(8)]
     assert max(quiet) < drift.UNIFIED_WARN
+    assert abs(float(np.mean(quiet))) < 0.5  # standardized: centred near 0 when nothing changed
     shifted = frame(2100, seed=200)
     shifted["noise_sd"] = shifted["noise_sd"] * 1.5
     loud = _unified(shifted)
@@ -155,6 +162,16 @@ def test_unified_drift_stays_low_without_drift_and_names_the_drifted_feature() -
     assert top.name == "noise_sd"
     assert sum(c.contribution for c in loud.components) == pytest.approx(loud.value)
     assert sum(c.weight for c in loud.components) == pytest.approx(1.0)
+
+
+def test_sampling_noise_separates_a_small_window_from_real_drift() -> None:
+    reference = reference_profile(_table(frame(5000, seed=31)), SPECS)
+    small = sample_profile(_table(frame(120, seed=32)), reference)
+    large = sample_profile(_table(frame(3000, seed=33, shift=0.5)), reference)
+    rng = np.random.default_rng(1)
+    quiet, loud = (drift.noise(reference.features["age"], p.features["age"], rng) for p in (small, large))
+    assert quiet.p_value > drift.NOISE_ALPHA and loud.p_value <= drift.NOISE_ALPHA
+    assert quiet.mean > loud.mean  # smaller windows scatter more
 
 
 def test_pinning_a_method_to_the_wrong_type_is_refused() -> None:

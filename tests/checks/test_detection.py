@@ -1,0 +1,69 @@
+"""Detection on simulated hospital traffic (monitor.simulate), through ingest and daily runs.
+
+300 studies a day, a 5000-row reference, the simulator's default policy, onset on day 45.
+The 90-day null (no finding over 90 daily runs) is marked slow; bench/drift_scenarios.py
+reports its false-finding rate over 10 seeds and the detection delays.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.db import Database
+from monitor.simulate import Simulation
+from tests.checks.scenarios import DayResult, daily_checks, load
+
+ONSET = 45
+
+
+@pytest.fixture(autouse=True)
+def _statistics_not_storage(backend: str) -> None:
+    # What is detected depends on the statistics, not the backend; test_runs covers both backends.
+    if backend != "sqlite":
+        pytest.skip("detection is backend-independent; SQLite runs it")
+
+
+def _first_day(results: list[DayResult], finding: tuple[str, str | None]) -> int | None:
+    return next((r.day for r in results if finding in r.breaches), None)
+
+
+def _run(database: Database, scenario: str, *, days: int = ONSET + 8, checks: range = range(ONSET - 2, ONSET + 8)) -> list[DayResult]:
+    simulation = Simulation(days=days, per_day=300, seed=7, scenarios=scenario)
+    load(database, simulation)
+    return daily_checks(database, simulation, checks)
+
+
+def test_scanner_change_is_flagged_on_the_changed_features_within_a_week(fresh_database: Database) -> None:
+    results = _run(fresh_database, f"scanner_change:site=north,onset={ONSET}")
+    before = [r for r in results if r.day <= ONSET]
+    assert all(not r.breaches for r in before), [(r.day, r.breaches) for r in before]
+    # The new scanner at one of four sites: lower kVp, thinner slices, a new model and kernel.
+    for finding in [
+        ("drift_score", "kvp"),
+        ("drift_score", "slice_thickness"),
+        ("drift_score", "scanner_model"),
+        ("unseen_categories", "scanner_model"),
+        ("unseen_categories", "kernel"),
+        ("unified_drift", None),
+    ]:
+        day = _first_day(results, finding)
+        assert day is not None and day <= ONSET + 7, (finding, day)
+    after = [r for r in results if r.day > ONSET]
+    top = {f for r in after for f in r.breaches if f[0] == "drift_score"}
+    assert ("drift_score", "age") not in top and ("drift_score", "patient_sex") not in top  # the population did not change
+
+
+@pytest.mark.parametrize("scenario", [f"prevalence_shift:onset={ONSET},to=0.2", f"calibration_decay:onset={ONSET},ramp=7"])
+def test_output_changes_are_flagged_as_output_drift_within_a_week(fresh_database: Database, scenario: str) -> None:
+    results = _run(fresh_database, scenario)
+    assert all(not r.breaches for r in results if r.day <= ONSET)
+    score, rate = _first_day(results, ("drift_score", "score")), _first_day(results, ("positive_rate", "prediction"))
+    assert score is not None and score <= ONSET + 7, score
+    assert rate is not None and rate <= ONSET + 7, rate
+
+
+@pytest.mark.slow
+def test_null_traffic_yields_no_drift_finding_over_90_daily_runs(fresh_database: Database) -> None:
+    results = _run(fresh_database, "null", days=90, checks=range(1, 91))
+    assert len(results) == 90 and all(r.statuses == {"input_drift": "completed", "output_drift": "completed"} for r in results)
+    assert [(r.day, sorted(r.breaches, key=str)) for r in results if r.breaches] == []
