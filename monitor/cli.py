@@ -132,12 +132,12 @@ def serve(
     role: Annotated[
         Role,
         typer.Option(
-            help="all = API + dashboard in one process; api; dashboard; "
-            "scheduler = not available yet (exits 2 until scheduled checks land).",
+            help="all = API + dashboard + scheduler in one process (the embedded default); "
+            "api, dashboard or scheduler alone (production: one service each).",
         ),
     ] = Role.ALL,
 ) -> None:
-    """Serve the API (/api/v1, docs at /api/docs) and the dashboard (/dashboard/)."""
+    """Serve the API (/api/v1, docs at /api/docs), the dashboard (/dashboard/) and the scheduled jobs."""
     from monitor import serve as serving
 
     serving.run(settings(), role=role, host=host, port=port)

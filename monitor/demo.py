@@ -244,6 +244,7 @@ def run(
     out.print(accounts_table(accounts))
     server = serve.BackgroundServer(serve.build_app(settings, serve.Role.ALL), host=host, port=port)
     bound = server.start()
+    scheduler = None
     base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{bound}"
     try:
         inferences, outcomes = synthetic_traffic(days=days, seed=seed, now=datetime.now(UTC))
@@ -253,9 +254,12 @@ def run(
         if not serve_forever:
             return counts
         configure_logging(fmt=settings.log_format, level=settings.log_level)
+        scheduler = serve.start_background_scheduler(database)
         out.print(f"Dashboard: {base_url}/dashboard/   API docs: {base_url}/api/docs   (Ctrl-C stops)")
         server.wait()
         return counts
     finally:
         server.stop()
+        if scheduler is not None:
+            serve.stop_scheduler(scheduler)
         database.dispose()

@@ -1,15 +1,18 @@
-"""Build the ASGI application for a server role, prepare the schema, and run uvicorn."""
+"""Server roles: build the ASGI app (API, dashboard) or the scheduler, prepare the schema, run."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
 import threading
 import time
 from enum import StrEnum
+from types import ModuleType
 
 import uvicorn
 from alembic.script import ScriptDirectory
+from apscheduler.schedulers.base import BaseScheduler
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import text
@@ -31,7 +34,7 @@ class Role(StrEnum):
 
 
 class RoleUnavailable(MonitorError):
-    """The requested role is not part of this build (yet)."""
+    """The requested role is not part of this build."""
 
     status_code = 503
     code = "unavailable"
@@ -100,19 +103,59 @@ def _root_redirect(app: FastAPI, target: str) -> None:
         return RedirectResponse(target)
 
 
-def check_role(role: Role | str) -> Role:
-    """The role, or RoleUnavailable for one this release cannot serve."""
-    role = Role(role)
-    if role is Role.SCHEDULER:
-        raise RoleUnavailable(
-            "the scheduler role is not available yet: scheduled checks and alert delivery arrive in a later release"
-        )
-    return role
+def _scheduler_module() -> ModuleType:
+    """monitor.scheduler, or RoleUnavailable if this build has none."""
+    try:  # APScheduler and every domain's jobs: only for the roles that run them
+        return importlib.import_module("monitor.scheduler")
+    except ImportError as exc:
+        raise RoleUnavailable(f"the scheduler is not available in this build ({exc})") from None
+
+
+def start_background_scheduler(database: Database) -> BaseScheduler | None:
+    """The in-process scheduler of role `all` (and the demo); None, logged, if this build has none."""
+    try:
+        module = _scheduler_module()
+    except RoleUnavailable as exc:
+        log.warning("running without scheduled checks and alert delivery: %s", exc.message)
+        return None
+    scheduler = module.build_scheduler(database=database, blocking=False)
+    module.start(scheduler)
+    log.info("scheduler started in-process")
+    return scheduler
+
+
+def stop_scheduler(scheduler: BaseScheduler) -> None:
+    """Stop taking jobs. Not wait=True: APScheduler holds its job-store lock while it waits, and
+    a running job that asks the scheduler for its jobs (the check-job sync does) would deadlock.
+    Running jobs still finish before the process exits (their threads are not daemons)."""
+    if scheduler.running:
+        scheduler.shutdown(wait=False)
+
+
+def run_scheduler(database: Database) -> None:
+    """Role `scheduler`: run the jobs in the foreground until SIGTERM or Ctrl-C."""
+    module = _scheduler_module()
+    scheduler = module.build_scheduler(database=database, blocking=True)
+
+    def request_exit(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, request_exit)
+    log.info("scheduler started", extra={"role": Role.SCHEDULER.value, "db": database.dialect})
+    try:
+        module.start(scheduler)
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        stop_scheduler(scheduler)
+    log.info("scheduler stopped")
 
 
 def build_app(settings: Settings, role: Role | str) -> FastAPI:
     """The ASGI application a role serves: `all` = API + dashboard, `api`, or `dashboard`."""
-    role = check_role(role)
+    role = Role(role)
+    if role is Role.SCHEDULER:
+        raise ValueError("the scheduler role serves no HTTP application")
     if role is Role.DASHBOARD:
         app = _ops_app(settings)
         _mount_dashboard(app, settings)
@@ -150,12 +193,22 @@ def uvicorn_server(app: FastAPI, *, host: str, port: int) -> uvicorn.Server:
 def run(settings: Settings, *, role: Role | str, host: str, port: int) -> None:
     """Serve a role in the foreground until interrupted."""
     configure_logging(fmt=settings.log_format, level=settings.log_level)
-    role = check_role(role)  # fail before touching the database
+    role = Role(role)
+    if role is Role.SCHEDULER:
+        _scheduler_module()  # fail before touching the database
     database = open_database(settings)
     try:
+        if role is Role.SCHEDULER:
+            run_scheduler(database)
+            return
         app = build_app(settings, role)
+        scheduler = start_background_scheduler(database) if role is Role.ALL else None
         log.info("radmon serving", extra={"role": role.value, "host": host, "port": port, "db": database.dialect})
-        uvicorn_server(app, host=host, port=port).run()
+        try:
+            uvicorn_server(app, host=host, port=port).run()
+        finally:
+            if scheduler is not None:
+                stop_scheduler(scheduler)
     finally:
         database.dispose()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -211,12 +212,15 @@ def test_unreachable_database_is_one_line_not_a_traceback(environment: None, mon
 
 
 @pytest.mark.usefixtures("restore_logging")
-def test_scheduler_role_is_honestly_not_available_yet(environment: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scheduler_role_without_a_scheduler_in_the_build_exits_2_before_touching_the_database(
+    environment: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "monitor.scheduler", None)  # import raises ImportError
     monkeypatch.setenv("RADMON_DATABASE_URL", f"sqlite:///{tmp_path / 'radmon.db'}")
     result = radmon("serve", "--role", "scheduler")
     assert result.exit_code == 2
-    assert "not available yet" in one_line_error(result)
-    assert not (tmp_path / "radmon.db").exists()  # refused before touching the database
+    assert "scheduler is not available" in one_line_error(result)
+    assert not (tmp_path / "radmon.db").exists()
 
 
 @pytest.mark.skipif("postgresql" not in BACKENDS, reason="PostgreSQL is not among RADMON_TEST_BACKENDS")

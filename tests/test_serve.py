@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from monitor import serve
 from monitor.config import Settings, load_settings
+from monitor.db import set_database
 
 SECRET = "serve-test-secret-0123456789"
 
@@ -163,16 +164,56 @@ def test_role_dashboard_without_a_dashboard_is_unavailable(settings: Settings, n
         serve.build_app(settings, "dashboard")
 
 
-def test_role_scheduler_is_unavailable_for_now(settings: Settings) -> None:
-    with pytest.raises(serve.RoleUnavailable, match="not available yet"):
-        serve.build_app(settings, "scheduler")
+def test_role_all_runs_the_scheduler_in_process(settings: Settings) -> None:
+    database = serve.open_database(settings)
+    try:
+        scheduler = serve.start_background_scheduler(database)
+        assert scheduler is not None and scheduler.running
+        assert "alerts:deliver" in {job.id for job in scheduler.get_jobs()}
+        serve.stop_scheduler(scheduler)
+        assert not scheduler.running
+    finally:
+        set_database(None)
+        database.dispose()
+
+
+def test_role_all_without_a_scheduler_in_the_build_still_serves(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "monitor.scheduler", None)
+    database = serve.open_database(settings)
+    try:
+        assert serve.start_background_scheduler(database) is None
+    finally:
+        set_database(None)
+        database.dispose()
+
+
+def test_serve_role_scheduler_runs_until_sigterm(tmp_path: Path) -> None:
+    log = tmp_path / "scheduler.log"
+    process = radmon_process(
+        ["serve", "--role", "scheduler"],
+        env={"RADMON_DATABASE_URL": f"sqlite:///{tmp_path / 'radmon.db'}", "RADMON_SECRET_KEY": SECRET},
+        log=log,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while '"scheduler started"' not in log.read_text() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert process.poll() is None, log.read_text()
+        time.sleep(1)
+        assert process.poll() is None, log.read_text()  # it keeps running: a blocking scheduler
+    finally:
+        process.terminate()
+        process.wait(30)
+    assert process.returncode == 0, log.read_text()
+    assert '"scheduler stopped"' in log.read_text()
 
 
 # ---------------------------------------------------------------------------- demo
 
 
 def test_demo_seeds_users_model_and_traffic_through_the_api(tmp_path: Path) -> None:
-    pytest.importorskip("monitor.ingest.service", reason="the ingest API is not in this build yet")
     database = tmp_path / "demo.db"
     log = tmp_path / "demo.log"
     process = radmon_process(
@@ -201,7 +242,6 @@ def test_demo_seeds_users_model_and_traffic_through_the_api(tmp_path: Path) -> N
 
 
 def test_demo_keeps_serving_what_it_seeded_until_sigterm(tmp_path: Path) -> None:
-    pytest.importorskip("monitor.ingest.service", reason="the ingest API is not in this build yet")
     port = free_port()
     log = tmp_path / "demo.log"
     process = radmon_process(
