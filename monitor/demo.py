@@ -234,9 +234,7 @@ def run(
 ) -> dict[str, int]:
     """Seed the demo, then serve it (or return the counts with serve_forever=False)."""
     settings = demo_settings(db_path)
-    from monitor.observability import configure_logging
-
-    configure_logging(fmt=settings.log_format, level="WARNING")  # quiet while seeding: the console tells
+    serve.configure_server_logging(settings, level="WARNING")  # quiet while seeding: the console tells
     database = fresh_database(db_path, settings)
     with database.transaction() as session:
         accounts = create_accounts(session)
@@ -253,7 +251,7 @@ def run(
         out.print(f"Stored {counts['inferences']} inferences and {counts['outcomes']} outcomes in {db_path}.")
         if not serve_forever:
             return counts
-        configure_logging(fmt=settings.log_format, level=settings.log_level)
+        serve.configure_server_logging(settings)
         scheduler = serve.start_background_scheduler(database)
         out.print(f"Dashboard: {base_url}/dashboard/   API docs: {base_url}/api/docs   (Ctrl-C stops)")
         server.wait()

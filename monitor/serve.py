@@ -190,9 +190,15 @@ def uvicorn_server(app: FastAPI, *, host: str, port: int) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
+def configure_server_logging(settings: Settings, level: str | None = None) -> None:
+    """JSON (or text) logs; APScheduler's per-run chatter only from WARNING: the jobs log their own work."""
+    configure_logging(fmt=settings.log_format, level=level or settings.log_level)
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
 def run(settings: Settings, *, role: Role | str, host: str, port: int) -> None:
     """Serve a role in the foreground until interrupted."""
-    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    configure_server_logging(settings)
     role = Role(role)
     if role is Role.SCHEDULER:
         _scheduler_module()  # fail before touching the database

@@ -39,7 +39,7 @@ def one_line_error(result) -> str:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
     """`radmon serve` configures process-wide logging; give the next tests theirs back."""
-    loggers = [logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access")]
+    loggers = [logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access", "apscheduler")]
     saved = [(logger.handlers[:], logger.level, logger.propagate, logger.disabled) for logger in loggers]
     yield
     for logger, (handlers, level, propagate, disabled) in zip(loggers, saved, strict=True):
