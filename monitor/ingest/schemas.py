@@ -349,7 +349,8 @@ def _bad_feature(name: str, value: Any) -> Problem:
     )
 
 
-def _is_name(value: Any) -> bool:
+def is_name(value: Any) -> bool:
+    """A valid model, version or inference_id value: 1 to 128 printable characters."""
     return value.__class__ is str and 0 < len(value) <= MAX_ID_LENGTH and value.isprintable()
 
 
@@ -364,7 +365,7 @@ def parse_inference(raw: Any, index: int, *, now: datetime) -> ParsedInference |
         return _unknown_fields(raw, INFERENCE_FIELDS) or Problem("record", "unknown fields")
     get = raw.get
     model, version, inference_id = get("model"), get("version"), get("inference_id")
-    if not (_is_name(model) and _is_name(version) and _is_name(inference_id)):
+    if not (is_name(model) and is_name(version) and is_name(inference_id)):
         for field in ("model", "version", "inference_id"):
             found = _name(raw, field)
             if found.__class__ is Problem:

@@ -28,6 +28,7 @@ from monitor.ingest.schemas import (
     Problem,
     check_for_task,
     inference_id_of,
+    is_name,
     parse_inference,
     parse_outcome,
 )
@@ -272,7 +273,8 @@ def _classify(preparation: _Preparation, stored: dict[tuple[int, str], str], bat
 
 
 def _model_names(records: Sequence[Any]) -> set[str]:
-    return {raw.get("model") for raw in records if isinstance(raw, dict) and isinstance(raw.get("model"), str)}
+    # Only well-formed names reach the database (a NUL, for one, is not even a valid literal there).
+    return {raw.get("model") for raw in records if isinstance(raw, dict) and is_name(raw.get("model"))}
 
 
 def _stored_conflict(row: _InferenceRow) -> Problem:
@@ -305,7 +307,7 @@ class _Preparation:
         for raw in records:
             if isinstance(raw, dict):
                 model, inference_id = raw.get("model"), raw.get("inference_id")
-                if isinstance(model, str) and isinstance(inference_id, str) and model in self.models:
+                if is_name(inference_id) and is_name(model) and model in self.models:
                     keys.append((self.models[model].id, inference_id))
         return keys
 

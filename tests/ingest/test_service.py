@@ -133,6 +133,8 @@ def test_unknown_model_or_version_is_rejected_and_never_created(session: Session
         ({"inference_id": ""}, "inference_id", "inference_id must be a string of 1 to 128 printable characters"),
         ({"inference_id": "x" * 129}, "inference_id", "inference_id must be a string of 1 to 128 printable characters"),
         ({"inference_id": 17}, "inference_id", "inference_id must be a string"),
+        ({"inference_id": "inf\x00-1"}, "inference_id", "printable characters"),  # never reaches the database
+        ({"model": "ich-ct\x00"}, "model", "model must be a string of 1 to 128 printable characters"),
         ({"latency_ms": -3}, "latency_ms", "latency_ms must not be negative"),
         ({"study_key": ""}, "study_key", "study_key must be a non-empty string"),
         ({"features": [1, 2]}, "features", "features must be an object"),
