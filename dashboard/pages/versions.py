@@ -281,7 +281,7 @@ def _change_requests_card(actor: Actor, detail: data.ModelDetail, opening: Reque
                 "one rejection rejects. Each decision is an electronic signature: password, printed name, UTC time, meaning.",
                 className="small text-body-secondary",
             ),
-            _request_button(actor, pending),
+            _request_button(actor, pending, _version_choices(detail)),
         ],
         className="d-flex justify-content-between align-items-start gap-3 mb-3",
     )
@@ -298,17 +298,14 @@ def _change_requests_card(actor: Actor, detail: data.ModelDetail, opening: Reque
     return card("Change requests", body, id="versions-change-requests", subtitle="rollback and promotion, two-person signed")
 
 
-def _request_button(actor: Actor, pending: list[ChangeRequestOut]) -> Component | None:
+def _request_button(actor: Actor, pending: list[ChangeRequestOut], choices: dict[str, list[str]]) -> Component | None:
     if not actor.can(Permission.CHANGES_REQUEST):
         return None
-    if pending:
-        return html.Div(
-            [
-                dbc.Button("Request a change", id="versions-request-open", color="primary", disabled=True, className="text-nowrap"),
-                html.Div(f"#{pending[0].id} is pending", className="small text-body-secondary text-end mt-1"),
-            ]
-        )
-    return dbc.Button("Request a change", id="versions-request-open", color="primary", className="text-nowrap")
+    blocked = f"#{pending[0].id} is pending" if pending else (None if any(choices.values()) else "no other version registered")
+    button = dbc.Button("Request a change", id="versions-request-open", color="primary", disabled=bool(blocked), className="text-nowrap")
+    if not blocked:
+        return button
+    return html.Div([button, html.Div(blocked, className="small text-body-secondary text-end mt-1", id="versions-request-blocked")])
 
 
 def _version_choices(detail: data.ModelDetail) -> dict[str, list[str]]:

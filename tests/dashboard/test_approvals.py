@@ -311,3 +311,15 @@ def test_forged_signature_callbacks_are_refused_and_change_nothing(
     assert signed.json()["error"]["code"] == "forbidden"
     assert session.execute(select(Signature)).first() is None
     assert actions(session, "signature.") == [] and active(session) == "2.1.0"
+
+
+def test_a_model_with_a_single_version_has_nothing_to_request(dashboard_client: TestClient, session: Session) -> None:
+    make_user(session, role="qa", username="quinn")
+    make_model(session)
+    make_version(session, version="1.0.0", activate=True)
+    sign_in(dashboard_client, "quinn")
+
+    page = render_page(dashboard_client, "/versions", "?model=ich-ct")
+
+    assert find(page, "versions-request-open")["disabled"] is True
+    assert find(page, "versions-request-blocked")["children"] == "no other version registered"
