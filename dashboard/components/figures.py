@@ -90,3 +90,88 @@ def plotly_time(moment: datetime) -> str:
 
 def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# What each metric is measured in, for axis titles (every chart says its units).
+METRIC_UNITS = {
+    "sensitivity": "Sensitivity (proportion, 0–1)",
+    "specificity": "Specificity (proportion, 0–1)",
+    "ppv": "PPV (proportion, 0–1)",
+    "npv": "NPV (proportion, 0–1)",
+    "accuracy": "Accuracy (proportion, 0–1)",
+    "f1": "F1 score (0–1)",
+    "auc": "AUC (0–1)",
+    "brier": "Brier score (0–1, lower is better)",
+    "ece": "Expected calibration error (0–1)",
+    "positive_rate": "Positive-prediction rate (share, 0–1)",
+    "missing_share": "Missing values (share of records, 0–1)",
+    "unseen_categories": "Unseen categories (share of records, 0–1)",
+    "dataset_drift_share": "Drifted features (share, 0–1)",
+}
+P_VALUE_METHODS = ("ks", "chisquare")
+
+
+def metric_axis_title(metric: str, method: str | None = None) -> str:
+    """'Sensitivity (proportion, 0–1)'; drift scores say their method, p-value methods say so."""
+    if metric in METRIC_UNITS:
+        return METRIC_UNITS[metric]
+    if method in P_VALUE_METHODS:
+        return f"p-value ({method} test)"
+    if method:
+        return f"{metric.replace('_', ' ').capitalize()} ({method} distance)"
+    return metric.replace("_", " ").capitalize()
+
+
+def alert_occurrences(
+    occurrences: Sequence[Mapping[str, Any]], *, metric: str, method: str | None, title: str
+) -> go.Figure:
+    """An alert's value in each window where it held, with its 95% interval, against the threshold.
+
+    Each occurrence is a mapping with `window_end` (aware datetime), `value`, `ci_low`, `ci_high`,
+    `n`, `threshold` and `status`; windows without a value are skipped."""
+    points = sorted((o for o in occurrences if o.get("value") is not None), key=lambda o: o["window_end"])
+    x = [plotly_time(o["window_end"]) for o in points]
+    values = [float(o["value"]) for o in points]
+    has_interval = [o.get("ci_low") is not None and o.get("ci_high") is not None for o in points]
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=x,
+            y=values,
+            mode="lines+markers",
+            line={"color": "#dc3545", "width": 2},
+            marker={"size": 8, "color": ["#dc3545" if o.get("status") == "breach" else "#fd7e14" for o in points]},
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [float(o["ci_high"]) - v if ok else 0 for o, v, ok in zip(points, values, has_interval, strict=True)],
+                "arrayminus": [v - float(o["ci_low"]) if ok else 0 for o, v, ok in zip(points, values, has_interval, strict=True)],
+                "color": "#adb5bd",
+                "thickness": 1.5,
+                "width": 4,
+            },
+            customdata=[[o.get("n") if o.get("n") is not None else "-", o.get("status", "")] for o in points],
+            hovertemplate="window ending %{x|%Y-%m-%d} UTC<br>value %{y:.3f}<br>n %{customdata[0]}<br>%{customdata[1]}<extra></extra>",
+            name="value (95% interval)",
+        )
+    )
+    thresholds = [o.get("threshold") for o in points]
+    if points and all(t is not None for t in thresholds):
+        figure.add_trace(
+            go.Scatter(
+                x=x,
+                y=[float(t) for t in thresholds],  # type: ignore[arg-type]
+                mode="lines",
+                line={"color": "#212529", "dash": "dash", "width": 1.5, "shape": "hv"},
+                hovertemplate="threshold %{y:.3f}<extra></extra>",
+                name="target / threshold",
+            )
+        )
+    layout = base_layout(title, x_title="Window end (UTC)", y_title=metric_axis_title(metric, method), height=300)
+    layout["showlegend"] = True
+    layout["legend"] = {"orientation": "h", "y": -0.42, "x": 0, "yanchor": "top"}
+    layout["margin"] = {"l": 80, "r": 24, "t": 56, "b": 96}
+    layout["height"] = 330
+    layout["xaxis"].update(type="date")
+    figure.update_layout(**layout)
+    return figure

@@ -19,7 +19,7 @@ from monitor.registry.schemas import TARGET_METRICS
 
 log = logging.getLogger("radmon.dashboard")
 
-NAV_ITEMS = (("Overview", "/"), ("Versions", "/versions"), ("Policy", "/policy"), ("Audit trail", "/audit"))
+NAV_ITEMS = (("Overview", "/"), ("Alerts", "/alerts"), ("Versions", "/versions"), ("Policy", "/policy"), ("Audit trail", "/audit"))
 ROLE_COLORS = {"admin": "danger", "approver": "warning", "qa": "info", "viewer": "secondary"}
 METRIC_LABELS = {
     "sensitivity": "Sensitivity",

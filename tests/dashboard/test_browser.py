@@ -51,7 +51,9 @@ PAGES = [
     ("overview", "/dashboard/", "#overview-table"),
     ("versions", "/dashboard/versions?model=ich-ct", "#versions-timeline .main-svg"),
     ("versions-not-deployed", "/dashboard/versions?model=ptx-cxr", "#versions-no-deployments"),
-    ("audit", "/dashboard/audit", "#audit-table"),
+    ("policy", "/dashboard/policy?model=ich-ct", "#policy-window"),
+    ("alerts", "/dashboard/alerts", "#alerts-list"),
+    ("audit", "/dashboard/audit", "#audit-table"),  # last: the role test then waits for its chain check
 ]
 TIMEOUT_MS = 30_000
 

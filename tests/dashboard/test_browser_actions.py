@@ -19,11 +19,13 @@ import uvicorn
 
 from dashboard.app import mount_dashboard
 from monitor import migrate
+from monitor.alerts import service as alerts_service
+from monitor.alerts.schemas import Finding
 from monitor.auth import service as auth_service
 from monitor.auth.actors import SYSTEM
 from monitor.checks import service as checks_service
 from monitor.checks.schemas import MonitoringPolicy
-from monitor.config import load_settings
+from monitor.config import Settings, load_settings
 from monitor.db import Database, set_database
 from monitor.main import create_app
 from monitor.registry import changes
@@ -61,6 +63,7 @@ POLICY = {
 class Live:
     url: str
     database: Database
+    settings: Settings
 
 
 def _at(days_ago: float) -> datetime:
@@ -128,9 +131,30 @@ def _promote(session, model: str, version: str, reason: str, days_ago: float, si
     return created.id
 
 
-def seed(database: Database) -> None:
-    """ich-ct: 2.0.0 live 60 days, then 2.1.0 promoted with two signatures; ptx-cxr: a promotion
-    waiting for its second signature; a saved policy for ich-ct."""
+def _raise_alerts(session, settings) -> None:  # type: ignore[no-untyped-def]
+    """What a scanner change at site north looks like after three weekly windows on ich-ct 2.1.0."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    for weeks_ago, sensitivity, kvp_drift in [(2, 0.81, 0.18), (1, 0.76, 0.27), (0, 0.71, 0.31)]:
+        window_end = today - timedelta(weeks=weeks_ago)
+        findings = [
+            Finding(model="ich-ct", version="2.1.0", kind="subgroups", metric="sensitivity", status="breach", window_end=window_end,
+                    segment="site=north", value=sensitivity, ci_low=sensitivity - 0.09, ci_high=sensitivity + 0.07, n=84,
+                    threshold=0.9, run_id=10 + weeks_ago),
+            Finding(model="ich-ct", version="2.1.0", kind="input_drift", metric="drift_score", status="breach", window_end=window_end,
+                    feature="kvp", value=kvp_drift, n=2100, threshold=0.1, method="wasserstein", run_id=20 + weeks_ago),
+        ]
+        alerts_service.process_findings(session=session, findings=findings, settings=settings, now=window_end + timedelta(hours=2))
+    alerts_service.process_findings(
+        session=session,
+        findings=[Finding(model="ich-ct", version="2.1.0", kind="output_drift", metric="positive_rate", status="warn", window_end=today,
+                          value=0.142, ci_low=0.128, ci_high=0.157, n=2100, threshold=0.12, run_id=30)],
+        settings=settings,
+    )
+
+
+def seed(database: Database, settings=None) -> None:  # type: ignore[no-untyped-def]
+    """ich-ct: 2.0.0 live 60 days, then 2.1.0 promoted with two signatures, and the alerts it
+    raised since; ptx-cxr: a promotion waiting for its second signature; a saved policy for ich-ct."""
     with database.transaction() as session:
         for username, (role, name) in USERS.items():
             auth_service.create_user(session=session, actor=SYSTEM, username=username, role=role, password=PASSWORD, full_name=name)
@@ -153,6 +177,8 @@ def seed(database: Database) -> None:
                 data=DecisionCreate(decision="approve", meaning="I approve this promotion of ptx-cxr from version 1.0.0 to version 1.1.0", password=PASSWORD),
             )
         checks_service.put_policy(session=session, actor=_actor(session, "ada"), model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY))
+        if settings is not None:
+            _raise_alerts(session, settings)
 
 
 @pytest.fixture(scope="module")
@@ -160,9 +186,15 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     url = f"sqlite:///{tmp_path_factory.mktemp('browser-actions') / 'radmon.db'}"
     database = Database(url)
     migrate.upgrade(database.engine)
-    seed(database)
+    settings = load_settings(
+        database_url=url,
+        secret_key="browser-test-secret-0123456789",
+        log_format="text",
+        log_level="WARNING",
+        outbox_dir=str(tmp_path_factory.mktemp("browser-actions-outbox")),
+    )
+    seed(database, settings)
     previous = set_database(database)
-    settings = load_settings(database_url=url, secret_key="browser-test-secret-0123456789", log_format="text", log_level="WARNING")
     app = create_app(settings)
     mount_dashboard(app, settings=settings)
     port = free_port()
@@ -175,7 +207,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             raise RuntimeError("the dashboard server did not start")
         time.sleep(0.05)
     try:
-        yield Live(f"http://127.0.0.1:{port}", database)
+        yield Live(f"http://127.0.0.1:{port}", database, settings)
     finally:
         server.should_exit = True
         thread.join(15)
@@ -370,3 +402,62 @@ def test_a_forged_signature_callback_from_a_viewer_is_refused_and_changes_nothin
     assert signatures_of(live, pending.id) == ["avery"]
     assert active_version(live, "ptx-cxr") == "1.0.0"
     tab.problems.clear()  # the refused forgery is the 403 this test expects
+
+
+# -- alerts -----------------------------------------------------------------------------------------
+
+
+def alert_ids(live: Live) -> dict[str, int]:
+    with live.database.transaction() as session:
+        return {a.kind: a.id for a in alerts_service.list_alerts(session=session, actor=SYSTEM, limit=50, settings=live.settings)}
+
+
+def alert_status(live: Live, alert_id: int) -> str:
+    with live.database.transaction() as session:
+        return alerts_service.get_alert(session=session, actor=SYSTEM, alert_id=alert_id, settings=live.settings).status
+
+
+def test_qa_acknowledges_an_alert_from_the_email_link(tab: Tab, live: Live) -> None:
+    critical = alert_ids(live)["subgroups"]
+    sign_in_as(tab, "quinn")
+    tab.open("/dashboard/alerts", "#alerts-table")
+    tab.screenshot("qa-alerts-list")
+
+    tab.open(f"/dashboard/alerts?id={critical}", "#alerts-occurrences-graph .main-svg")
+    assert "n = 84" in tab.page.inner_text("#alerts-detail-summary")
+    tab.page.click("#alerts-ack-button")
+    tab.page.wait_for_selector("#alerts-action-error")  # the note is required
+    tab.page.fill("#alerts-note", "North PACS team confirms a reconstruction-kernel change on 14 Nov; reviewing missed ICH cases")
+    tab.screenshot("qa-alerts-detail")
+    tab.page.click("#alerts-ack-button")
+    tab.page.wait_for_selector("#alerts-action-done")
+
+    assert tab.page.inner_text("#alerts-detail-status").lower() == "acknowledged"
+    assert "reconstruction-kernel change" in tab.page.inner_text("#alerts-history")
+    assert alert_status(live, critical) == "acknowledged"
+    tab.page.wait_for_selector("#alerts-occurrences-graph .main-svg")
+    tab.screenshot("qa-alerts-acknowledged")
+    assert tab.problems == []
+
+
+def test_the_alert_page_offers_qa_a_prefilled_rollback_request(tab: Tab, live: Live) -> None:
+    critical = alert_ids(live)["subgroups"]
+    sign_in_as(tab, "quinn")
+    tab.open(f"/dashboard/alerts?id={critical}", "#alerts-rollback-link")
+
+    tab.page.click("#alerts-rollback-link")
+    tab.page.wait_for_selector(".modal.show #versions-request-modal")
+
+    assert tab.page.input_value("#versions-request-alert") == str(critical)
+    assert tab.page.is_checked("input[value='rollback']")
+    assert tab.problems == []
+
+
+def test_a_viewer_sees_alerts_without_action_controls(tab: Tab, live: Live) -> None:
+    critical = alert_ids(live)["subgroups"]
+    sign_in_as(tab, "vera")
+    tab.open(f"/dashboard/alerts?id={critical}", "#alerts-occurrences-graph .main-svg")
+
+    assert tab.page.locator("#alerts-actions, #alerts-ack-button, #alerts-resolve-button, #alerts-note").count() == 0
+    tab.screenshot("viewer-alerts")
+    assert tab.problems == []
