@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -18,9 +19,10 @@ from monitor.auth.actors import Actor, Permission, authorize
 from monitor.checks import drift_checks  # noqa: F401  (registers input_drift and output_drift)
 from monitor.checks.kinds import RUNNERS, Finding, KindContext, KindResult, implemented_kinds, window_end_default
 from monitor.checks import report
-from monitor.checks.models import CheckReport, CheckRun, MetricPoint, PolicyRecord
+from monitor.checks.models import CheckReport, CheckRun, DailyProfile, MetricPoint, PolicyRecord
+from monitor.checks.profiles import CategoricalHist, Column, Hist, NumericColumn, NumericHist, ReferenceProfile
 from monitor.checks.schemas import CHECK_KINDS, CheckRunOut, MetricPointOut, MonitoringPolicy, PolicyOut, SeriesPointOut
-from monitor.checks.windows import Window
+from monitor.checks.windows import Window, day_counts, day_start
 from monitor.db import utcnow
 from monitor.errors import Invalid, MonitorError, NotFound
 from monitor.ingest.models import Inference
@@ -422,3 +424,81 @@ def report_html(*, session: Session, actor: Actor, run_id: int) -> str:
     if stored is None:
         stored = report.render(session=session, run=run, features=policy_for(session=session, model_id=run.model_id).features)
     return report.stored_html(stored)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dashboard reads: aggregates and stored profiles only, never a scan of inference rows
+
+VOLUME_MAX_DAYS = 92
+DISTRIBUTION_KINDS = ("input_drift", "output_drift")
+
+
+def daily_inference_counts(*, session: Session, actor: Actor, model_name: str, since: date, until: date) -> dict[date, int]:
+    """Inferences per UTC day in [since, until) over every version of the model: one grouped
+    count per version on the (model, version, occurred_at) index, at most VOLUME_MAX_DAYS days."""
+    authorize(actor, Permission.MODELS_READ)
+    if not 0 < (until - since).days <= VOLUME_MAX_DAYS:
+        raise Invalid(f"daily counts cover 1 to {VOLUME_MAX_DAYS} days; got {since} to {until}")
+    model = registry_service.find_model(session=session, name=model_name)
+    totals: dict[date, int] = {}
+    for version_id in session.execute(select(ModelVersion.id).where(ModelVersion.model_id == model.id)).scalars():
+        counts = day_counts(session, model_id=model.id, version_id=version_id, start=day_start(since), end=day_start(until))
+        for day, (count, _newest) in counts.items():
+            totals[day] = totals.get(day, 0) + count
+    return totals
+
+
+@dataclass(frozen=True)
+class RunDistributions:
+    """One column of a drift run: the reference's histogram and the window's, on the same bins."""
+
+    run_id: int
+    feature: str
+    reference: Column
+    window: Hist | None  # None when no daily profile of the window is stored (yet)
+    days_profiled: int
+    days: int
+
+
+def run_distributions(*, session: Session, actor: Actor, run_id: int, feature: str) -> RunDistributions:
+    """The reference's and the window's histograms of one feature ("score" for the output) of a
+    drift run, from the stored reference profile and daily profiles of the window's whole days.
+
+    Days profiled under another feature list (the policy changed since the run) are left out and
+    counted as missing, so the figure never mixes binnings."""
+    from monitor.reference import service as reference_service
+
+    authorize(actor, Permission.MODELS_READ)
+    run = session.get(CheckRun, run_id)
+    if run is None:
+        raise NotFound(f"no check run {run_id}")
+    if run.kind not in DISTRIBUTION_KINDS or run.reference_set_id is None:
+        raise Invalid(f"run {run_id} ({run.kind}, {run.status}) has no reference distributions to show")
+    reference_set = reference_service.get_set(session=session, reference_set_id=run.reference_set_id)
+    if reference_set.profile is None:
+        raise Invalid(f"reference set {reference_set.id} has no stored profile yet")
+    profile = ReferenceProfile.from_json(reference_set.profile)
+    column = profile.score if feature == "score" else profile.features.get(feature)
+    if column is None:
+        raise NotFound(f"run {run_id} has no profiled feature '{feature}'")
+    days = [day for day, start, end in Window(run.window_start, run.window_end).days() if end - start == timedelta(days=1)]
+    stored = session.execute(
+        select(DailyProfile.body).where(
+            DailyProfile.model_id == run.model_id,
+            DailyProfile.version_id == run.version_id,
+            DailyProfile.reference_set_id == reference_set.id,
+            DailyProfile.spec == profile.spec,
+            DailyProfile.day.in_(days),
+        )
+    ).scalars().all()
+    window: Hist | None = None
+    for body in stored:
+        part = body["score"] if feature == "score" else body["features"].get(feature)
+        if part is None:
+            continue
+        hist: Hist = NumericHist.from_json(part, len(column.edges)) if isinstance(column, NumericColumn) else CategoricalHist.from_json(part)
+        if window is None:
+            window = hist
+        else:
+            window.add(hist)  # type: ignore[arg-type]
+    return RunDistributions(run_id=run.id, feature=feature, reference=column, window=window, days_profiled=len(stored), days=len(days))
