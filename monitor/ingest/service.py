@@ -301,16 +301,6 @@ class _Preparation:
         self.followers: list[tuple[_InferenceRow, _InferenceRow]] = []
         self._first_of: dict[tuple[int, str], _InferenceRow] = {}
 
-    def candidate_keys(self, records: Sequence[Any]) -> list[tuple[int, str]]:
-        """(model_id, inference_id) of every record naming a registered model, before any check."""
-        keys = []
-        for raw in records:
-            if isinstance(raw, dict):
-                model, inference_id = raw.get("model"), raw.get("inference_id")
-                if is_name(inference_id) and is_name(model) and model in self.models:
-                    keys.append((self.models[model].id, inference_id))
-        return keys
-
     def run(self, records: Sequence[Any]) -> Iterator[_InferenceRow]:
         for index, raw in enumerate(records):
             record = parse_inference(raw, index, now=self.received_at)
@@ -385,27 +375,39 @@ def _store_inferences(
 def _copy_new(
     session: Session, preparation: _Preparation, records: Sequence[Any], received_at: datetime
 ) -> dict[tuple[int, str], str]:
-    """PostgreSQL bulk path: look the batch's ids up once, then COPY the new rows while preparing them.
+    """PostgreSQL bulk path: COPY the rows while preparing them, betting that they are new.
 
     The COPY reads rows as they are prepared, so the server parses and indexes early rows while
-    Python checks the later ones (two cores at work instead of one after the other)."""
+    Python checks the later ones (two cores at work instead of one after the other). The usual
+    batch is all new, so it costs one COPY and no lookup. When some ids are stored already (a
+    retried batch, or a concurrent request), the unique index stops the COPY, the savepoint
+    undoes it, and the batch is sorted out by its stored hashes."""
+    prepared = preparation.run(records)
+    if _copied(session, prepared, received_at):
+        return {}
+    for _ in prepared:  # finish preparing, whatever the COPY had read
+        pass
+    stored = _stored_hashes(session, [_row_key(row) for row in preparation.rows])
+    fresh = [row for row in preparation.rows if _row_key(row) not in stored]
+    if fresh and not _copied(session, iter(fresh), received_at):
+        # Another request stored some of them since the lookup: ON CONFLICT decides row by row.
+        stored.update(_insert_new(session, fresh, received_at, postgresql.insert))
+    return stored
+
+
+def _copied(session: Session, rows: Iterator[_InferenceRow], received_at: datetime) -> bool:
+    """COPY the rows inside a savepoint; False (and nothing stored) when an id is taken.
+
+    A deadlock counts as taken: two batches holding shared ids in different orders; the
+    savepoint releases this one's locks and the other proceeds."""
     import psycopg2.errors
 
-    stored = _stored_hashes(session, preparation.candidate_keys(records))
-    prepared = preparation.run(records)
-    fresh = (row for row in prepared if (row.model_id, row.inference_id) not in stored)
     try:
         with session.begin_nested():
-            _copy_inferences(session, fresh, received_at)
+            _copy_inferences(session, rows, received_at)
     except (psycopg2.errors.UniqueViolation, psycopg2.errors.DeadlockDetected):
-        # A concurrent request (a client retrying after a lost answer) stored some of these ids
-        # since the lookup above, or holds some of them in another order; the savepoint undid
-        # the COPY and released its locks, and ON CONFLICT (in key order) sorts them out.
-        for _ in prepared:  # finish preparing, whatever the COPY had read
-            pass
-        fresh_rows = [row for row in preparation.rows if (row.model_id, row.inference_id) not in stored]
-        stored.update(_insert_new(session, fresh_rows, received_at, postgresql.insert))
-    return stored
+        return False
+    return True
 
 
 _COPY_COLUMNS = (
