@@ -42,8 +42,8 @@ class PolicyRecord(Base):
 class DailyProfile(Base):
     """Histograms of one UTC day of a version's inferences on one reference set's bins.
 
-    row_count and max_inference_pk describe exactly the rows profiled, so a later count or
-    maximum id that differs (late records, deletions) marks the day stale."""
+    row_count and max_inference_pk describe exactly the rows profiled; a later row count that
+    differs (late records, even ones committed out of id order; retention) marks the day stale."""
 
     __tablename__ = "daily_profiles"
     __table_args__ = (UniqueConstraint("model_id", "version_id", "reference_set_id", "day"),)
