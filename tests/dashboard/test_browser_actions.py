@@ -342,7 +342,7 @@ def test_qa_edits_the_policy_and_sees_validation_inline(tab: Tab, live: Live) ->
     with live.database.transaction() as session:
         saved = checks_service.get_policy(session=session, actor=SYSTEM, model_name="ich-ct")
     assert (saved.window_days, saved.updated_by) == (14, "quinn")
-    tab.screenshot("qa-policy")
+    tab.screenshot("qa-policy-saved")
     assert tab.problems == []
 
 
@@ -386,7 +386,7 @@ def test_a_viewer_sees_no_action_controls(tab: Tab) -> None:
     tab.open("/dashboard/policy?model=ich-ct", "#policy-features-table")
     assert tab.page.locator("#policy-editor, #policy-save-button, #policy-validate-button").count() == 0
     assert tab.page.locator("#policy-read-only").count() == 1
-    tab.screenshot("viewer-policy")
+    tab.screenshot("viewer-policy-read-only")
     assert tab.problems == []
 
 
@@ -459,5 +459,5 @@ def test_a_viewer_sees_alerts_without_action_controls(tab: Tab, live: Live) -> N
     tab.open(f"/dashboard/alerts?id={critical}", "#alerts-occurrences-graph .main-svg")
 
     assert tab.page.locator("#alerts-actions, #alerts-ack-button, #alerts-resolve-button, #alerts-note").count() == 0
-    tab.screenshot("viewer-alerts")
+    tab.screenshot("viewer-alerts-detail")
     assert tab.problems == []
