@@ -33,7 +33,7 @@ METRICS = HIGHER_IS_BETTER + LOWER_IS_BETTER
 PROPORTIONS = ("sensitivity", "specificity", "ppv", "npv", "accuracy")
 VERSUS_REST = ("sensitivity", "specificity")  # tested against the rest of the population
 MISSING = "(missing)"
-REPLICATES = 400
+REPLICATES = 200
 SEED = 20260104
 
 
@@ -96,9 +96,18 @@ class Grouped:
 
 
 def grouped_metrics(
-    label: np.ndarray, score: np.ndarray, prediction: np.ndarray, groups: np.ndarray, n_groups: int, *, limits: Limits
+    label: np.ndarray,
+    score: np.ndarray,
+    prediction: np.ndarray,
+    groups: np.ndarray,
+    n_groups: int,
+    *,
+    limits: Limits,
+    score_order: np.ndarray | None = None,
 ) -> Grouped:
-    """All metrics per group; rows with label -1 count toward coverage only."""
+    """All metrics per group; rows with label -1 count toward coverage only.
+
+    score_order: a stable argsort of the labelled rows' scores, shared by the partitions of a run."""
     label, score = np.asarray(label), np.asarray(score, dtype=np.float64)
     prediction, groups = np.asarray(prediction).astype(bool), np.asarray(groups, dtype=np.int64)
     rows = np.bincount(groups, minlength=n_groups)
@@ -123,7 +132,7 @@ def grouped_metrics(
     boot = rng.poisson(np.broadcast_to(cell, (limits.replicates, *cell.shape)))
     low["f1"], high["f1"] = stats.percentile_interval(stats._ratio(2 * boot[..., 3], 2 * boot[..., 3] + boot[..., 1] + boot[..., 2]))
     n["f1"], method["f1"] = tp + fp + fn + tn, "poisson_bootstrap"
-    auc = stats.delong_auc(y, s, g, n_groups)
+    auc = stats.delong_auc(y, s, g, n_groups, score_order=score_order)
     value["auc"] = auc.auc
     low["auc"], high["auc"] = auc.interval()
     n["auc"], method["auc"] = tp + fp + fn + tn, "delong"
@@ -136,6 +145,21 @@ def grouped_metrics(
     for metric in ("brier", "ece"):
         n[metric], method[metric] = tp + fp + fn + tn, "poisson_bootstrap"
     return Grouped(tp, fp, fn, tn, rows, value, low, high, n, method, auc.variance, _reliability(cells))
+
+
+@dataclass
+class Counts:
+    tp: np.ndarray
+    fp: np.ndarray
+    fn: np.ndarray
+    tn: np.ndarray
+
+
+def confusion_counts(label: np.ndarray, prediction: np.ndarray) -> Counts:
+    """The labelled rows' confusion matrix (one group)."""
+    known = label >= 0
+    y, p = label[known] == 1, np.asarray(prediction)[known].astype(bool)
+    return Counts(*(np.array([int(np.count_nonzero(mask))]) for mask in (y & p, ~y & p, y & ~p, ~y & ~p)))
 
 
 def _reliability(cells: stats.CalibrationCells) -> dict[str, np.ndarray]:
@@ -282,8 +306,11 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _factorize(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+def _factorize(values: np.ndarray | pd.Categorical) -> tuple[np.ndarray, list[str]]:
+    if isinstance(values, pd.Categorical):  # already dictionary-encoded (the database read)
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    else:
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
     names = [_text(u) for u in uniques]
     if (codes < 0).any():
         codes = np.where(codes < 0, len(names), codes)
@@ -335,8 +362,9 @@ def subgroup_table(
     GE scanners, or their intersection) are one hypothesis: tested once, the result reported
     under every name (details["same_rows_as"]). Counting them separately would let one chance
     finding vote for itself in the BH step-up."""
-    label, prediction = np.asarray(label), np.asarray(prediction)
-    overall = grouped_metrics(label, score, prediction, np.zeros(len(label), dtype=np.int64), 1, limits=limits)
+    label, prediction, score = np.asarray(label), np.asarray(prediction), np.asarray(score, dtype=np.float64)
+    score_order = np.argsort(score[label >= 0], kind="stable")
+    overall = confusion_counts(label, prediction)  # the rest of the population = all minus the segment
     fingerprint_weights = np.random.default_rng(limits.seed).random(len(label))
     primary_of: dict[tuple[int, float], str] = {}
     figures: list[Figure] = []
@@ -345,7 +373,9 @@ def subgroup_table(
     duplicates: list[tuple[Figure, str]] = []
     for k, part in enumerate(parts):
         n_groups = len(part.names)
-        grouped = grouped_metrics(label, score, prediction, part.codes, n_groups, limits=replace(limits, seed=limits.seed + 7 * k))
+        grouped = grouped_metrics(
+            label, score, prediction, part.codes, n_groups, limits=replace(limits, seed=limits.seed + 7 * k), score_order=score_order
+        )
         # bincount adds in row order, so equal row sets give bit-identical sums.
         fingerprints = np.bincount(part.codes, weights=fingerprint_weights, minlength=n_groups)
         for i, name in enumerate(part.names):
@@ -421,7 +451,7 @@ def _rest_tests(requests: list[tuple[Figure, int, int, int, int]]) -> list[tuple
     return tests
 
 
-def _proportion_counts(metric: str, grouped: Grouped, i: int) -> tuple[int, int]:
+def _proportion_counts(metric: str, grouped: Grouped | Counts, i: int) -> tuple[int, int]:
     tp, fp, fn, tn = (int(a[i]) for a in (grouped.tp, grouped.fp, grouped.fn, grouped.tn))
     return {
         "sensitivity": (tp, tp + fn),

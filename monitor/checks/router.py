@@ -10,8 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from monitor.auth.dependencies import ActorDep
-from monitor.checks import service
-from monitor.checks.schemas import CheckRunOut, MonitoringPolicy, PolicyOut, RunRequest, SeriesPointOut
+from monitor.checks import performance_checks, service
+from monitor.checks.schemas import CheckRunOut, MonitoringPolicy, PolicyOut, RunRequest, SeriesPointOut, SubgroupTableOut
 from monitor.db import SessionDep
 
 router = APIRouter(tags=["checks"])
@@ -108,3 +108,16 @@ def metric_series(
         until=_utc(until),
         limit=limit,
     )
+
+
+@router.get("/models/{model}/subgroups", response_model=SubgroupTableOut)
+def subgroups(
+    model: str,
+    session: SessionDep,
+    actor: ActorDep,
+    window_end: Annotated[datetime | None, Query(description="the run's window end (UTC if no zone); default: the latest")] = None,
+    version: str | None = None,
+) -> SubgroupTableOut:
+    """The segment table of a subgroups run: every segment worst first, with intervals, tests and estimates."""
+    table = performance_checks.subgroup_report(session=session, actor=actor, model_name=model, window_end=_utc(window_end), version=version)
+    return SubgroupTableOut.model_validate(table)

@@ -189,3 +189,53 @@ class SeriesPointOut(MetricPointOut):
     version: str
     kind: str
     window_end: datetime
+
+
+# ---------------------------------------------------------------------------------------------
+# The subgroup table (GET /api/v1/models/{model}/subgroups)
+
+
+class SubgroupMetricOut(BaseModel):
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int | None
+    threshold: float | None = Field(description="the version's target, when it has one")
+    method: str | None
+    status: str
+    p_target: float | None = Field(default=None, description="p-value of 'worse than the target' (doubled one-sided)")
+    q_target: float | None = Field(default=None, description="Benjamini-Hochberg adjusted, across every test of the run")
+    p_rest: float | None = Field(default=None, description="p-value of 'worse than the rest of the population'")
+    q_rest: float | None = None
+    rest: dict[str, Any] | None = Field(default=None, description="the rest's figure, the difference and its Miettinen-Nurminen 95% interval")
+    same_rows_as: str | None = Field(default=None, description="a segment with exactly the same rows, tested once under that name")
+    first_signal: str | None = Field(default=None, description="CUSUM: first day the chart signalled in its lookback")
+    estimated: dict[str, Any] | None = Field(default=None, description="the label-free estimate for the same window and segment")
+
+
+class SubgroupOut(BaseModel):
+    segment: str
+    attributes: list[str] | None = None
+    rank: int | None = Field(description="1 = furthest below target")
+    status: str
+    shortfall: float | None = Field(description="largest gap below a target among the segment's judged metrics")
+    worst_metric: str | None
+    inferences: int | None = None
+    label_coverage: float | None = None
+    counts: dict[str, int] | None = None
+    metrics: dict[str, SubgroupMetricOut]
+
+
+class SubgroupTableOut(BaseModel):
+    model: str
+    version: str
+    run_id: int
+    status: str
+    window_start: datetime
+    window_end: datetime
+    computed_at: datetime | None
+    fdr_q: float | None
+    tests: int | None = Field(description="size of the run's Benjamini-Hochberg family")
+    targets: dict[str, float]
+    breached_segments: list[str]
+    segments: list[SubgroupOut]

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from monitor.audit import service as audit_service
 from monitor.auth.actors import Actor, Permission, authorize
 from monitor.checks import drift_checks  # noqa: F401  (registers input_drift and output_drift)
+from monitor.checks import performance_checks  # noqa: F401  (registers performance, subgroups, estimated_performance)
 from monitor.checks.kinds import RUNNERS, Finding, KindContext, KindResult, implemented_kinds, window_end_default
 from monitor.checks import report
 from monitor.checks.models import CheckReport, CheckRun, DailyProfile, MetricPoint, PolicyRecord

@@ -163,9 +163,15 @@ def _bisect(f, low: np.ndarray, high: np.ndarray, iterations: int = 60) -> np.nd
 # Ranks within groups and DeLong's AUC
 
 
-def group_order(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Row order sorting by group, then score (stable)."""
-    return np.lexsort((scores, groups))
+def group_order(scores: np.ndarray, groups: np.ndarray, score_order: np.ndarray | None = None) -> np.ndarray:
+    """Row order sorting by group, then score. With `score_order` (an argsort of the scores,
+    shared by every partition of a run) only a stable integer sort by group remains: O(n)."""
+    if score_order is None:
+        return np.lexsort((scores, groups))
+    codes = groups[score_order]
+    if codes.size and codes.max() < 65536:  # numpy radix-sorts 16-bit integers when asked for stability
+        codes = codes.astype(np.uint16)
+    return score_order[np.argsort(codes, kind="stable")]
 
 
 def midranks_in_runs(keys_sorted: tuple[np.ndarray, ...], group_start_rank: np.ndarray) -> np.ndarray:
@@ -200,13 +206,21 @@ class GroupedAUC:
         return np.clip(self.auc - z * se, 0.0, 1.0), np.clip(self.auc + z * se, 0.0, 1.0)
 
 
-def delong_auc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray | None = None, n_groups: int | None = None) -> GroupedAUC:
+def delong_auc(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    groups: np.ndarray | None = None,
+    n_groups: int | None = None,
+    *,
+    score_order: np.ndarray | None = None,
+) -> GroupedAUC:
     """AUC and DeLong variance per group (ties count one half, as in roc_auc_score).
 
-    Structural components with midranks (Sun & Xu 2014): for a positive i,
-    V10_i = (rank of i among all - rank of i among positives) / n_negatives; for a negative j,
-    V01_j = 1 - (rank of j among all - rank of j among negatives) / n_positives; the AUC is the
-    mean of V10 and its variance var(V10)/m + var(V01)/n."""
+    DeLong's structural components: for a positive i, V10_i = (negatives of its group scored
+    below it + half those tied) / n_negatives; for a negative j, V01_j = (positives above + half
+    tied) / n_positives. The AUC is the mean of V10, its variance var(V10)/m + var(V01)/n. With
+    the rows sorted by (group, score) both counts come from running class counts at the start of
+    each run of tied scores (the midrank formulation of Sun & Xu 2014, in one pass)."""
     labels = np.asarray(labels).astype(bool)
     scores = np.asarray(scores, dtype=np.float64)
     if groups is None:
@@ -214,29 +228,37 @@ def delong_auc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray | None
         n_groups = 1
     groups = np.asarray(groups, dtype=np.int64)
     n_groups = int(n_groups if n_groups is not None else (groups.max() + 1 if len(groups) else 0))
-    order = group_order(scores, groups)
+    if len(labels) == 0:
+        empty = np.full(n_groups, np.nan)
+        return GroupedAUC(empty, empty.copy(), np.zeros(n_groups, dtype=np.int64), np.zeros(n_groups, dtype=np.int64))
+    order = group_order(scores, groups, score_order)
     g, s, y = groups[order], scores[order], labels[order]
-    counts = np.bincount(g, minlength=n_groups)
-    group_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rank_all = midranks_in_runs((g, s), group_start[g])
     m = np.bincount(g, weights=y, minlength=n_groups)
-    n = counts - m
-    # Ranks within the class: the same computation on the class's rows (still sorted).
-    rank_class = np.empty(len(s))
-    for cls in (True, False):
-        rows = y == cls
-        g_c = g[rows]
-        counts_c = np.bincount(g_c, minlength=n_groups)
-        start_c = np.concatenate([[0], np.cumsum(counts_c)[:-1]])
-        rank_class[rows] = midranks_in_runs((g_c, s[rows]), start_c[g_c])
-    placement = rank_all - rank_class
+    n = np.bincount(g, minlength=n_groups) - m
+    change = np.empty(len(g), dtype=bool)
+    change[0] = True
+    np.not_equal(s[1:], s[:-1], out=change[1:])
+    change[1:] |= g[1:] != g[:-1]
+    run = np.cumsum(change) - 1
+    starts = np.flatnonzero(change)
+    positives_before = np.cumsum(y) - y  # positives earlier in the sorted order (all groups)
+    group_start = np.concatenate([[0], np.cumsum(m + n)[:-1]]).astype(np.int64)
+    run_group = g[starts]
+    run_pos = np.bincount(run, weights=y)
+    run_neg = np.bincount(run, weights=~y)
+    pos_below = positives_before[starts] - positives_before[group_start[run_group]]
+    neg_below = (starts - group_start[run_group]) - pos_below
+    pos_above = m[run_group] - pos_below - run_pos
     with np.errstate(divide="ignore", invalid="ignore"):
-        v10 = np.where(y, placement / np.where(n[g] > 0, n[g], 1), 0.0)
-        v01 = np.where(~y, 1.0 - placement / np.where(m[g] > 0, m[g], 1), 0.0)
-    auc = _ratio(np.bincount(g, weights=v10, minlength=n_groups), m)
-    mean01 = _ratio(np.bincount(g, weights=v01, minlength=n_groups), n)
-    s10 = _ratio(np.bincount(g, weights=np.where(y, (v10 - auc[g]) ** 2, 0.0), minlength=n_groups), m - 1)
-    s01 = _ratio(np.bincount(g, weights=np.where(~y, (v01 - mean01[g]) ** 2, 0.0), minlength=n_groups), n - 1)
+        v10_run = (neg_below + 0.5 * run_neg) / n[run_group]
+        v01_run = (pos_above + 0.5 * run_pos) / m[run_group]
+    # Per group sums over rows = sums over runs weighted by the run's class counts.
+    auc = _ratio(np.bincount(run_group, weights=np.nan_to_num(v10_run) * run_pos, minlength=n_groups), m)
+    mean01 = _ratio(np.bincount(run_group, weights=np.nan_to_num(v01_run) * run_neg, minlength=n_groups), n)
+    d10 = np.nan_to_num(v10_run - auc[run_group])
+    d01 = np.nan_to_num(v01_run - mean01[run_group])
+    s10 = _ratio(np.bincount(run_group, weights=d10 * d10 * run_pos, minlength=n_groups), m - 1)
+    s01 = _ratio(np.bincount(run_group, weights=d01 * d01 * run_neg, minlength=n_groups), n - 1)
     variance = _ratio(s10, m) + _ratio(s01, n)
     valid = (m > 0) & (n > 0)
     return GroupedAUC(
@@ -252,7 +274,7 @@ def delong_auc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray | None
 
 
 ECE_BINS = 10  # the usual equal-width bins of the expected calibration error
-CELL_BINS = 100  # finer cells for the bootstrap; a multiple of ECE_BINS so ECE bins are unions
+CELL_BINS = 20  # finer cells for the bootstrap (width 0.05); a multiple of ECE_BINS so ECE bins are unions
 
 
 def calibration_bins(scores: np.ndarray, n_bins: int) -> np.ndarray:

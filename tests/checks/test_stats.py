@@ -296,3 +296,14 @@ def test_daily_chart_skips_days_without_cases() -> None:
     np.testing.assert_array_equal(chart.days, [0, 2, 3])
     assert chart.statistic[0] == 0.0
     assert chart.statistic[-1] > chart.statistic[1] > 0
+
+
+def test_delong_with_a_shared_score_order_equals_the_full_sort() -> None:
+    rng = np.random.default_rng(12)
+    labels = rng.random(5000) < 0.2
+    scores = np.round(rng.normal(labels * 0.7, 1.0), 2)
+    groups = rng.integers(0, 7, 5000)
+    direct = stats.delong_auc(labels, scores, groups, 7)
+    shared = stats.delong_auc(labels, scores, groups, 7, score_order=np.argsort(scores, kind="stable"))
+    np.testing.assert_allclose(shared.auc, direct.auc, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(shared.variance, direct.variance, rtol=1e-12)
