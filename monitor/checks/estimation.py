@@ -12,7 +12,7 @@ replicate refits the calibrator on a bootstrap resample of the reference (calibr
 draws every label from Bernoulli(p_i) (label noise of a finite window) and computes the realized
 metric; the interval is the replicates' 2.5-97.5 percentiles.
 
-Assumptions (docs/decisions/0402-label-free-estimation.md):
+Assumptions (docs/decisions/0421-label-free-estimation.md):
 1. No concept shift: P(label | score) in the window equals the reference's. Covariate shift
    that moves scores is fine; a change that alters what a score means (a scanner that makes
    bleeds look faint, so true positives now score like negatives did) is not detectable here.

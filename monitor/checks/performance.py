@@ -6,7 +6,7 @@ stores), each with its interval, n, the counts behind it, a status against the v
 and, per segment, the tests behind that status. No database here: monitor.checks.performance_checks
 reads the window and writes the points.
 
-Statuses (DESIGN section 6; docs/decisions/0400-performance-statistics.md):
+Statuses (DESIGN section 6; docs/decisions/0420-performance-and-subgroup-statistics.md):
 - insufficient_data: fewer positives / negatives than the policy minimum for that metric;
 - breach: overall, the 95% interval lies entirely on the wrong side of the target; per segment,
   the test against the target is a Benjamini-Hochberg discovery (q <= fdr_q) with the estimate on

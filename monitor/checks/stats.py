@@ -59,7 +59,7 @@ def wilson_interval(
     x - 1/2 and the upper at x + 1/2. Plain Wilson's coverage oscillates below nominal (exactly
     93.6% at p=0.9, n=100 and 93.9% at p=0.95, n=30 for a nominal 95%); the corrected one stays
     at or above 95% there, at ~8% more width. A breach is a patient-safety claim, so the
-    decisions use the corrected interval (docs/decisions/0400-performance-statistics.md)."""
+    decisions use the corrected interval (docs/decisions/0420-performance-and-subgroup-statistics.md)."""
     x, n = np.asarray(successes, dtype=np.float64), np.asarray(n, dtype=np.float64)
     shift = 0.5 if continuity else 0.0
     low = np.where(x <= 0, 0.0, _wilson_bound(x - shift, n, z, -1.0))

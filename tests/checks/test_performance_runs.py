@@ -185,3 +185,32 @@ def test_subgroups_route_returns_the_table_for_readers_only(client: TestClient, 
     kinds = {(p["kind"], p["estimated"]) for p in series.json()}
     assert kinds == {("subgroups", False), ("estimated_performance", True)}
     assert all(p["ci_low"] is not None and p["ci_high"] is not None for p in series.json())
+
+
+def test_two_current_outcomes_for_one_inference_fall_back_to_the_canonical_effective_label(session: Session) -> None:
+    """Ingest keeps one current outcome per target; if that were ever broken, no inference counts twice."""
+    from sqlalchemy import insert
+
+    simulation = Simulation(days=7, per_day=100, seed=9)
+    end = day(simulation, 7)
+    load(session, simulation, window_days=7)
+    model_id = registry_service.find_model(session=session, name="ich-ct").id
+    first = simulation.outcomes()[0]
+    session.execute(
+        insert(Outcome),
+        [
+            {
+                "model_id": model_id, "inference_id": first["inference_id"], "label": 1 - first["label"], "source": "pathology",
+                "confirmed_at": datetime.fromisoformat(first["confirmed_at"].replace("Z", "+00:00")) + timedelta(days=3),
+                "received_at": datetime.fromisoformat(first["confirmed_at"].replace("Z", "+00:00")) + timedelta(days=3),
+                "content_hash": "broken-invariant",
+            }
+        ],
+    )  # fmt: skip
+    session.flush()
+    run = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["performance"], window_end=end)[0]
+    labelled = {r["inference_id"] for r in simulation.outcomes()}
+    assert run.summary["labelled"] == len(labelled) == run.summary["positives"] + run.summary["negatives"]
+    truth = simulation.truth()
+    expected_positives = sum(truth[i] for i in labelled) + (1 - 2 * first["label"])  # the later outcome wins
+    assert run.summary["positives"] == expected_positives
