@@ -9,8 +9,9 @@ features drifted. Then, each in its own process so that the peak RSS is the chec
 
 - radmon, cold: run_checks(input_drift + output_drift) on window A, from stored rows (day by
   day, column-projected COPY into pyarrow) to daily profiles to persisted metric points;
-- radmon, warm: the same window again (the daily profiles are current: what the daily
-  scheduler pays when one new day arrived is one cold day plus this);
+- radmon, warm: the same window again (the daily profiles are current);
+- radmon, daily: the window moved on by one day, six days stored and one new (what the daily
+  scheduler pays in steady state);
 - the same two for window B (check time must be flat between the two sizes);
 - Evidently: the same window and the reference read into pandas (COPY of the same projected
   columns), DataDriftPreset (include_tests=True), as a data scientist would do it;
@@ -48,7 +49,8 @@ NUMERIC = [f"n{i:02d}" for i in range(20)]
 CATEGORICAL = [f"c{i:02d}" for i in range(10)]
 DRIFTED = {"n00", "n05", "n08", "n10", "c00", "c03"}
 WINDOW_A_END = datetime(2026, 11, 8, tzinfo=UTC)
-WINDOW_B_END = WINDOW_A_END + timedelta(days=7)
+NEXT_DAY_END = WINDOW_A_END + timedelta(days=1)  # window A moved on by one day: six stored days + one new
+WINDOW_B_END = WINDOW_A_END + timedelta(days=8)
 CHUNK = 200_000
 
 
@@ -131,18 +133,18 @@ def setup(url: str, rows: int, small_rows: int) -> dict[str, float]:
     timings["reference_upload_s"] = time.perf_counter() - started
     del reference, buffer
     started = time.perf_counter()
-    copy_inferences(database, features(rows, rng, drift=True), WINDOW_A_END, "a")
-    copy_inferences(database, features(small_rows, rng, drift=True), WINDOW_B_END, "b")
+    copy_inferences(database, features(rows + rows // 7, rng, drift=True), NEXT_DAY_END, "a", days=8)
+    copy_inferences(database, features(small_rows, rng, drift=True), WINDOW_B_END, "b", days=7)
     timings["inferences_copy_s"] = time.perf_counter() - started
     database.dispose()
     return timings
 
 
-def copy_inferences(database: Any, frame: pd.DataFrame, window_end: datetime, prefix: str) -> None:
+def copy_inferences(database: Any, frame: pd.DataFrame, end: datetime, prefix: str, *, days: int) -> None:
     """COPY typed columns into a temporary table, then build the features JSONB server-side."""
     n = len(frame)
-    offsets = np.linspace(0, 7 * 86400 - 1, n)
-    start = window_end - timedelta(days=7)
+    offsets = np.linspace(0, days * 86400 - 1, n)
+    start = end - timedelta(days=days)
     names = NUMERIC + CATEGORICAL
     pairs = ", ".join(f"'{c}', {c}" for c in names)
     columns = ", ".join(f"{c} float8" for c in NUMERIC) + ", " + ", ".join(f"{c} text" for c in CATEGORICAL)
@@ -179,8 +181,10 @@ def copy_inferences(database: Any, frame: pd.DataFrame, window_end: datetime, pr
         )
         cursor.execute("DROP TABLE staged")
         raw.commit()
-        cursor.execute("ANALYZE inferences")
-        raw.commit()
+        # What autovacuum does soon after a bulk insert: statistics and the visibility map (the
+        # per-day counts that find stale profiles are index-only scans thanks to it).
+        raw.driver_connection.autocommit = True  # type: ignore[union-attr]
+        raw.driver_connection.cursor().execute("VACUUM ANALYZE inferences")  # type: ignore[union-attr]
     finally:
         raw.close()
 
@@ -230,7 +234,7 @@ def child_radmon(url: str, window_end: str) -> dict[str, Any]:
     }
 
 
-def child_evidently(url: str, window_end: str) -> dict[str, Any]:
+def child_evidently(url: str, window_end: str) -> dict[str, Any]:  # noqa: D103
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -345,18 +349,23 @@ def main() -> None:
         print(f"drift bench on PostgreSQL: reference {args.rows:,} rows, window A {args.rows:,} rows, window B {args.small_rows:,} rows, 30 features")
         timings = setup(url, args.rows, args.small_rows)
         print(f"setup: reference upload (validate, COPY, profile) {timings['reference_upload_s']:.1f} s; inferences COPY {timings['inferences_copy_s']:.1f} s")
+        print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         cold_a = _spawn("radmon", url, WINDOW_A_END)
         warm_a = _spawn("radmon", url, WINDOW_A_END)
+        next_day = _spawn("radmon", url, NEXT_DAY_END)
         cold_b = _spawn("radmon", url, WINDOW_B_END)
         warm_b = _spawn("radmon", url, WINDOW_B_END)
-        report(args, cold_a, warm_a, cold_b, warm_b)
+        report(args, cold_a, warm_a, next_day, cold_b, warm_b)
         if not args.skip_evidently:
             evidently = _spawn("evidently", url, WINDOW_A_END)
             print(
                 f"Evidently path, window A: {evidently['seconds']:.1f} s (reading into pandas {evidently['read_seconds']:.1f} s, "
                 f"DataDriftPreset {evidently['seconds'] - evidently['read_seconds']:.1f} s), peak RSS {evidently['peak_rss_mb']:.0f} MB"
             )
-            print(f"  speed-up, cold check: {evidently['seconds'] / cold_a['seconds']:.1f}x (goal >= 20x); warm: {evidently['seconds'] / warm_a['seconds']:.0f}x")
+            print(
+                f"  speed-up: cold (first run, 7 days to profile) {evidently['seconds'] / cold_a['seconds']:.1f}x (goal >= 20x); "
+                f"daily (one new day) {evidently['seconds'] / next_day['seconds']:.1f}x; warm {evidently['seconds'] / warm_a['seconds']:.0f}x"
+            )
             print(f"  peak memory: radmon {cold_a['peak_rss_mb']:.0f} MB vs Evidently path {evidently['peak_rss_mb']:.0f} MB ({evidently['peak_rss_mb'] / cold_a['peak_rss_mb']:.1f}x)")
             same = cold_a["drifted"] == evidently["drifted"]
             print(f"  drifted columns identical: {same}; radmon {cold_a['drifted']}; Evidently {evidently['drifted']}")
@@ -370,7 +379,14 @@ def main() -> None:
         admin.close()
 
 
-def report(args: argparse.Namespace, cold_a: dict[str, Any], warm_a: dict[str, Any], cold_b: dict[str, Any], warm_b: dict[str, Any]) -> None:
+def report(
+    args: argparse.Namespace,
+    cold_a: dict[str, Any],
+    warm_a: dict[str, Any],
+    next_day: dict[str, Any],
+    cold_b: dict[str, Any],
+    warm_b: dict[str, Any],
+) -> None:
     def line(label: str, r: dict[str, Any]) -> str:
         return (
             f"  {label:28s} {r['seconds']:6.2f} s  peak RSS {r['peak_rss_mb']:5.0f} MB (process after imports {r['baseline_rss_mb']:.0f} MB)"
@@ -380,6 +396,7 @@ def report(args: argparse.Namespace, cold_a: dict[str, Any], warm_a: dict[str, A
     print("radmon run_checks(input_drift + output_drift), stored rows -> daily profiles -> metric points:")
     print(line(f"window A ({cold_a['rows']:,} rows), cold", cold_a))
     print(line("window A, warm", warm_a))
+    print(line(f"A moved on a day ({next_day['rows']:,})", next_day))
     print(line(f"window B ({cold_b['rows']:,} rows), cold", cold_b))
     print(line("window B, warm", warm_b))
     print(f"  warm check time, A / B ({cold_a['rows'] // cold_b['rows']}x the rows): {warm_a['seconds'] / warm_b['seconds']:.2f} (flat: ~1)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
@@ -15,6 +15,8 @@ from monitor.checks.schemas import CheckRunOut, MonitoringPolicy, PolicyOut, Run
 from monitor.db import SessionDep
 
 router = APIRouter(tags=["checks"])
+# Ids are 32-bit in the database: a larger one is refused (422) instead of reaching the driver.
+RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -68,13 +70,13 @@ def list_checks(
 
 
 @router.get("/checks/{run_id}", response_model=CheckRunOut)
-def get_check(run_id: int, session: SessionDep, actor: ActorDep) -> CheckRunOut:
+def get_check(run_id: RunId, session: SessionDep, actor: ActorDep) -> CheckRunOut:
     """One run: summary and metric points."""
     return service.get_run(session=session, actor=actor, run_id=run_id)
 
 
 @router.get("/checks/{run_id}/report", response_class=HTMLResponse)
-async def get_report(run_id: int, session: SessionDep, actor: ActorDep) -> HTMLResponse:
+async def get_report(run_id: RunId, session: SessionDep, actor: ActorDep) -> HTMLResponse:
     """Evidently HTML drill-down on a sample of the window and the reference (text/html)."""
     html = await run_in_threadpool(service.report_html, session=session, actor=actor, run_id=run_id)
     return HTMLResponse(html)
