@@ -12,9 +12,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -24,8 +25,11 @@ from monitor.audit import service as audit_service
 from monitor.audit.schemas import AuditEventOut
 from monitor.auth import service as auth_service
 from monitor.auth.actors import Actor, Permission
+from monitor.checks import drift as drift_stats
+from monitor.checks import performance_checks
 from monitor.checks import service as checks_service
-from monitor.checks.schemas import MonitoringPolicy, PolicyOut
+from monitor.checks.profiles import NumericColumn, NumericHist
+from monitor.checks.schemas import CheckRunOut, MetricPointOut, MonitoringPolicy, PolicyOut, SeriesPointOut
 from monitor.config import Settings
 from monitor.db import get_database
 from monitor.errors import Conflict, Invalid, NotFound
@@ -439,3 +443,276 @@ def audit_csv(*, actor: Actor, filters: AuditFilters) -> Iterator[str]:
         scope.__exit__(None, None, None)
 
     return stream()
+
+
+# -- analytics: monitoring status, drift, performance and subgroups from stored aggregates --------
+# Everything below reads check runs, metric points, stored profiles, alerts and one grouped
+# count per day: never the inference rows themselves.
+
+VOLUME_DAYS = 28
+DISPLAY_BINS = 30
+SCORE_BINS = 20
+TAIL_SHARE = 0.005  # numeric distributions are drawn between these quantiles; outer bins hold the tails
+PERFORMANCE_METRICS = ("sensitivity", "specificity", "auc", "ppv")
+
+
+@dataclass(frozen=True)
+class MonitoringStatus:
+    """What the overview shows of one model's monitoring."""
+
+    severity: str | None  # worst open or acknowledged alert; None when there is none
+    open_alerts: int
+    acknowledged_alerts: int
+    last_run: CheckRunOut | None
+    volume: list[tuple[date, int]]  # inferences per whole UTC day before today, oldest first, empty days as 0
+    label_coverage: float | None  # share of the latest performance window with an outcome
+    labelled: int | None
+    coverage_window_end: datetime | None
+
+
+def monitoring_status(*, actor: Actor, settings: Settings, today: date) -> dict[str, MonitoringStatus]:
+    """Per model name: worst unresolved alert, latest check run, daily volume, label coverage."""
+    with transaction() as session:
+        return {
+            model.name: _monitoring_status(session, actor, settings, model.name, today)
+            for model, _active in registry_service.list_models(session=session, actor=actor)
+        }
+
+
+def _monitoring_status(session: Session, actor: Actor, settings: Settings, model_name: str, today: date) -> MonitoringStatus:
+    unresolved = {
+        status: alerts_service.list_alerts(
+            session=session, actor=actor, status=status, model=model_name, limit=ALERT_LIST_LIMIT, settings=settings
+        )
+        for status in ("open", "acknowledged")
+    }
+    severities = [alert.severity for alerts in unresolved.values() for alert in alerts]
+    worst = min(severities, key=lambda s: SEVERITY_ORDER.get(s, 9)) if severities else None
+    latest = checks_service.list_runs(session=session, actor=actor, model_name=model_name, limit=1)
+    performance = checks_service.list_runs(session=session, actor=actor, model_name=model_name, kind="performance", limit=1)
+    first = today - timedelta(days=VOLUME_DAYS)  # whole days only: today's partial count would read as a drop
+    counts = checks_service.daily_inference_counts(session=session, actor=actor, model_name=model_name, since=first, until=today)
+    summary = performance[0].summary if performance else {}
+    return MonitoringStatus(
+        severity=worst,
+        open_alerts=len(unresolved["open"]),
+        acknowledged_alerts=len(unresolved["acknowledged"]),
+        last_run=latest[0] if latest else None,
+        volume=[(first + timedelta(days=i), counts.get(first + timedelta(days=i), 0)) for i in range(VOLUME_DAYS)],
+        label_coverage=summary.get("label_coverage") if summary.get("labelled") else None,
+        labelled=summary.get("labelled"),
+        coverage_window_end=performance[0].window_end if performance else None,
+    )
+
+
+@dataclass(frozen=True)
+class AnalysisScope:
+    """The model and version an analytic page shows, and what its pickers offer."""
+
+    model: ModelOut
+    choices: list[tuple[str, str]]  # (name, display name) of every model
+    versions: list[str]  # registration order
+    version: str | None  # the one asked for, else the active one, else the newest
+
+    @property
+    def query(self) -> dict[str, str]:
+        return {"model": self.model.name, **({"version": self.version} if self.version else {})}
+
+
+def analysis_scope(*, actor: Actor, model_name: str | None, version: str | None) -> AnalysisScope | None:
+    """None when no model is registered; NotFound for an unknown model or version."""
+    with transaction() as session:
+        models = registry_service.list_models(session=session, actor=actor)
+        if not models:
+            return None
+        choices = [(m.name, m.display_name) for m, _ in models]
+        model, active = registry_service.get_model(session=session, actor=actor, name=model_name or choices[0][0])
+        versions = [v.version for v in registry_service.list_versions(session=session, actor=actor, model_name=model.name)]
+        if version and version not in versions:
+            raise NotFound(f"model '{model.name}' has no version '{version}'")
+        selected = version or active or (versions[-1] if versions else None)
+        return AnalysisScope(_model_out(model, active), choices, versions, selected)
+
+
+def _latest_run(session: Session, actor: Actor, scope: AnalysisScope, kind: str) -> CheckRunOut | None:
+    """The newest current run of a kind for the scope's version, with its metric points."""
+    runs = checks_service.list_runs(session=session, actor=actor, model_name=scope.model.name, kind=kind, limit=50)
+    mine = [run for run in runs if run.version == scope.version]
+    return checks_service.get_run(session=session, actor=actor, run_id=mine[0].id) if mine else None
+
+
+def _series(session: Session, actor: Actor, scope: AnalysisScope, kind: str, metric: str, since: datetime) -> list[SeriesPointOut]:
+    return checks_service.metric_series(
+        session=session, actor=actor, model_name=scope.model.name, kind=kind, metric=metric, version=scope.version, since=since
+    )
+
+
+@dataclass(frozen=True)
+class DriftView:
+    """The drift page's figures: per-feature drift scores, the unified score, the output's drift."""
+
+    drift_scores: list[SeriesPointOut]  # input_drift, one per feature and window, oldest first
+    unified: list[SeriesPointOut]
+    output_scores: list[SeriesPointOut]  # output_drift of the score distribution
+    positive_rates: list[SeriesPointOut]
+    latest_input: CheckRunOut | None  # with metric points
+    latest_output: CheckRunOut | None
+
+
+def drift_view(*, actor: Actor, scope: AnalysisScope, since: datetime) -> DriftView:
+    """The scope's drift series for windows ending from `since`, and its latest drift runs."""
+    with transaction() as session:
+        return DriftView(
+            drift_scores=_series(session, actor, scope, "input_drift", "drift_score", since),
+            unified=_series(session, actor, scope, "input_drift", "unified_drift", since),
+            output_scores=_series(session, actor, scope, "output_drift", "drift_score", since),
+            positive_rates=_series(session, actor, scope, "output_drift", "positive_rate", since),
+            latest_input=_latest_run(session, actor, scope, "input_drift"),
+            latest_output=_latest_run(session, actor, scope, "output_drift"),
+        )
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Reference and window shares of one feature on shared display bins (plain lists for figures)."""
+
+    run: CheckRunOut  # with its metric points
+    feature: str
+    kind: str  # "numeric" (binned on edges), "discrete" (one bar per value) or "categorical"
+    labels: list[str]  # one per bin, value or category
+    edges: list[float] | None  # numeric: len(labels) + 1 bin edges
+    reference: list[float]  # shares of the non-missing values
+    window: list[float]
+    reference_n: int
+    window_n: int
+    reference_missing: int
+    window_missing: int
+    unseen: list[str]  # window values the reference never had
+    days_profiled: int
+    days: int
+
+    def points(self) -> list[MetricPointOut]:
+        """The run's findings about this feature (drift score, missing share, unseen categories)."""
+        return [p for p in self.run.metrics or [] if p.feature == self.feature]
+
+
+def drift_distribution(*, actor: Actor, run_id: int, feature: str) -> Distribution:
+    """The reference-vs-window distribution of one feature of a drift run (stored profiles only)."""
+    with transaction() as session:
+        found = checks_service.run_distributions(session=session, actor=actor, run_id=run_id, feature=feature)
+        run = checks_service.get_run(session=session, actor=actor, run_id=run_id)
+    reference, window = found.reference.hist, found.window
+    base = {"run": run, "feature": feature, "days_profiled": found.days_profiled, "days": found.days}
+    if window is None or window.n == 0:
+        empty: dict[str, Any] = {"labels": [], "edges": None, "reference": [], "window": [], "unseen": []}
+        return Distribution(**base, **empty, kind=found.reference.kind, reference_n=reference.n, window_n=0,
+                            reference_missing=reference.missing, window_missing=window.missing if window else 0)  # fmt: skip
+    counted = None if feature == "score" else drift_stats.value_counts(found.reference, window)
+    common = {"reference_n": reference.n, "window_n": window.n, "reference_missing": reference.missing, "window_missing": window.missing}
+    if counted is not None:
+        keys, ref, cur = counted
+        known = len(keys) - int((ref == 0).sum())
+        return Distribution(
+            **base, **common, kind="categorical" if found.reference.kind == "categorical" else "discrete",
+            labels=[_value_label(k) for k in keys], edges=None, reference=_shares(ref), window=_shares(cur),
+            unseen=[_value_label(k) for k in keys[known:]],
+        )  # fmt: skip
+    assert isinstance(found.reference, NumericColumn) and isinstance(window, NumericHist)
+    edges, ref_shares, cur_shares = _numeric_shares(found.reference, window, score=feature == "score")
+    return Distribution(
+        **base, **common, kind="numeric", labels=[f"{a:.4g} to {b:.4g}" for a, b in zip(edges[:-1], edges[1:], strict=True)],
+        edges=edges.tolist(), reference=ref_shares, window=cur_shares, unseen=[],
+    )  # fmt: skip
+
+
+def _value_label(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _shares(counts: np.ndarray) -> list[float]:
+    total = counts.sum()
+    return (counts / total).tolist() if total else [0.0] * len(counts)
+
+
+def _numeric_shares(column: NumericColumn, window: NumericHist, *, score: bool) -> tuple[np.ndarray, list[float], list[float]]:
+    """Equal-width display bins over both samples' central range (scores: 0 to 1)."""
+    low, high = min(column.hist.vmin, window.vmin), max(column.hist.vmax, window.vmax)
+    if score:
+        edges = np.linspace(0.0, 1.0, SCORE_BINS + 1)
+    else:
+        grid = np.linspace(low, high, 512)
+        cdfs = [drift_stats.mass_below(hist, column.edges, low, high, grid) / hist.n for hist in (column.hist, window)]
+        start = min(float(grid[max(np.searchsorted(cdf, TAIL_SHARE) - 1, 0)]) for cdf in cdfs)
+        stop = max(float(grid[min(np.searchsorted(cdf, 1 - TAIL_SHARE), len(grid) - 1)]) for cdf in cdfs)
+        if stop <= start:  # (nearly) one value: a bin around it
+            start, stop = low - 0.5, high + 0.5
+        edges = np.linspace(start, stop, DISPLAY_BINS + 1)
+
+    def shares(hist: NumericHist) -> list[float]:
+        inner = drift_stats.mass_below(hist, column.edges, low, high, edges[1:-1])
+        cumulative = np.concatenate([[0.0], inner, [float(hist.n)]])
+        return (np.diff(cumulative) / hist.n).tolist()
+
+    return edges, shares(column.hist), shares(window)
+
+
+@dataclass(frozen=True)
+class PerformanceView:
+    """Realized (labelled) and label-free estimated figures per window, and the latest run's
+    reliability bins and CUSUM charts."""
+
+    realized: list[SeriesPointOut]  # performance kind, overall, PERFORMANCE_METRICS and label_coverage
+    estimated: list[SeriesPointOut]  # estimated_performance, overall
+    latest: CheckRunOut | None  # newest performance run with its points (reliability, CUSUM)
+    latest_estimate: CheckRunOut | None
+    targets: dict[str, float]
+
+
+def performance_view(*, actor: Actor, scope: AnalysisScope, since: datetime) -> PerformanceView:
+    """The scope's overall performance series for windows ending from `since`, and its latest run."""
+    with transaction() as session:
+        realized = [
+            point
+            for metric in (*PERFORMANCE_METRICS, "label_coverage")
+            for point in _series(session, actor, scope, "performance", metric, since)
+            if point.segment is None
+        ]
+        # The estimate's series carry every segment too; the overall figure is segment None.
+        estimated = [
+            point
+            for metric in PERFORMANCE_METRICS
+            for point in _series(session, actor, scope, "estimated_performance", metric, since)
+            if point.segment is None
+        ]
+        latest = _latest_run(session, actor, scope, "performance")
+        latest_estimate = checks_service.list_runs(
+            session=session, actor=actor, model_name=scope.model.name, kind="estimated_performance", limit=1
+        )
+        versions = registry_service.list_versions(session=session, actor=actor, model_name=scope.model.name)
+        targets = next((dict(v.targets or {}) for v in versions if v.version == scope.version), {})
+        return PerformanceView(realized, estimated, latest, latest_estimate[0] if latest_estimate else None, targets)
+
+
+@dataclass(frozen=True)
+class SubgroupView:
+    table: dict[str, Any] | None  # GET /models/{model}/subgroups's body; None before the first run
+    windows: list[tuple[datetime, int]]  # (window end, segments breached) of the version's subgroups runs, newest first
+
+
+def subgroup_view(*, actor: Actor, scope: AnalysisScope, window_end: datetime | None) -> SubgroupView:
+    """The segment table of the version's subgroups run for window_end (default: the latest)."""
+    with transaction() as session:
+        runs = checks_service.list_runs(session=session, actor=actor, model_name=scope.model.name, kind="subgroups", limit=200)
+        windows = [(run.window_end, len(run.summary.get("breached_segments") or [])) for run in runs if run.version == scope.version]
+        if not windows:
+            return SubgroupView(None, [])
+        table = performance_checks.subgroup_report(
+            session=session, actor=actor, model_name=scope.model.name, window_end=window_end or windows[0][0], version=scope.version
+        )
+        return SubgroupView(table, windows)
+
+
+def check_report(*, actor: Actor, run_id: int) -> str:
+    """The Evidently drill-down of a drift run (rendered and stored by the service on first request)."""
+    with transaction() as session:
+        return checks_service.report_html(session=session, actor=actor, run_id=run_id)
