@@ -1,7 +1,9 @@
-"""Overview: every model, its live version and latest deployment, and its monitoring status."""
+"""Overview: every model, its live version, its monitoring status (worst unresolved alert), last
+check, daily volume and label coverage, with links into its drift, performance and subgroup pages."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,14 +13,27 @@ from dash import dcc, html
 from dash.development.base_component import Component
 
 from dashboard import auth, data
+from dashboard.components.analysis import page_href, status_badge
+from dashboard.components.figures import volume_sparkline
 from dashboard.components.widgets import card, empty_state, fmt_time, guarded, no_checks_badge, page_header, stat_tile
 
 dash.register_page(__name__, path="/", name="Overview", title="Overview · radmon", order=0)
 
+SEVERITY_COLORS = {"critical": "danger", "warning": "warning", "info": "info"}
+KIND_PAGES = {  # where a run of each kind is read
+    "input_drift": ("Input drift", "/drift"),
+    "output_drift": ("Output drift", "/drift"),
+    "performance": ("Performance", "/performance"),
+    "estimated_performance": ("Estimated performance", "/performance"),
+    "subgroups": ("Subgroups", "/subgroups"),
+}
+SPARKLINE_CONFIG = {"displayModeBar": False, "responsive": False}
+
 
 @guarded("overview")
 def layout(**_query: Any) -> Component:
-    summaries = data.overview(actor=auth.current_actor())
+    actor = auth.current_actor()
+    summaries = data.overview(actor=actor)
     header = page_header("Overview", "Every registered model, the version live now, and its monitoring status.")
     if not summaries:
         return html.Div(
@@ -31,49 +46,131 @@ def layout(**_query: Any) -> Component:
                 ),
             ]
         )
-    return html.Div([header, _tiles(summaries), card("Models", _models_table(summaries), id="overview-models")])
+    statuses = data.monitoring_status(actor=actor, settings=auth.settings(), today=datetime.now(UTC).date())
+    return html.Div(
+        [
+            header,
+            _tiles(summaries, statuses),
+            card("Models", _models_table(summaries, statuses), id="overview-models",
+                 subtitle=f"status: the most severe open or acknowledged alert; volume: inferences per UTC day, the last {data.VOLUME_DAYS} whole days"),
+        ]
+    )  # fmt: skip
 
 
-def _tiles(summaries: list[data.ModelSummary]) -> Component:
+def _tiles(summaries: list[data.ModelSummary], statuses: dict[str, data.MonitoringStatus]) -> Component:
     live = sum(1 for s in summaries if s.model.active_version)
     versions = sum(s.version_count for s in summaries)
+    critical = sum(1 for s in statuses.values() if s.severity == "critical")
+    tiles = [
+        ("Models", len(summaries), "registered", "overview-tile-models"),
+        ("Live", live, "with an active version", "overview-tile-live"),
+        ("Versions", versions, "registered, immutable", "overview-tile-versions"),
+        ("Critical", critical, "models with a critical alert not yet resolved", "overview-tile-critical"),
+    ]
     return dbc.Row(
-        [
-            dbc.Col(stat_tile("Models", len(summaries), hint="registered", id="overview-tile-models"), md=4),
-            dbc.Col(stat_tile("Live", live, hint="with an active version", id="overview-tile-live"), md=4),
-            dbc.Col(stat_tile("Versions", versions, hint="registered, immutable", id="overview-tile-versions"), md=4),
-        ],
+        [dbc.Col(stat_tile(label, value, hint=hint, id=tile_id), md=6, xl=3) for label, value, hint, tile_id in tiles],
         className="g-3 mb-4",
     )
 
 
-def _models_table(summaries: list[data.ModelSummary]) -> Component:
-    head = html.Thead(
-        html.Tr([html.Th(c) for c in ("Model", "Modality", "Active version", "Last deployment", "Monitoring")])
-    )
-    rows = [_model_row(summary) for summary in summaries]
+def _models_table(summaries: list[data.ModelSummary], statuses: dict[str, data.MonitoringStatus]) -> Component:
+    columns = ("Model", "Active version", "Status", "Last check", f"Inferences per day ({data.VOLUME_DAYS} d)", "Label coverage",
+               "Last deployment")  # fmt: skip
+    head = html.Thead(html.Tr([html.Th(c) for c in columns]))
+    rows = [_model_row(summary, statuses.get(summary.model.name)) for summary in summaries]
     return dbc.Table([head, html.Tbody(rows)], hover=True, responsive=True, className="radmon-table mb-0", id="overview-table")
 
 
-def _model_row(summary: data.ModelSummary) -> Component:
+def _model_row(summary: data.ModelSummary, status: data.MonitoringStatus | None) -> Component:
     model, last = summary.model, summary.last_deployment
-    versions_href = dash.get_relative_path("/versions") + "?" + urlencode({"model": model.name})
+    scope = {"model": model.name}
+    versions_href = dash.get_relative_path("/versions") + "?" + urlencode(scope)
     name = html.Td(
         [
             dcc.Link(model.display_name, href=versions_href, className="fw-semibold text-decoration-none"),
-            html.Div(model.name, className="small text-body-secondary font-monospace"),
+            html.Div(
+                " · ".join(part for part in (model.name, model.modality, model.body_part) if part),
+                className="small text-body-secondary font-monospace",
+            ),
+            html.Div(
+                [dcc.Link(label, href=page_href(path, scope), className="me-3 small text-decoration-none", id=f"overview-{key}-{model.name}")
+                 for key, path, label in (("drift", "/drift", "Drift"), ("performance", "/performance", "Performance"),
+                                          ("subgroups", "/subgroups", "Subgroups"))],
+            ),
         ]
-    )
-    modality = html.Td(" · ".join(part for part in (model.modality, model.body_part) if part) or "-")
+    )  # fmt: skip
     active = html.Td(
         dbc.Badge(model.active_version, color="primary", className="font-monospace")
         if model.active_version
         else html.Span(f"not deployed ({summary.version_count} versions)", className="text-body-secondary small")
     )
     deployed = html.Td(
-        [html.Div(fmt_time(last.activated_at)), html.Div(f"by {last.activated_by}: {last.reason}", className="small text-body-secondary")]
+        [html.Div(fmt_time(last.activated_at), className="small"), html.Div(f"by {last.activated_by}: {last.reason}", className="small text-body-secondary")]
         if last
         else html.Span("never", className="text-body-secondary small")
     )
-    status = html.Td(no_checks_badge(id=f"overview-status-{model.name}"))
-    return html.Tr([name, modality, active, deployed, status], id=f"overview-row-{model.name}")
+    cells = [_status_cell(model.name, status), _last_check_cell(model.name, status), _volume_cell(model.name, status), _coverage_cell(status)]
+    return html.Tr([name, active, *cells, deployed], id=f"overview-row-{model.name}")
+
+
+def _status_cell(model_name: str, status: data.MonitoringStatus | None) -> Component:
+    cell_id = f"overview-status-{model_name}"
+    if status is None or (status.last_run is None and status.severity is None):
+        return html.Td(no_checks_badge(id=cell_id))
+    if status.severity is None:
+        return html.Td(dbc.Badge("No open alerts", color="success", className="radmon-status-badge text-uppercase", id=cell_id))
+    counts = [f"{status.open_alerts} open" if status.open_alerts else None,
+              f"{status.acknowledged_alerts} acknowledged" if status.acknowledged_alerts else None]  # fmt: skip
+    alerts_href = dash.get_relative_path("/alerts") + "?" + urlencode({"model": model_name})
+    return html.Td(
+        [
+            dbc.Badge(status.severity, color=SEVERITY_COLORS.get(status.severity, "secondary"),
+                      text_color="dark" if status.severity == "warning" else None, className="text-uppercase radmon-status-badge", id=cell_id),  # fmt: skip
+            html.Div(dcc.Link(" · ".join(c for c in counts if c), href=alerts_href, className="small"), className="mt-1"),
+        ],
+        className="radmon-status-cell",
+    )
+
+
+def _last_check_cell(model_name: str, status: data.MonitoringStatus | None) -> Component:
+    run = status.last_run if status else None
+    if run is None:
+        return html.Td(html.Span("none yet", className="text-body-secondary small"), id=f"overview-last-check-{model_name}")
+    label, path = KIND_PAGES.get(run.kind, (run.kind, "/drift"))
+    outcome = None if run.status == "completed" else status_badge(run.status)
+    return html.Td(
+        [
+            dcc.Link(label, href=page_href(path, {"model": model_name, "version": run.version}), className="small fw-medium text-decoration-none"),
+            " ",
+            outcome,
+            html.Div(fmt_time(run.finished_at or run.started_at), className="small text-nowrap"),
+            html.Div(f"window to {run.window_end:%Y-%m-%d}, {run.version}", className="small text-body-secondary text-nowrap"),
+        ],
+        id=f"overview-last-check-{model_name}",
+    )
+
+
+def _volume_cell(model_name: str, status: data.MonitoringStatus | None) -> Component:
+    if status is None or not any(count for _, count in status.volume):
+        return html.Td(html.Span(f"no inferences in {data.VOLUME_DAYS} days", className="text-body-secondary small"),
+                       id=f"overview-volume-{model_name}")  # fmt: skip
+    recent = [count for _, count in status.volume[-7:]]
+    return html.Td(
+        [
+            dcc.Graph(figure=volume_sparkline(status.volume), config=SPARKLINE_CONFIG, className="radmon-sparkline",
+                      id=f"overview-sparkline-{model_name}"),  # fmt: skip
+            html.Div(f"{sum(recent) / len(recent):,.0f} a day, last 7 days", className="small text-body-secondary"),
+        ],
+        id=f"overview-volume-{model_name}",
+    )
+
+
+def _coverage_cell(status: data.MonitoringStatus | None) -> Component:
+    if status is None or status.label_coverage is None or status.coverage_window_end is None:
+        return html.Td(html.Span("no labels yet", className="text-body-secondary small"))
+    return html.Td(
+        [
+            html.Div(f"{status.label_coverage:.0%}", className="fw-semibold"),
+            html.Div(f"{status.labelled:,} labelled of the window to {status.coverage_window_end:%Y-%m-%d}", className="small text-body-secondary"),
+        ]
+    )
