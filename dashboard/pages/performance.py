@@ -1,0 +1,209 @@
+"""Performance: realized (labelled) and label-free estimated sensitivity, specificity, AUC and PPV
+per window against the version's targets, the latest window's reliability, and the CUSUM charts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Dash, dcc, html
+from dash.development.base_component import Component
+
+from dashboard import auth, data
+from dashboard.components import analysis
+from dashboard.components.analysis import GRAPH_CONFIG, as_dicts, status_badge
+from dashboard.components.figures import cusum_chart, metric_timeline, reliability_diagram
+from dashboard.components.widgets import METRIC_LABELS, card, empty_state, guarded, stat_tile
+from monitor.checks.schemas import MetricPointOut
+
+dash.register_page(__name__, path="/performance", name="Performance", title="Performance · radmon", order=3)
+
+PATH = "/performance"
+
+
+@guarded("performance")
+def layout(model: str | None = None, version: str | None = None, days: str | None = None, **_query: Any) -> Component:
+    actor = auth.current_actor()
+    scope = data.analysis_scope(actor=actor, model_name=model, version=version)
+    if scope is None:
+        return analysis.no_models("performance", "Performance")
+    lookback = analysis.lookback_days(days)
+    view = data.performance_view(actor=actor, scope=scope, since=datetime.now(UTC) - timedelta(days=lookback))
+    top = analysis.header(
+        "performance", "Performance", scope, "realized against outcomes, and estimated before they arrive",
+        extra=analysis.lookback_select("performance", lookback),
+    )  # fmt: skip
+    if not view.realized and not view.estimated:
+        return html.Div([top, _failure(view), _no_runs(scope, lookback)])
+    size = analysis.window_days(view.latest or view.latest_estimate)
+    latest = {p.metric: p for p in (view.latest.metrics or []) if p.segment is None} if view.latest else {}
+    return html.Div(
+        [
+            top,
+            _failure(view),
+            _tiles(view, latest),
+            card(
+                "Realized and estimated performance per window",
+                [dbc.Row([dbc.Col(_timeline(view, metric, size), xl=6) for metric in data.PERFORMANCE_METRICS], className="g-3"), _legend_note()],
+                id="performance-timelines",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(card("Calibration", _reliability(view, latest), id="performance-reliability-card"), xl=6),
+                    dbc.Col(card("Early warning: CUSUM", _cusum(latest), id="performance-cusum-card"), xl=6),
+                ],
+                className="g-4",
+            ),
+        ]
+    )
+
+
+def _no_runs(scope: data.AnalysisScope, lookback: int) -> Component:
+    return empty_state(
+        f"No performance results for version {scope.version or '-'} in the last {lookback} days",
+        "Realized figures need outcomes (pathology, follow-up, final reads) joined to the window's inferences; the label-free "
+        "estimate needs a labelled reference. Both appear after the daily check has run.",
+        id="performance-no-runs",
+    )
+
+
+def _failure(view: data.PerformanceView) -> Component | None:
+    failed = [run for run in (view.latest, view.latest_estimate) if run is not None and run.status == "failed"]
+    if not failed:
+        return None
+    return dbc.Alert(
+        [html.Div(f"The latest {run.kind.replace('_', ' ')} run (window ending {run.window_end:%Y-%m-%d}) failed: {run.error}") for run in failed],
+        color="danger",
+        id="performance-failed",
+    )
+
+
+def _figure_text(point: MetricPointOut | None, *, percent: bool) -> Any:
+    if point is None or point.value is None:
+        return "-"
+    value = f"{point.value:.1%}" if percent else f"{point.value:.3f}"
+    return [value, " ", status_badge(point.status)]
+
+
+def _interval_hint(point: MetricPointOut | None, target: float | None) -> str:
+    if point is None:
+        return "no labelled window yet"
+    if point.status == "insufficient_data":
+        minimum = (point.details or {}).get("minimum") or {}
+        needed = " and ".join(f"{count} {kind}" for kind, count in minimum.items())
+        return f"too few labelled cases (n = {point.n or 0}{'; needs ' + needed if needed else ''})"
+    parts = []
+    if point.ci_low is not None and point.ci_high is not None:
+        parts.append(f"95% CI {point.ci_low:.3f}–{point.ci_high:.3f}")
+    parts.append(f"n {point.n:,}" if point.n is not None else "")
+    if target is not None:
+        parts.append(f"target {target:g}")
+    return ", ".join(p for p in parts if p)
+
+
+def _tiles(view: data.PerformanceView, latest: dict[str, MetricPointOut]) -> Component:
+    run = view.latest or view.latest_estimate
+    summary = run.summary if run else {}
+    coverage = summary.get("label_coverage")
+    tiles: list[tuple[str, Any, str, str]] = [
+        ("Latest window", run.window_end.strftime("%b %d") if run else "-",
+         f"{analysis.window_text(run)}, {summary.get('inferences', 0):,} inferences" if run else "", "performance-tile-window"),
+        ("Label coverage", f"{coverage:.0%}" if coverage is not None else "no labels yet",
+         f"{summary.get('positives', 0):,} positives, {summary.get('negatives', 0):,} negatives confirmed" if coverage is not None else "",
+         "performance-tile-coverage"),
+    ]  # fmt: skip
+    for metric in data.PERFORMANCE_METRICS:
+        point = latest.get(metric)
+        target = view.targets.get(metric)
+        tiles.append((METRIC_LABELS.get(metric, metric), _figure_text(point, percent=metric != "auc"), _interval_hint(point, target),
+                      f"performance-tile-{metric}"))  # fmt: skip
+    return dbc.Row(
+        [dbc.Col(stat_tile(label, value, hint=hint, id=tile_id), md=4, xl=2) for label, value, hint, tile_id in tiles],
+        className="g-3 mb-4",
+    )
+
+
+def _timeline(view: data.PerformanceView, metric: str, size: int | None) -> Component:
+    realized = [p for p in view.realized if p.metric == metric]
+    estimated = [p for p in view.estimated if p.metric == metric]
+    label = METRIC_LABELS.get(metric, metric)
+    target = view.targets.get(metric)
+    figure = metric_timeline(
+        as_dicts(realized),
+        as_dicts(estimated),
+        metric=metric,
+        target=target,
+        title=f"{label} per window" + (f" vs target {target:g}" if target is not None else " (no target declared)"),
+        subtitle=analysis.window_span({p.window_end for p in realized + estimated}, size) + "; shaded: 95% interval",
+        y_title=f"{label} (0–1)",
+        height=360,
+    )
+    return dcc.Graph(id=f"performance-{metric}-graph", figure=figure, config=GRAPH_CONFIG)
+
+
+def _legend_note() -> Component:
+    return html.Div(
+        "Realized: computed from the outcomes received so far (a window's figure firms up as late outcomes arrive). "
+        "Estimated: label-free, from the scores calibrated on the labelled reference; an early warning, shown beside the "
+        "realized figure once outcomes arrive. Red or amber markers: the window breached or missed its target.",
+        className="small text-body-secondary mt-2",
+    )
+
+
+def _reliability(view: data.PerformanceView, latest: dict[str, MetricPointOut]) -> Component:
+    ece = latest.get("ece")
+    bins = (ece.details or {}).get("reliability") if ece else None
+    if not bins or view.latest is None:
+        return empty_state("No calibration figures yet", "They need labelled outcomes in the window.", id="performance-reliability-empty")
+    figure = reliability_diagram(
+        bins,
+        title="Reliability: observed positive rate per score bin",
+        subtitle=f"labelled inferences of the window {analysis.window_text(view.latest)}; marker size grows with n",
+    )
+    note = html.Div(
+        [f"Expected calibration error {ece.value:.3f}" if ece and ece.value is not None else "Expected calibration error -",
+         f" (95% CI {ece.ci_low:.3f}–{ece.ci_high:.3f}), n {ece.n:,}. " if ece and ece.ci_low is not None and ece.n else ". ",
+         "Points below the diagonal: the model's scores overstate the risk; above: understate it."],
+        className="small text-body-secondary",
+    )  # fmt: skip
+    return [dcc.Graph(id="performance-reliability-graph", figure=figure, config=GRAPH_CONFIG), note]
+
+
+def _cusum_chart(point: MetricPointOut | None) -> dict[str, Any]:
+    """A CUSUM point's details with the chart's parallel arrays (days, s) as one {day, s} per day."""
+    details = dict(point.details or {}) if point is not None else {}
+    days, statistic = details.get("days") or [], details.get("s") or []
+    details["days"] = [{"day": day, "s": s} for day, s in zip(days, statistic, strict=False)]
+    return details
+
+
+def _cusum(latest: dict[str, MetricPointOut]) -> Component:
+    charts = {metric: _cusum_chart(latest.get(f"{metric}_cusum")) for metric in ("sensitivity", "specificity")}
+    charts = {metric: chart for metric, chart in charts.items() if chart["days"]}
+    if not charts:
+        return empty_state("No CUSUM chart yet", "It needs labelled positives and negatives over the look-back days.", id="performance-cusum-empty")
+    days = [d["day"] for chart in charts.values() for d in chart["days"]]
+    figure = cusum_chart(
+        charts,
+        title="Lower CUSUM of daily sensitivity and specificity",
+        subtitle=f"days {min(days)} to {max(days)} (UTC); a signal when S crosses h",
+    )
+    lines = []
+    for metric, chart in charts.items():
+        signal = chart.get("first_signal")
+        baseline = f"in-control value {chart['mu0']:.3f} from the {str(chart.get('mu0_source', '')).replace('_', ' ')}" if chart.get("mu0") is not None else ""
+        state = f"signalled first on {signal}" if signal else "no signal in the look-back"
+        lines.append(html.Div([html.Span(METRIC_LABELS.get(metric, metric), className="fw-medium"), f": {state}; {baseline}."]))
+    note = html.Div(
+        [*lines, html.Div("CUSUM accumulates small daily shortfalls, so a sustained drop shows days before a weekly window's interval "
+                          "clears the target.")],
+        className="small text-body-secondary",
+        id="performance-cusum-notes",
+    )  # fmt: skip
+    return [dcc.Graph(id="performance-cusum-graph", figure=figure, config=GRAPH_CONFIG), note]
+
+
+def register_callbacks(app: Dash) -> None:
+    analysis.register_navigation(app, "performance", PATH, extras=("performance-days-select",))
