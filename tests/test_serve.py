@@ -262,3 +262,21 @@ def test_demo_keeps_serving_what_it_seeded_until_sigterm(tmp_path: Path) -> None
         process.terminate()
         process.wait(30)
     assert process.returncode == 0, log.read_text()
+
+
+def test_demo_traffic_is_deterministic_and_outcomes_are_never_from_the_future() -> None:
+    from datetime import UTC, datetime
+
+    from monitor.demo import synthetic_traffic
+
+    now = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+    first = synthetic_traffic(days=3, seed=11, now=now)
+    assert first == synthetic_traffic(days=3, seed=11, now=now)
+    assert first != synthetic_traffic(days=3, seed=12, now=now)
+    inferences, outcomes = first
+    assert len(inferences) == 3 * 240 and len({r["inference_id"] for r in inferences}) == len(inferences)
+    assert all(datetime.fromisoformat(o["confirmed_at"]) < now for o in outcomes)
+    assert {r["features"]["site"] for r in inferences} == {"north", "south", "east", "west"}
+    assert {r["features"]["manufacturer"] for r in inferences} == {"GE", "SIEMENS", "PHILIPS", "CANON"}
+    positives = [o for o in outcomes if o["label"] == 1]
+    assert 0 < len(positives) < len(outcomes) / 3  # a triage model sees mostly negatives
