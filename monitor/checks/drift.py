@@ -356,6 +356,35 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
 
 
 # ---------------------------------------------------------------------------------------------
+# Is a difference beyond sampling noise? (the guard on breaches)
+#
+# Distribution-free and analytic: the two-sample KS test for numeric columns (rank-based, so a
+# handful of extreme values barely moves it, and it accounts for both sample sizes) and the
+# chi-square test of homogeneity for categorical ones (unseen categories pooled). Evidently's
+# fixed distance thresholds do not scale with the window's size; this does.
+
+SIGNIFICANCE_ALPHA = 0.01
+
+
+def significance(column: Column, window: Hist) -> tuple[str, float]:
+    """(test, p-value) that the window and the reference come from one distribution."""
+    if isinstance(column, NumericColumn):
+        assert isinstance(window, NumericHist)
+        return "ks", ks_p_value(ks_statistic(column, window), column.hist.n, window.n)
+    assert isinstance(window, CategoricalHist)
+    table = np.array([np.append(column.hist.counts, 0), np.append(window.counts, window.unseen_rows)], dtype=float)
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return "chi2", 1.0
+    return "chi2", float(stats.chi2_contingency(table, correction=False)[1])
+
+
+def outside_reference_range(window: NumericHist) -> int:
+    """Window values below the reference's minimum or above its maximum (the two open ends)."""
+    return int(window.counts[0] + window.counts[-1])
+
+
+# ---------------------------------------------------------------------------------------------
 # Sampling noise: how far apart two samples of these sizes from the reference distribution land
 #
 # A two-sample bootstrap on the histograms: a reference-sized and a window-sized multinomial

@@ -172,6 +172,22 @@ def test_sampling_noise_separates_a_small_window_from_real_drift() -> None:
     quiet, loud = (drift.noise(reference.features["age"], p.features["age"], rng) for p in (small, large))
     assert quiet.p_value > drift.NOISE_ALPHA and loud.p_value <= drift.NOISE_ALPHA
     assert quiet.mean > loud.mean  # smaller windows scatter more
+    assert drift.significance(reference.features["age"], small.features["age"])[1] > drift.SIGNIFICANCE_ALPHA
+    assert drift.significance(reference.features["age"], large.features["age"])[1] <= drift.SIGNIFICANCE_ALPHA
+    shifted = sample_profile(_table(frame(3000, seed=34, manufacturer_mix=[0.1, 0.2, 0.3, 0.4])), reference)
+    assert drift.significance(reference.features["manufacturer"], shifted.features["manufacturer"])[1] <= drift.SIGNIFICANCE_ALPHA
+
+
+def test_a_few_extreme_values_do_not_make_a_breach() -> None:
+    """Normed Wasserstein crosses 0.1 on a few implausible values; the KS guard does not."""
+    reference = reference_profile(_table(frame(5000, seed=41)), SPECS)
+    window = frame(2000, seed=42)
+    window.loc[:3, "noise_sd"] = 900.0  # four absurd values, 100x the reference's range
+    profile = sample_profile(_table(window), reference)
+    column, hist = reference.features["noise_sd"], profile.features["noise_sd"]
+    assert drift.column_drift(column, hist, pinned_method=None, threshold=None, distance_threshold=0.1).drifted
+    assert drift.significance(column, hist)[1] > drift.SIGNIFICANCE_ALPHA
+    assert drift.outside_reference_range(hist) == 4
 
 
 def test_pinning_a_method_to_the_wrong_type_is_refused() -> None:
