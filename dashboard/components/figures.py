@@ -242,7 +242,7 @@ def volume_sparkline(days: Sequence[tuple[date, int]]) -> go.Figure:
         )
     )
     figure.update_layout(
-        template="plotly_white", height=44, width=180, margin={"l": 0, "r": 0, "t": 2, "b": 2}, showlegend=False,
+        template="plotly_white", height=44, width=150, margin={"l": 0, "r": 0, "t": 2, "b": 2}, showlegend=False,
         xaxis={"visible": False, "type": "category"}, yaxis={"visible": False, "rangemode": "tozero"}, bargap=0.15,
         font={"family": FONT, "size": 11}, hoverlabel={"font": {"family": FONT}},
     )  # fmt: skip
@@ -451,8 +451,7 @@ def metric_timeline(
         figure.add_trace(
             go.Scatter(
                 x=[plotly_time(p["window_end"]) for p in shown], y=[p["value"] for p in shown], mode="lines+markers", name=name,
-                legendgroup=name, line={"color": color, "width": 2, "dash": dash},
-                marker={"size": 7, "color": [STATUS_COLORS.get(p.get("status", ""), color) if p.get("status") in ("warn", "breach") else color for p in shown]},
+                legendgroup=name, line={"color": color, "width": 2, "dash": dash}, marker={"size": 7, "color": color},
                 customdata=[[
                     "-" if p.get("ci_low") is None else f"{p['ci_low']:.3f}", "-" if p.get("ci_high") is None else f"{p['ci_high']:.3f}",
                     p.get("n") if p.get("n") is not None else "-", STATUS_TEXT.get(p.get("status", ""), p.get("status") or ""),
@@ -463,6 +462,16 @@ def metric_timeline(
                 ),
             )
         )  # fmt: skip
+        # Windows that missed or breached the target, ringed in their status colour over the line.
+        missed = [p for p in shown if p.get("status") in ("warn", "breach")]
+        if missed:
+            figure.add_trace(
+                go.Scatter(
+                    x=[plotly_time(p["window_end"]) for p in missed], y=[p["value"] for p in missed], mode="markers", showlegend=False,
+                    legendgroup=name, hoverinfo="skip", name=f"{name}: below target",
+                    marker={"size": 10, "color": [STATUS_COLORS[p["status"]] for p in missed], "line": {"width": 1.5, "color": color}},
+                )
+            )  # fmt: skip
     if target is not None:
         figure.add_hline(y=target, line={"color": TARGET_COLOR, "dash": "dot", "width": 1.5},
                          annotation={"text": f"{target_label} {target:.3g}", "font": {"size": 11}}, annotation_position="top right")  # fmt: skip
@@ -529,7 +538,7 @@ def cusum_chart(charts: Mapping[str, Mapping[str, Any]], *, title: str, subtitle
         figure.add_hline(y=limit, line={"color": "#dc3545", "dash": "dash", "width": 1.5},
                          annotation={"text": f"decision limit h = {limit:.2f}", "font": {"size": 11, "color": "#dc3545"}},
                          annotation_position="top left")  # fmt: skip
-    layout = _legend_below(_layout(title, subtitle, x_title="Day (UTC)", y_title="Lower CUSUM S (standardized)", height=360))
+    layout = _legend_below(_layout(title, subtitle, x_title="Day (UTC)", y_title="CUSUM statistic S (σ)", height=360))
     layout["xaxis"].update(type="date")
     layout["yaxis"].update(rangemode="tozero")
     figure.update_layout(**layout)

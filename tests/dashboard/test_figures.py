@@ -188,7 +188,8 @@ def test_metric_timeline_draws_realized_and_estimated_with_bands_and_the_target(
     lines = {t.name: t for t in figure.data if t.mode == "lines+markers"}
     assert list(lines["realized (labelled outcomes)"].y) == [0.93, 0.81]  # oldest first, the window without a value left out
     assert lines["estimated (label-free)"].line.dash == "dash"
-    assert lines["realized (labelled outcomes)"].marker.color[1] == STATUS_COLORS["breach"]
+    [missed] = [t for t in figure.data if t.name == "realized (labelled outcomes): below target"]
+    assert list(missed.y) == [0.81] and list(missed.marker.color) == [STATUS_COLORS["breach"]]
     bands = [t for t in figure.data if t.fill == "tonexty"]
     assert [list(b.y) for b in bands] == [[0.88, 0.74], [0.80]]
     assert figure.layout.shapes[0].y0 == 0.9 and figure.layout.annotations[0].text == "target 0.9"
