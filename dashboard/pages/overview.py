@@ -74,8 +74,7 @@ def _tiles(summaries: list[data.ModelSummary], statuses: dict[str, data.Monitori
 
 
 def _models_table(summaries: list[data.ModelSummary], statuses: dict[str, data.MonitoringStatus]) -> Component:
-    columns = ("Model", "Active version", "Status", "Last check", f"Inferences per day ({data.VOLUME_DAYS} d)", "Label coverage",
-               "Last deployment")  # fmt: skip
+    columns = ("Model", "Active version", "Status", "Last check", f"Inferences per day ({data.VOLUME_DAYS} d)", "Label coverage", "Deployed")
     head = html.Thead(html.Tr([html.Th(c) for c in columns]))
     rows = [_model_row(summary, statuses.get(summary.model.name)) for summary in summaries]
     return dbc.Table([head, html.Tbody(rows)], hover=True, responsive=True, className="radmon-table mb-0", id="overview-table")
@@ -105,7 +104,7 @@ def _model_row(summary: data.ModelSummary, status: data.MonitoringStatus | None)
         else html.Span(f"not deployed ({summary.version_count} versions)", className="text-body-secondary small")
     )
     deployed = html.Td(
-        [html.Div(fmt_time(last.activated_at), className="small"), html.Div(f"by {last.activated_by}: {last.reason}", className="small text-body-secondary")]
+        [html.Div(fmt_time(last.activated_at), className="small text-nowrap"), html.Div(f"by {last.activated_by}: {last.reason}", className="small text-body-secondary")]
         if last
         else html.Span("never", className="text-body-secondary small")
     )
@@ -171,6 +170,7 @@ def _coverage_cell(status: data.MonitoringStatus | None) -> Component:
     return html.Td(
         [
             html.Div(f"{status.label_coverage:.0%}", className="fw-semibold"),
-            html.Div(f"{status.labelled:,} labelled of the window to {status.coverage_window_end:%Y-%m-%d}", className="small text-body-secondary"),
+            html.Div(f"{status.labelled:,} labelled", className="small text-body-secondary"),
+            html.Div(f"window to {status.coverage_window_end:%Y-%m-%d}", className="small text-body-secondary text-nowrap"),
         ]
     )
