@@ -151,13 +151,23 @@ def _forest(rows: list[dict[str, Any]], metric: str, table: dict[str, Any], wind
         title=f"{label} per segment" + (f" vs target {target:g}" if target is not None else " (no target declared)"),
         subtitle=f"{window_label}; whiskers: 95% interval; colour: verdict",
     )
-    empty = [r["segment"] for r in rows if not ((r.get("metrics") or {}).get(metric) or {}).get("n")]
+    cells = [((r.get("metrics") or {}).get(metric) or {}) for r in rows]
+    empty = [r["segment"] for r, cell in zip(rows, cells, strict=True) if not cell.get("n")]
     note = html.Div(
-        f"No labelled case for {label.lower() if label != label.upper() else label} in: {', '.join(empty)}." if empty else "",
+        f"No labelled case for {label if label.isupper() else label.lower()} in: {', '.join(empty)}." if empty else "",
         className="small text-body-secondary",
         id="subgroups-forest-empty",
     )
-    return [dcc.Graph(id="subgroups-forest-graph", figure=figure, config=GRAPH_CONFIG), note]
+    unjudged = None
+    if all(cell.get("status", "insufficient_data") == "insufficient_data" for cell in cells):
+        unjudged = dbc.Alert(
+            f"No segment has enough labelled cases to judge {label if label.isupper() else label.lower()} in this window. "
+            "Outcomes arrive over weeks, so recent windows fill in as they do; earlier windows in the picker may have verdicts.",
+            color="info",
+            className="small py-2",
+            id="subgroups-forest-unjudged",
+        )
+    return [unjudged, dcc.Graph(id="subgroups-forest-graph", figure=figure, config=GRAPH_CONFIG), note]
 
 
 def _shortfall_text(row: dict[str, Any]) -> str:

@@ -38,7 +38,7 @@ from tests.live_server import free_port
 
 USERS = {"viewer": ("vera", "Vera Viewer"), "qa": ("quinn", "Quinn Quality")}
 DAYS = 28
-ONSET = 14  # the scanner change at site north, in days from the start
+ONSET = 10  # the scanner change at site north, in days from the start
 FIRST_CHECK = 8  # the first daily window that lies wholly inside the simulated traffic
 # (screenshot name, path, selector meaning the page has drawn its data)
 PAGES = [
@@ -60,7 +60,7 @@ def seed(database: Database, settings: Settings) -> Simulation:
     """Users, the simulated ich-ct (reference, inferences, outcomes known by today), a daily run of
     every check kind with the alerts it raises, and a second model that has not been checked yet."""
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    simulation = Simulation(days=DAYS, per_day=150, seed=7, scenarios=f"scanner_change:site=north,onset={ONSET}", start=today - timedelta(days=DAYS))
+    simulation = Simulation(days=DAYS, per_day=300, seed=7, scenarios=f"scanner_change:site=north,onset={ONSET}", start=today - timedelta(days=DAYS))
     load(database, simulation, reference_rows=3000)
     with database.transaction() as session:
         for role, (username, name) in USERS.items():
@@ -202,15 +202,23 @@ def test_the_report_link_opens_the_evidently_drill_down(tab: Tab) -> None:
 def test_subgroups_window_and_metric_pickers(tab: Tab, live: Live) -> None:
     sign_in_as(tab, "quinn")
     tab.open("/dashboard/subgroups?model=ich-ct", "#subgroups-forest-graph .main-svg")
-    windows = tab.page.eval_on_selector_all("#subgroups-window-select option", "options => options.map(o => o.value).filter(v => v)")
-    assert len(windows) == DAYS - FIRST_CHECK + 1
+    options = tab.page.eval_on_selector_all(
+        "#subgroups-window-select option", "options => options.filter(o => o.value).map(o => [o.value, o.textContent])"
+    )
+    assert len(options) == DAYS - FIRST_CHECK + 1
+    first_week_after = (live.simulation.start + timedelta(days=ONSET + 7)).isoformat()  # the first window wholly after the change
+    assert "below target" in dict(options)[first_week_after]
 
     tab.page.select_option("#subgroups-metric-select", "specificity")
     tab.page.wait_for_function("() => document.querySelector('#subgroups-forest-graph')?.innerText.includes('Specificity per segment')")
-    tab.page.select_option("#subgroups-window-select", windows[-1])
-    tab.page.wait_for_function("() => location.search.includes('window=') && location.search.includes('metric=specificity')")
-    tab.page.wait_for_selector("#subgroups-forest-graph .main-svg")
+    tab.page.select_option("#subgroups-metric-select", "sensitivity")
+    tab.page.wait_for_function("() => document.querySelector('#subgroups-forest-graph')?.innerText.includes('Sensitivity per segment')")
+    tab.page.select_option("#subgroups-window-select", first_week_after)
+    tab.page.wait_for_function("() => location.search.includes('window=') && location.search.includes('metric=sensitivity')")
+    tab.page.wait_for_selector("#subgroups-ranking .table-danger")
 
-    assert tab.page.input_value("#subgroups-window-select") == windows[-1]
-    tab.screenshot("qa-subgroups-earliest-window")
+    assert tab.page.input_value("#subgroups-window-select") == first_week_after
+    breached = tab.page.locator("#subgroups-ranking .table-danger").all_inner_texts()
+    assert any("site=north" in row for row in breached), breached
+    tab.screenshot("qa-subgroups-window-below-target")
     assert tab.problems == []
