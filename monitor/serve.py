@@ -9,10 +9,10 @@ import threading
 import time
 from enum import StrEnum
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import uvicorn
 from alembic.script import ScriptDirectory
-from apscheduler.schedulers.base import BaseScheduler
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import text
@@ -22,6 +22,9 @@ from monitor.config import Settings
 from monitor.db import Database, get_database, set_database
 from monitor.errors import ConfigurationError, MonitorError
 from monitor.observability import configure_logging
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
 
 log = logging.getLogger("radmon.serve")
 
