@@ -18,7 +18,7 @@ from dashboard.components import analysis
 from dashboard.components.analysis import GRAPH_CONFIG, as_dicts, status_badge
 from dashboard.components.figures import distribution_comparison, drift_heatmap, drift_ratio, metric_timeline, status_timeline
 from dashboard.components.widgets import card, empty_state, error_alert, fmt_time, guarded, stat_tile
-from monitor.checks.schemas import MetricPointOut, SeriesPointOut
+from monitor.checks.schemas import CheckRunOut, MetricPointOut, SeriesPointOut
 from monitor.errors import MonitorError, NotFound
 
 dash.register_page(__name__, path="/drift", name="Drift", title="Model drift · radmon", order=2)
@@ -119,33 +119,41 @@ def _failures(view: data.DriftView) -> Component | None:
 
 def _tiles(view: data.DriftView) -> Component:
     inputs, outputs = view.latest_input, view.latest_output
-    summary = inputs.summary if inputs else {}
-    points = {(p.metric, p.feature): p for p in ((inputs.metrics or []) if inputs else []) + ((outputs.metrics or []) if outputs else [])}
-    drifted = summary.get("drifted_features") or []
-    unified = points.get(("unified_drift", None))
-    score = points.get(("drift_score", "score"))
-    rate = points.get(("positive_rate", "prediction"))
-    latest = inputs or outputs
-
-    def value_with(point: MetricPointOut | None, text: str) -> Any:
-        return [text, " ", status_badge(point.status)] if point is not None else "-"
-
+    points = {(p.metric, p.feature): p for run in (inputs, outputs) if run is not None for p in run.metrics or []}
     tiles = [
-        ("Latest window", latest.window_end.strftime("%Y-%m-%d") if latest else "-",
-         f"{analysis.window_text(latest)}, {summary.get('rows', '-'):,} inferences" if latest and summary.get("rows") is not None else "", "drift-tile-window"),
-        ("Drifted features", f"{len(drifted)} of {summary.get('features_evaluated', '-')}" if inputs else "-",
-         ", ".join(drifted[:4]) + (" …" if len(drifted) > 4 else "") if drifted else "no feature drifted", "drift-tile-features"),
-        ("Unified drift", value_with(unified, f"{unified.value:.1f}" if unified and unified.value is not None else "-"),
-         f"breach at {unified.threshold:g}" if unified and unified.threshold is not None else "", "drift-tile-unified"),
-        ("Score distribution", value_with(score, f"{score.value:.3f}" if score and score.value is not None else "-"),
-         f"{score.method} vs threshold {score.threshold:g}" if score and score.threshold is not None else "", "drift-tile-score"),
-        ("Positive predictions", value_with(rate, f"{rate.value:.1%}" if rate and rate.value is not None else "-"),
-         f"reference {rate.threshold:.1%}" if rate and rate.threshold is not None else "", "drift-tile-rate"),
-    ]  # fmt: skip
-    return dbc.Row(
-        [dbc.Col(stat_tile(label, value, hint=hint, id=tile_id), md=4, xl=True) for label, value, hint, tile_id in tiles],
-        className="g-3 mb-4",
-    )
+        _window_tile(inputs or outputs),
+        _drifted_tile(inputs),
+        _figure_tile("Unified drift", points.get(("unified_drift", None)), "{:.1f}", "breach at {p.threshold:g}", "drift-tile-unified"),
+        _figure_tile("Score distribution", points.get(("drift_score", "score")), "{:.3f}", "{p.method} vs threshold {p.threshold:g}",
+                     "drift-tile-score"),  # fmt: skip
+        _figure_tile("Positive predictions", points.get(("positive_rate", "prediction")), "{:.1%}", "reference {p.threshold:.1%}",
+                     "drift-tile-rate"),  # fmt: skip
+    ]
+    return dbc.Row([dbc.Col(tile, md=4, xl=True) for tile in tiles], className="g-3 mb-4")
+
+
+def _window_tile(run: CheckRunOut | None) -> Component:
+    if run is None:
+        return stat_tile("Latest window", "-", id="drift-tile-window")
+    rows = run.summary.get("rows")
+    hint = analysis.window_text(run) + (f", {rows:,} inferences" if rows is not None else "")
+    return stat_tile("Latest window", f"{run.window_end:%b %d}", hint=hint, id="drift-tile-window")
+
+
+def _drifted_tile(run: CheckRunOut | None) -> Component:
+    if run is None:
+        return stat_tile("Drifted features", "-", id="drift-tile-features")
+    drifted = run.summary.get("drifted_features") or []
+    names = ", ".join(drifted[:4]) + (" …" if len(drifted) > 4 else "") if drifted else "no feature drifted"
+    return stat_tile("Drifted features", f"{len(drifted)} of {run.summary.get('features_evaluated', '-')}", hint=names, id="drift-tile-features")
+
+
+def _figure_tile(label: str, point: MetricPointOut | None, value_format: str, hint_format: str, tile_id: str) -> Component:
+    """A figure of the latest run with its verdict; the hint says what it is compared with."""
+    if point is None or point.value is None:
+        return stat_tile(label, "-", hint="not computed in the latest window" if point is None else "not enough data", id=tile_id)
+    hint = hint_format.format(p=point) if point.threshold is not None else ""
+    return stat_tile(label, [value_format.format(point.value), " ", status_badge(point.status)], hint=hint, id=tile_id)
 
 
 def _worst_cell(points: list[SeriesPointOut]) -> tuple[int, str] | None:
