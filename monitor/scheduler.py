@@ -27,7 +27,7 @@ apscheduler_jobs = Table(
 )
 
 SYNC_SECONDS = 60
-CHECK_JOB_PREFIX = "checks:"
+CHECK_JOB_PREFIX = "checks:model:"  # distinct from the housekeeping ids, which sync must not touch
 
 
 def sync_check_jobs() -> None:
@@ -60,6 +60,8 @@ HOUSEKEEPING = (
     ("alerts:deliver", "monitor.alerts.jobs:deliver_due", 30),
     ("registry:expire-change-requests", "monitor.registry.jobs:expire_change_requests", 300),
     ("registry:deployment-webhooks", "monitor.registry.jobs:deliver_deployment_webhooks", 60),
+    # Outcomes arrive weeks late: recent windows are re-evaluated as their labels come in.
+    ("checks:recompute-labelled", "monitor.checks.jobs:recompute_labelled", 3600),
 )
 
 _current: BaseScheduler | None = None

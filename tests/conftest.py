@@ -27,6 +27,10 @@ BACKENDS = [b.strip() for b in os.environ.get("RADMON_TEST_BACKENDS", "sqlite,po
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# Code paths without an explicit Settings (scheduled jobs, the check runner's alerts) read the
+# environment like production does.
+os.environ.setdefault("RADMON_SECRET_KEY", "test-secret-key-0123456789")
+os.environ.setdefault("RADMON_PSEUDONYM_KEY", "test-pseudonym-key-0123456789")
 
 
 def _pg_admin_connection():  # type: ignore[no-untyped-def]

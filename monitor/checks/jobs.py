@@ -62,6 +62,24 @@ def run_due_checks(model_name: str, window_end: datetime | None = None, *, datab
     return ids
 
 
+def recompute_labelled(*, database: Database | None = None, now: datetime | None = None) -> dict[str, int]:
+    """Re-run the labelled kinds (performance, subgroups) of recent windows whose outcomes
+    arrived after their run, for every model; returns runs made per model."""
+    from monitor.checks.performance_checks import recompute_labelled_windows
+
+    now = now or utcnow()
+    made: dict[str, int] = {}
+    for model_name in scheduled_models(database=database):
+        with (database or get_database()).transaction() as session:
+            model = registry_service.find_model(session=session, name=model_name)
+            _lock_model(session, model.id)
+            runs = recompute_labelled_windows(session=session, actor=SYSTEM, model_name=model_name, now=now)
+            made[model_name] = len(runs)
+    if any(made.values()):
+        log.info("labelled windows recomputed", extra={"runs": made})
+    return made
+
+
 def scheduled_models(*, database: Database | None = None) -> dict[str, str]:
     """Model name -> cron schedule (UTC) from each model's policy (defaults included)."""
     with (database or get_database()).transaction() as session:

@@ -203,6 +203,11 @@ def _record_run(context: KindContext, kind: str, result: KindResult, started: da
         # Core insert: the ORM bulk path adds per-row bookkeeping that shows at a hundred points.
         session.execute(insert(MetricPoint.__table__), [_point_row(run, finding) for finding in result.findings])
     session.flush()
+    # Imported here: alerts reads policies through this module, so a top-level import would cycle.
+    from monitor.alerts import service as alerts_service
+
+    # Same transaction: the run, its alerts and their queued emails commit or vanish together.
+    alerts_service.process_run(session=session, run_id=run.id)
     audit_service.record(
         session=session,
         actor=context.actor,

@@ -89,16 +89,46 @@ def test_check_jobs_follow_each_policy_schedule(fresh_database: Database, monkey
     scheduler.start(paused=True)
     try:
         scheduler_module.sync_check_jobs()
-        job = scheduler.get_job("checks:ich-ct")
+        job = scheduler.get_job("checks:model:ich-ct")
         assert job is not None and "hour='3'" in str(job.trigger) and "minute='30'" in str(job.trigger)
         housekeeping = {job_id for job_id, _, _ in scheduler_module.HOUSEKEEPING}
-        assert housekeeping <= {j.id for j in scheduler.get_jobs()}
+        assert housekeeping | {"checks:sync"} <= {j.id for j in scheduler.get_jobs()}
 
         with fresh_database.transaction() as session:
             policy = MonitoringPolicy.model_validate({**POLICY, "schedule": "0 6 * * 1"})
             service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=policy)
         scheduler_module.sync_check_jobs()
-        trigger = str(scheduler.get_job("checks:ich-ct").trigger)
+        trigger = str(scheduler.get_job("checks:model:ich-ct").trigger)
         assert "hour='6'" in trigger and "day_of_week='1'" in trigger
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_a_scheduled_run_with_drift_raises_alerts_and_queues_them_for_the_digest(fresh_database: Database) -> None:
+    from monitor.alerts.models import Alert, DigestItem
+    from monitor.checks.models import MetricPoint
+
+    with fresh_database.transaction() as session:
+        make_model(session)
+        version = make_version(session, activate=True)
+        policy = MonitoringPolicy.model_validate({**POLICY, "alert_recipients": ["qa@hospital.example"]})
+        service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=policy)
+        reference_service.upload_records(
+            session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(3000, seed=1))
+        )
+        insert_inferences(session, version, frame(2100, seed=2, shift=1.0), start=END - timedelta(days=7), days=7)
+
+    jobs.run_due_checks("ich-ct", END, database=fresh_database)
+
+    with fresh_database.transaction() as session:
+        points = session.execute(select(MetricPoint.kind, MetricPoint.metric, MetricPoint.feature, MetricPoint.segment, MetricPoint.status)).all()
+        alerts = session.execute(select(Alert.kind, Alert.metric, Alert.feature, Alert.segment, Alert.severity)).all()
+        queued = session.execute(select(func.count()).select_from(DigestItem)).scalar_one()
+    breaches = {(p.kind, p.metric, p.feature, p.segment) for p in points if p.status == "breach"}
+    warnings = {(p.kind, p.metric, p.feature, p.segment) for p in points if p.status == "warn"}
+    raised = {(a.kind, a.metric, a.feature, a.segment) for a in alerts}
+    assert breaches, "the shifted window must breach"
+    assert breaches <= raised and raised <= breaches | warnings  # every breach alerts; nothing else but warns
+    assert len(alerts) == len(raised)  # one alert per fingerprint
+    assert {a.severity for a in alerts if a.kind == "input_drift"} == {"warning"}
+    assert queued >= 1  # drift warnings wait for the next digest email; none is lost
