@@ -42,6 +42,9 @@ import psycopg2
 from sqlalchemy import make_url
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# Runs feed alerts, which read settings: a bench secret and a scratch outbox for their emails.
+os.environ.setdefault("RADMON_SECRET_KEY", "bench-secret-key-0123456789")
+os.environ.setdefault("RADMON_OUTBOX_DIR", "/tmp/radmon-bench-outbox")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -281,8 +284,17 @@ def read(table, where):
     return pd.read_csv(buffer, dtype={c: "object" for c in categorical})
 window = read("inferences", f"occurred_at >= '{window_end}'::timestamptz - interval '7 days' AND occurred_at < '{window_end}'")
 reference = read("reference_rows", "reference_set_id = (SELECT max(id) FROM reference_sets)")
+# One window against the reference, judged like Evidently: NannyML's Wasserstein is raw, so the
+# numeric columns are scaled by the reference's std, and both distances get a constant 0.1
+# (NannyML's default thresholds come from reference chunks, meaningless with a single chunk).
+from nannyml.thresholds import ConstantThreshold
+for c in numeric:
+    spread = reference[c].std(ddof=0) or 1.0
+    reference[c] = reference[c] / spread
+    window[c] = window[c] / spread
 calc = nml.UnivariateDriftCalculator(column_names=numeric + categorical, continuous_methods=["wasserstein"],
-                                     categorical_methods=["jensen_shannon"], chunk_number=1)
+                                     categorical_methods=["jensen_shannon"], chunk_number=1,
+                                     thresholds={"wasserstein": ConstantThreshold(upper=0.1), "jensen_shannon": ConstantThreshold(upper=0.1)})
 calc.fit(reference)
 result = calc.calculate(window).filter(period="analysis").to_df()
 alerts = sorted({c for c in numeric + categorical for m in ("wasserstein", "jensen_shannon")
