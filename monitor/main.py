@@ -19,7 +19,7 @@ from monitor.config import Settings, get_settings
 from monitor.db import get_database
 from monitor.errors import MonitorError
 from monitor.ingest.router import router as ingest_router
-from monitor.observability import BodySizeLimitMiddleware, RequestMetricsMiddleware
+from monitor.observability import RequestGuardMiddleware, RequestMetricsMiddleware
 from monitor.reference.router import router as reference_router
 from monitor.registry.router import change_requests_router, router as registry_router
 
@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (registry_router, change_requests_router, reference_router, checks_router, ingest_router, audit_router, alerts_router):
         api.include_router(router)
     app.include_router(api)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestGuardMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetricsMiddleware)
     app.state.settings = settings
     return app

@@ -96,8 +96,9 @@ class RequestMetricsMiddleware:
             )
 
 
-class BodySizeLimitMiddleware:
-    """Answers 413 before reading a body larger than the limit (declared or streamed)."""
+class RequestGuardMiddleware:
+    """Answers 413 before reading a body larger than the limit (declared or streamed), and 422
+    for a NUL character in the path or query string."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -106,6 +107,10 @@ class BodySizeLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if _has_nul(scope):
+            # PostgreSQL text cannot hold NUL: refuse it here, once, for every filter and path.
+            await _refuse(send, 422, "invalid", "the path and query parameters must not contain NUL characters")
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
@@ -132,14 +137,21 @@ class _BodyTooLarge(Exception):
     pass
 
 
+def _has_nul(scope: Scope) -> bool:
+    query = scope.get("query_string") or b""
+    return "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query
+
+
 async def _too_large(send: Send, max_bytes: int) -> None:
-    body = json.dumps(
-        {"error": {"code": "too_large", "message": f"request body exceeds {max_bytes} bytes", "details": None}}
-    ).encode()
+    await _refuse(send, 413, "too_large", f"request body exceeds {max_bytes} bytes")
+
+
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message, "details": None}}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
         }
     )
