@@ -50,6 +50,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 alerts_app = typer.Typer(help="Alert emails and webhooks.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
+checks_app = typer.Typer(help="Monitoring checks: run one window now, or backfill past windows.", no_args_is_help=True)
+app.add_typer(checks_app, name="checks")
 
 
 # ---------------------------------------------------------------------------- plumbing
@@ -375,6 +377,114 @@ def alerts_test_email(to: Annotated[str, typer.Option(help="Address to send the 
     if not result.ok:
         raise fail(result.detail)
     typer.echo(result.detail)
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def _utc_instant(value: str, option: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{option} must be an ISO date or date-time (e.g. 2026-11-02 or 2026-11-02T00:00Z); got '{value}'") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@checks_app.command("run")
+@reports_errors
+def checks_run(
+    model: Annotated[str, typer.Option(help="Model name.")],
+    kind: Annotated[list[str] | None, typer.Option(help="Check kind (repeatable); default: every kind.")] = None,
+    window_end: Annotated[str | None, typer.Option(help="End of the window (ISO, UTC); default today 00:00 UTC.")] = None,
+) -> None:
+    """Run checks for one window now; a re-run supersedes the window's previous runs (both kept)."""
+    from monitor.auth.actors import SYSTEM
+    from monitor.checks import service as checks_service
+
+    end = _utc_instant(window_end, "--window-end") if window_end else None
+    with transaction() as session:
+        runs = checks_service.run_checks(session=session, actor=SYSTEM, model_name=model, kinds=kind or None, window_end=end)
+        table = Table("run", "version", "kind", "window", "status", "breaches", title=f"Checks for {model}")
+        for run in runs:
+            out = checks_service.run_out(session=session, run=run)
+            table.add_row(
+                str(out.id), out.version, out.kind, f"{_when(out.window_start)} .. {_when(out.window_end)}", out.status,
+                str(sum(1 for point in out.metrics if point.status == "breach")),
+            )
+    console().print(table)
+
+
+@checks_app.command("backfill")
+@reports_errors
+def checks_backfill(
+    model: Annotated[str, typer.Option(help="Model name.")],
+    from_: Annotated[str, typer.Option("--from", help="First window end (ISO date, UTC).")],
+    to: Annotated[str, typer.Option(help="Last window end (ISO date, UTC), inclusive.")],
+) -> None:
+    """Compute the daily windows between two dates as the scheduler would have; windows already
+    done are skipped, so an interrupted backfill can simply be run again."""
+    from rich.progress import Progress
+
+    from monitor.checks import jobs as checks_jobs
+    from monitor.checks import service as checks_service
+
+    first, last = _utc_instant(from_, "--from"), _utc_instant(to, "--to")
+    with opened(settings()) as database:
+        require_schema_at_head(database)
+        with database.transaction() as session:
+            ends = checks_service.backfill_windows(session=session, model_name=model, first_end=first, last_end=last)
+        with Progress(console=console(), transient=True) as progress:
+            task = progress.add_task(f"Backfilling {model}", total=len(ends))
+            made = checks_jobs.backfill(
+                model, ends, database=database, on_window=lambda _end, _runs: progress.advance(task)
+            )
+    console().print(f"{made} check runs over {len(ends)} daily windows of {model} ({_when(ends[0])} .. {_when(ends[-1])}).")
+
+
+# ---------------------------------------------------------------------------- simulate
+
+
+@app.command()
+@reports_errors
+def simulate(
+    scenario: Annotated[str, typer.Option(help="Scenario name or spec, e.g. scanner_change or 'scanner_change:site=north,onset=45+prevalence_shift'; 'demo' is the demo's mix.")] = "null",
+    days: Annotated[int, typer.Option(min=1, max=3650, help="Days of traffic.")] = 90,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same records).")] = 7,
+    per_day: Annotated[int, typer.Option(min=1, help="Studies per day.")] = 300,
+    out: Annotated[Path, typer.Option(help="Folder for the JSON-lines files.")] = Path("radmon-simulation"),
+    post: Annotated[str | None, typer.Option(help="Also post the traffic to this radmon (base URL) with --api-key.")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="RADMON_API_KEY", help="Ingest API key for --post.")] = None,
+) -> None:
+    """Simulate head-CT traffic with injected failure modes: write reference, inferences, outcomes
+    (as confirmed by the end of the run), policy and version files, and optionally post them."""
+    from monitor import simulate as simulation_module
+
+    try:
+        simulation = simulation_module.create_simulation(scenario=scenario, days=days, per_day=per_day, seed=seed)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    written = simulation_module.export(simulation, out)
+    summary = simulation.summary()
+    console().print(
+        f"{summary['inferences']} inferences ({summary['positives']} positive), {summary['outcomes']} outcomes, "
+        f"scenarios: {' + '.join(summary['scenarios'])}; files in {out}: {', '.join(p.name for p in written.values())}"
+    )
+    if post is None:
+        return
+    if not api_key:
+        raise fail("--post needs --api-key (or RADMON_API_KEY): an ingest key of that radmon")
+    from monitor.client import RadmonClient, RadmonError
+
+    try:
+        with RadmonClient(post, api_key) as client:
+            inferences = client.log_inferences(simulation.inferences())
+            outcomes = client.log_outcomes(simulation.outcomes(as_of=simulation.end))
+    except RadmonError as exc:
+        raise fail(f"the server refused the traffic: {exc}") from None
+    console().print(
+        f"posted: {inferences['delivered']} inferences ({len(inferences['rejected'])} rejected), "
+        f"{outcomes['delivered']} outcomes ({len(outcomes['rejected'])} rejected)"
+    )
 
 
 def main() -> None:

@@ -1,37 +1,37 @@
-"""`radmon demo`: a small synthetic hospital, seeded through the real API and served.
-
-The traffic generator here is deliberately small and deterministic; the full simulator with
-injected failure modes (monitor.simulate) replaces it in a later release.
+"""`radmon demo`: a simulated hospital seeded through the real API, its daily checks backfilled,
+its alerts delivered (to the file outbox without SMTP), then served.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+import httpx
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy.orm import Session
 
 from monitor import serve
+from monitor.alerts import jobs as alerts_jobs
+from monitor.alerts import service as alerts_service
 from monitor.auth import service as auth_service
 from monitor.auth.actors import SYSTEM
+from monitor.checks import jobs as checks_jobs
 from monitor.config import Settings, get_settings, load_settings
 from monitor.db import Database
 from monitor.errors import MonitorError
 from monitor.registry import service as registry_service
 from monitor.registry.schemas import ModelCreate, VersionCreate
+from monitor.simulate import Simulation, create_simulation, default_policy
 
 MODEL = "ich-ct"
 VERSIONS = ("2.0.0", "2.1.0")
 ACTIVE_VERSION = "2.1.0"
-TARGETS = {"sensitivity": 0.90, "specificity": 0.80, "auc": 0.85}
 ROLES = ("ingest", "viewer", "qa", "approver", "admin")
 FULL_NAMES = {
     "ingest": "ICH inference service",
@@ -41,13 +41,10 @@ FULL_NAMES = {
     "admin": "Ada Admin",
 }
 # Each site has a main scanner vendor (and some of the others), as hospitals do.
-SITES = {"north": "GE", "south": "SIEMENS", "east": "PHILIPS", "west": "CANON"}
-MANUFACTURERS = ("GE", "SIEMENS", "PHILIPS", "CANON")
-AGE_BANDS = ("18-29", "30-39", "40-49", "50-59", "60-69", "70-79", "80-89", "90+")
-AGE_WEIGHTS = (0.05, 0.07, 0.10, 0.14, 0.18, 0.21, 0.18, 0.07)
-OUTCOME_SOURCES = ("consensus_read", "follow_up", "pathology")
-PER_DAY = 240
-PREVALENCE = 0.12
+PER_DAY = 300
+SCENARIO = "demo"  # monitor.simulate.PRESETS: scanner change at north (day 45) and friends
+RECIPIENTS = ["ai-committee@hospital.example"]
+REFERENCE_ROWS = 5000
 
 
 class DemoError(MonitorError):
@@ -65,63 +62,21 @@ class Account:
 # ---------------------------------------------------------------------------- traffic
 
 
-def synthetic_traffic(*, days: int, seed: int, now: datetime, per_day: int = PER_DAY) -> tuple[list[dict], list[dict]]:
-    """Inference records for the last `days` days and the outcomes confirmed by `now`.
-
-    A hidden label drives the score (AUC about 0.95) and, a little, the image statistics;
-    outcomes arrive hours to weeks after the study (mean 2.5 days), for about 70% of studies."""
-    rng = np.random.default_rng(seed)
-    start = (now - timedelta(days=days)).replace(microsecond=0)
-    n = days * per_day
-    occurred = [start + timedelta(seconds=int(s)) for s in np.sort(rng.uniform(0, days * 86400 - 60, n))]
-    label = rng.random(n) < PREVALENCE
-    site = rng.choice(list(SITES), n, p=(0.35, 0.25, 0.25, 0.15))
-    # At the 0.5 threshold: sensitivity about 0.92, specificity about 0.85 (targets 0.90 / 0.80).
-    logit = -1.04 + 2.44 * label + rng.normal(0, 1.0, n)
-    score = 1 / (1 + np.exp(-logit))
-    inferences = [
-        {
-            "model": MODEL,
-            "version": ACTIVE_VERSION,
-            "inference_id": f"demo-{seed}-{i:07d}",
-            "occurred_at": occurred[i].isoformat(),
-            "study_key": f"acc-{hashlib.sha256(f'{seed}:{i}'.encode()).hexdigest()[:16]}",
-            "score": round(float(score[i]), 4),
-            "prediction": int(score[i] >= 0.5),
-            "latency_ms": int(rng.lognormal(5.9, 0.3)),
-            "features": _features(rng, site=str(site[i]), positive=bool(label[i])),
-        }
-        for i in range(n)
-    ]
-    outcomes = []
-    for i in range(n):
-        confirmed = occurred[i] + timedelta(hours=float(2 + rng.exponential(60)))
-        if confirmed < now and rng.random() < 0.7:
-            outcomes.append(
-                {
-                    "model": MODEL,
-                    "inference_id": inferences[i]["inference_id"],
-                    "label": int(label[i]),
-                    "source": str(rng.choice(OUTCOME_SOURCES, p=(0.6, 0.3, 0.1))),
-                    "confirmed_at": confirmed.isoformat(),
-                }
-            )
-    return inferences, outcomes
+def demo_simulation(*, days: int, seed: int, now: datetime) -> Simulation:
+    """The demo hospital's traffic: the simulator's `demo` preset (a scanner change at the north
+    site on day 45, a prevalence shift on day 60, an older population from day 30) over the
+    `days` days that end at today's midnight (UTC) before `now`."""
+    end = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return create_simulation(
+        scenario=SCENARIO, days=days, per_day=PER_DAY, seed=seed, model=MODEL, version=ACTIVE_VERSION,
+        start=end - timedelta(days=days),
+    )
 
 
-def _features(rng: np.random.Generator, *, site: str, positive: bool) -> dict[str, Any]:
-    manufacturer = SITES[site] if rng.random() < 0.8 else str(rng.choice(MANUFACTURERS))
-    return {
-        "site": site,
-        "manufacturer": manufacturer,
-        "kvp": int(rng.choice((100, 120, 140), p=(0.15, 0.75, 0.10))),
-        "slice_thickness": float(rng.choice((0.625, 1.25, 2.5, 5.0), p=(0.2, 0.3, 0.35, 0.15))),
-        "patient_sex": str(rng.choice(("F", "M"))),
-        "age_band": str(rng.choice(AGE_BANDS, p=AGE_WEIGHTS)),
-        # Blood is denser than brain: positive studies read a little brighter on average.
-        "mean_hu": round(float(rng.normal(33.0 + 4.0 * positive, 3.0)), 1),
-        "noise_sd": round(float(rng.gamma(9.0, 0.7)), 2),
-    }
+def synthetic_traffic(*, days: int, seed: int, now: datetime) -> tuple[list[dict], list[dict]]:
+    """Inference records of the demo's days and the outcomes confirmed by `now`."""
+    simulation = demo_simulation(days=days, seed=seed, now=now)
+    return simulation.inferences(), simulation.outcomes(as_of=now)
 
 
 # ---------------------------------------------------------------------------- set-up
@@ -164,8 +119,9 @@ def create_accounts(session: Session) -> list[Account]:
     return accounts
 
 
-def register_model(session: Session) -> None:
-    """The ICH head-CT model with two versions, the newer one active."""
+def register_model(session: Session, *, seed: int, now: datetime) -> None:
+    """The ICH head-CT model with two versions (the simulator's fitted classifiers), 2.1.0 active,
+    and the monitoring policy for the simulator's features."""
     registry_service.create_model(
         session=session,
         actor=SYSTEM,
@@ -175,25 +131,12 @@ def register_model(session: Session) -> None:
             modality="CT",
             body_part="HEAD",
             intended_use="Prioritise non-contrast head CT with suspected intracranial hemorrhage for radiologist review.",
-            alert_recipients=["ai-committee@hospital.example"],
+            alert_recipients=RECIPIENTS,
         ),
     )
     for version in VERSIONS:
-        artifact = f"ich-ct model weights {version}".encode()
-        registry_service.create_version(
-            session=session,
-            actor=SYSTEM,
-            model_name=MODEL,
-            data=VersionCreate(
-                version=version,
-                artifact_uri=f"s3://models/{MODEL}/{version}.onnx",
-                artifact_sha256=hashlib.sha256(artifact).hexdigest(),
-                training_data="Multi-site retrospective head CT, 2019-2023",
-                validated_populations=["adults 18+", "non-contrast head CT"],
-                targets=TARGETS,
-                decision_threshold=0.5,
-            ),
-        )
+        spec = create_simulation(days=1, seed=seed, model=MODEL, version=version, start=now).version_spec()
+        registry_service.create_version(session=session, actor=SYSTEM, model_name=MODEL, data=VersionCreate(**spec))
     registry_service.activate_first(
         session=session, actor=SYSTEM, model_name=MODEL, version=ACTIVE_VERSION, reason="demo go-live"
     )
@@ -229,26 +172,76 @@ def accounts_table(accounts: list[Account]) -> Table:
     return table
 
 
+def configure_monitoring(base_url: str, qa_key: str, simulation: Simulation) -> None:
+    """The monitoring policy and the validation reference, through the API as a QA physicist would."""
+    headers = {"Authorization": f"Bearer {qa_key}"}
+    with httpx.Client(base_url=f"{base_url}/api/v1", headers=headers, timeout=120) as api:
+        policy = api.put(f"/models/{MODEL}/policy", json={**default_policy(), "alert_recipients": RECIPIENTS})
+        reference = api.post(
+            f"/models/{MODEL}/versions/{ACTIVE_VERSION}/reference",
+            json={"records": simulation.reference(REFERENCE_ROWS)},
+        )
+    for step, answer in (("policy", policy), ("reference upload", reference)):
+        if answer.status_code >= 300:
+            raise DemoError(f"the API refused the demo {step}: {answer.status_code} {answer.text[:300]}")
+
+
+def backfill_checks(database: Database, simulation: Simulation, out: Console) -> int:
+    """Every daily check since the traffic began, as the scheduler would have run them."""
+    first = simulation.start + timedelta(days=1)
+    ends = [first + timedelta(days=i) for i in range((simulation.end - first).days + 1)]
+    with Progress(console=out, transient=True) as progress:
+        task = progress.add_task("Backfilling the daily checks", total=len(ends))
+        made = checks_jobs.backfill(
+            MODEL, ends, database=database, on_window=lambda _end, _runs: progress.advance(task)
+        )
+    return made
+
+
+def open_alerts_table(database: Database) -> Table:
+    table = Table("severity", "kind", "metric", "feature / segment", "first seen", title="Open alerts")
+    with database.transaction() as session:
+        alerts = alerts_service.list_alerts(session=session, actor=SYSTEM, status="open", model=MODEL)
+    order = {"critical": 0, "warning": 1, "info": 2}
+    for alert in sorted(alerts, key=lambda a: (order.get(a.severity, 3), a.first_seen))[:12]:
+        where = alert.segment or alert.feature or ""
+        table.add_row(alert.severity, alert.kind, alert.metric, where, alert.first_seen.date().isoformat())
+    if len(alerts) > 12:
+        table.caption = f"... and {len(alerts) - 12} more on the dashboard's Alerts page"
+    return table
+
+
 def run(
     *, db_path: Path, days: int, host: str, port: int, seed: int, serve_forever: bool, out: Console
 ) -> dict[str, int]:
-    """Seed the demo, then serve it (or return the counts with serve_forever=False)."""
+    """Seed the demo, backfill its checks, deliver its alerts, then serve it (or return the
+    counts with serve_forever=False)."""
     settings = demo_settings(db_path)
     serve.configure_server_logging(settings, level="WARNING")  # quiet while seeding: the console tells
     database = fresh_database(db_path, settings)
+    now = datetime.now(UTC)
+    simulation = demo_simulation(days=days, seed=seed, now=now)
     with database.transaction() as session:
         accounts = create_accounts(session)
-        register_model(session)
+        register_model(session, seed=seed, now=now)
     out.print(accounts_table(accounts))
     server = serve.BackgroundServer(serve.build_app(settings, serve.Role.ALL), host=host, port=port)
     bound = server.start()
     scheduler = None
     base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{bound}"
+    key = {account.role: account.api_key for account in accounts}
     try:
-        inferences, outcomes = synthetic_traffic(days=days, seed=seed, now=datetime.now(UTC))
+        configure_monitoring(base_url, key["qa"], simulation)
+        inferences, outcomes = simulation.inferences(), simulation.outcomes(as_of=now)
         out.print(f"Posting {len(inferences)} inferences and {len(outcomes)} outcomes through {base_url}/api/v1 ...")
-        counts = ingest(base_url, next(a.api_key for a in accounts if a.role == "ingest"), inferences, outcomes)
+        counts = ingest(base_url, key["ingest"], inferences, outcomes)
         out.print(f"Stored {counts['inferences']} inferences and {counts['outcomes']} outcomes in {db_path}.")
+        counts["runs"] = backfill_checks(database, simulation, out)
+        report = alerts_jobs.deliver_due(database=database, settings=settings)
+        out.print(f"Ran {counts['runs']} check runs over {days} days of traffic (scenarios: {' + '.join(simulation.summary()['scenarios'])}).")
+        out.print(open_alerts_table(database))
+        for path in report.files:
+            out.print(f"Alert email written to {path}")
         if not serve_forever:
             return counts
         serve.configure_server_logging(settings)

@@ -235,7 +235,7 @@ def test_demo_seeds_users_model_and_traffic_through_the_api(tmp_path: Path) -> N
             "SELECT v.version FROM deployments d JOIN model_versions v ON v.id = d.version_id"
         ).fetchall()
         users = connection.execute("SELECT role FROM users ORDER BY role").fetchall()
-    assert inferences == 240 and 0 < outcomes < inferences
+    assert inferences == 300 and 0 < outcomes < inferences
     assert f"Stored {inferences} inferences and {outcomes} outcomes" in output
     assert active == [("2.1.0",)]
     assert [role for (role,) in users] == ["admin", "approver", "ingest", "qa", "viewer"]
@@ -274,9 +274,9 @@ def test_demo_traffic_is_deterministic_and_outcomes_are_never_from_the_future() 
     assert first == synthetic_traffic(days=3, seed=11, now=now)
     assert first != synthetic_traffic(days=3, seed=12, now=now)
     inferences, outcomes = first
-    assert len(inferences) == 3 * 240 and len({r["inference_id"] for r in inferences}) == len(inferences)
-    assert all(datetime.fromisoformat(o["confirmed_at"]) < now for o in outcomes)
+    assert len(inferences) == 3 * 300 and len({r["inference_id"] for r in inferences}) == len(inferences)
+    assert all(datetime.fromisoformat(o["confirmed_at"]) <= now for o in outcomes)
     assert {r["features"]["site"] for r in inferences} == {"north", "south", "east", "west"}
-    assert {r["features"]["manufacturer"] for r in inferences} == {"GE", "SIEMENS", "PHILIPS", "CANON"}
+    assert len({r["features"].get("manufacturer") for r in inferences} - {None}) == 4  # one scanner fleet per site
     positives = [o for o in outcomes if o["label"] == 1]
     assert 0 < len(positives) < len(outcomes) / 3  # a triage model sees mostly negatives
