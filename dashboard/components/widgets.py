@@ -19,7 +19,16 @@ from monitor.registry.schemas import TARGET_METRICS
 
 log = logging.getLogger("radmon.dashboard")
 
-NAV_ITEMS = (("Overview", "/"), ("Alerts", "/alerts"), ("Versions", "/versions"), ("Policy", "/policy"), ("Audit trail", "/audit"))
+NAV_ITEMS = (
+    ("Overview", "/"),
+    ("Drift", "/drift"),
+    ("Performance", "/performance"),
+    ("Subgroups", "/subgroups"),
+    ("Alerts", "/alerts"),
+    ("Versions", "/versions"),
+    ("Policy", "/policy"),
+    ("Audit trail", "/audit"),
+)
 ROLE_COLORS = {"admin": "danger", "approver": "warning", "qa": "info", "viewer": "secondary"}
 METRIC_LABELS = {
     "sensitivity": "Sensitivity",
