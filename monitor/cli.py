@@ -148,7 +148,7 @@ def serve(
 @app.command()
 @reports_errors
 def demo(
-    days: Annotated[int, typer.Option(min=1, max=365, help="Days of synthetic traffic to seed.")] = 7,
+    days: Annotated[int, typer.Option(min=1, max=365, help="Days of simulated traffic to seed (the scanner change is on day 45).")] = 90,
     port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 8000,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     db: Annotated[Path, typer.Option(help="SQLite file, deleted and recreated on each run.")] = Path("radmon-demo.db"),

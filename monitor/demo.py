@@ -88,7 +88,10 @@ def demo_settings(db_path: Path) -> Settings:
     os.environ["RADMON_DEMO"] = "true"
     os.environ["RADMON_DATABASE_URL"] = url
     get_settings.cache_clear()
-    return load_settings(demo=True, database_url=url)
+    # The file outbox (no SMTP in the demo) sits beside the database, printed as an absolute path.
+    outbox = str(db_path.resolve().parent / "radmon-outbox")
+    os.environ["RADMON_OUTBOX_DIR"] = outbox
+    return load_settings(demo=True, database_url=url, outbox_dir=outbox)
 
 
 def fresh_database(db_path: Path, settings: Settings) -> Database:
