@@ -9,7 +9,9 @@ source scripts/venv.sh
 ensure_venv "[test]"
 export DO_NOT_TRACK=1 RADMON_TEST_BACKENDS="${RADMON_TEST_BACKENDS:-sqlite,postgresql}"
 status=0
-.venv/bin/python -m pytest "$@" || status=$?
+# Two workers (the machine has two cores); a test file stays on one worker, so module-scoped
+# servers and browsers start once. RADMON_TEST_WORKERS=0 runs in-process.
+.venv/bin/python -m pytest -n "${RADMON_TEST_WORKERS:-2}" --dist loadfile "$@" || status=$?
 if [ "$status" -eq 5 ]; then
   echo "scripts/test.sh: pytest collected no tests; that is a failure" >&2
   exit 1

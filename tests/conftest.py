@@ -13,11 +13,13 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import make_url
 from sqlalchemy.orm import Session
 
 from monitor import migrate
+from monitor.auth import service as auth_service
 from monitor.config import Settings, load_settings
 from monitor.db import Database, get_session, set_database
 from monitor.main import create_app
@@ -27,6 +29,10 @@ BACKENDS = [b.strip() for b in os.environ.get("RADMON_TEST_BACKENDS", "sqlite,po
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
+
+# Production argon2 parameters cost ~0.1 s of CPU per hash and the suite creates thousands of
+# users; hashes made with cheaper parameters still verify through the same code path.
+auth_service._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 # Code paths without an explicit Settings (scheduled jobs, the check runner's alerts) read the
 # environment like production does.
 os.environ.setdefault("RADMON_SECRET_KEY", "test-secret-key-0123456789")
