@@ -89,9 +89,10 @@ def build_scheduler(*, database: Database | None = None, blocking: bool = False)
 
 def start(scheduler: BaseScheduler) -> None:
     """Start, then place the check jobs at once rather than after the first sync interval."""
-    if isinstance(scheduler, BlockingScheduler):
-        scheduler.add_job("monitor.scheduler:sync_check_jobs", id="checks:sync-now", replace_existing=True)
+    # BackgroundScheduler subclasses BlockingScheduler: test for it first.
+    if isinstance(scheduler, BackgroundScheduler):
         scheduler.start()
+        sync_check_jobs()
         return
+    scheduler.add_job("monitor.scheduler:sync_check_jobs", id="checks:sync-now", replace_existing=True)
     scheduler.start()
-    sync_check_jobs()

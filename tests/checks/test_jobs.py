@@ -132,3 +132,19 @@ def test_a_scheduled_run_with_drift_raises_alerts_and_queues_them_for_the_digest
     assert len(alerts) == len(raised)  # one alert per fingerprint
     assert {a.severity for a in alerts if a.kind == "input_drift"} == {"warning"}
     assert queued >= 1  # drift warnings wait for the next digest email; none is lost
+
+
+def test_a_started_scheduler_places_model_jobs_at_once_and_keeps_its_own(
+    fresh_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _seed(fresh_database)
+    monkeypatch.setattr(jobs, "get_database", lambda: fresh_database)
+    scheduler = scheduler_module.build_scheduler(database=fresh_database)
+    scheduler_module.start(scheduler)
+    try:
+        ids = {job.id for job in scheduler.get_jobs()}
+        assert "checks:model:ich-ct" in ids and "checks:sync" in ids
+        scheduler_module.sync_check_jobs()
+        assert "checks:sync" in {job.id for job in scheduler.get_jobs()}
+    finally:
+        scheduler.shutdown(wait=False)
