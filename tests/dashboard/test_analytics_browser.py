@@ -10,14 +10,12 @@ only, like the other browser tests; the server tests cover both database backend
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import uvicorn
 
 from dashboard.app import mount_dashboard
 from monitor import migrate
@@ -34,7 +32,7 @@ from monitor.registry.schemas import ModelCreate
 from monitor.simulate import Simulation, batches
 from tests.checks.scenarios import PSEUDONYM_KEY, load
 from tests.dashboard.test_browser import PASSWORD, SCREENSHOTS, Tab, browser  # noqa: F401 (the browser fixture)
-from tests.live_server import free_port
+from tests.live_server import served_in_thread
 
 USERS = {"viewer": ("vera", "Vera Viewer"), "qa": ("quinn", "Quinn Quality")}
 DAYS = 28
@@ -95,20 +93,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     simulation = seed(database, settings)
     app = create_app(settings)
     mount_dashboard(app, settings=settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name="dashboard-analytics-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the dashboard server did not start")
-        time.sleep(0.05)
     try:
-        yield Live(f"http://127.0.0.1:{port}", database, simulation)
+        with served_in_thread(app, name="dashboard-analytics-server") as url:
+            yield Live(url, database, simulation)
     finally:
-        server.should_exit = True
-        thread.join(15)
         set_database(previous)
         database.dispose()
 

@@ -6,13 +6,10 @@ SQLite only: these tests exercise the UI; the server tests cover both database b
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from dashboard.app import mount_dashboard
 from monitor import migrate
@@ -23,7 +20,7 @@ from monitor.db import Database, set_database
 from monitor.main import create_app
 from monitor.registry import service as registry_service
 from monitor.registry.schemas import ModelCreate, VersionCreate
-from tests.live_server import free_port
+from tests.live_server import served_in_thread
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -108,20 +105,10 @@ def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = load_settings(database_url=url, secret_key="browser-test-secret-0123456789", log_format="text", log_level="WARNING")
     app = create_app(settings)
     mount_dashboard(app, settings=settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name="dashboard-live-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the dashboard server did not start")
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        with served_in_thread(app, name="dashboard-live-server") as url:
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(15)
         set_database(previous)
         database.dispose()
 

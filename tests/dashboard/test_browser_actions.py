@@ -7,7 +7,6 @@ there must not see. SQLite only, like test_browser.py; the server tests cover bo
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
-import uvicorn
 
 from dashboard.app import mount_dashboard
 from monitor import migrate
@@ -32,7 +30,7 @@ from monitor.registry import changes
 from monitor.registry import service as registry_service
 from monitor.registry.schemas import ChangeRequestCreate, DecisionCreate, ModelCreate, VersionCreate
 from tests.dashboard.test_browser import PASSWORD, Tab, browser  # noqa: F401 (the browser fixture)
-from tests.live_server import free_port
+from tests.live_server import served_in_thread
 
 USERS = {  # username -> (role, printed name)
     "vera": ("viewer", "Vera Viewer"),
@@ -197,20 +195,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     previous = set_database(database)
     app = create_app(settings)
     mount_dashboard(app, settings=settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name="dashboard-actions-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the dashboard server did not start")
-        time.sleep(0.05)
     try:
-        yield Live(f"http://127.0.0.1:{port}", database, settings)
+        with served_in_thread(app, name="dashboard-actions-server") as url:
+            yield Live(url, database, settings)
     finally:
-        server.should_exit = True
-        thread.join(15)
         set_database(previous)
         database.dispose()
 
