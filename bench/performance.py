@@ -36,6 +36,7 @@ import pandas as pd
 import psycopg2
 from sqlalchemy import make_url, text
 
+os.environ.setdefault("RADMON_SECRET_KEY", "bench-secret-key-0123456789")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from monitor import migrate  # noqa: E402
@@ -215,7 +216,7 @@ def main() -> None:
         results = []
         for kind in ("subgroups", "performance"):
             answer = subprocess.run(
-                [sys.executable, __file__, "--measure", database.url, kind], capture_output=True, text=True, check=True
+                [sys.executable, __file__, "--measure", database.url, kind], stdout=subprocess.PIPE, text=True, check=True
             )
             results.append(json.loads(answer.stdout.strip().splitlines()[-1]))
             print(json.dumps(results[-1]))
