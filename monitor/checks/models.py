@@ -118,6 +118,8 @@ class MetricPoint(Base):
     __tablename__ = "metric_points"
     __table_args__ = (
         Index("ix_metric_points_series", "model_id", "metric", "window_end"),
+        # The dashboard's series: one kind's metric for one segment (NULL: overall) over time.
+        Index("ix_metric_points_kind_series", "model_id", "kind", "metric", "segment", "window_end"),
         Index("ix_metric_points_run", "run_id"),
     )
 
