@@ -141,17 +141,19 @@ def process_findings(
     settings = settings or get_settings()
     contexts: dict[tuple[str, str], _Context] = {}
     touched: dict[int, Alert] = {}
-    # Fingerprint order: concurrent runners take the alerts' row locks in the same order.
-    for finding in _worst_per_fingerprint(findings):
+    worst = _worst_per_fingerprint(findings)
+    existing = _lock_existing(session, [_fingerprint_of(finding) for finding in worst])
+    for finding in worst:
         key = (finding.model, finding.version)
         if key not in contexts:
             contexts[key] = _context(session, finding, now, settings)
         context = contexts[key]
         severity = severity_for(finding, context.policy)
+        current = existing.get(_fingerprint_of(finding))
         if severity is not None:
-            alert: Alert | None = _observe_firing(session, context, finding, severity)
+            alert: Alert | None = _observe_firing(session, context, finding, severity, current)
         elif finding.status == "ok":
-            alert = _observe_clean(session, context, finding)
+            alert = _observe_clean(session, context, finding, current)
         else:
             continue  # insufficient data is neither a breach nor evidence of recovery
         if alert is not None:
@@ -185,15 +187,30 @@ def _worst_per_fingerprint(findings: Iterable[Finding]) -> list[Finding]:
     return [worst[key] for key in sorted(worst)]
 
 
+_LOCK_CHUNK = 500
+
+
+def _lock_existing(session: Session, fingerprints: list[str]) -> dict[str, Alert]:
+    """The run's existing alerts, row-locked in one query per chunk rather than one per finding.
+
+    Fingerprint order (the list comes sorted): concurrent runners take the row locks in the same order.
+    """
+    found: dict[str, Alert] = {}
+    for start in range(0, len(fingerprints), _LOCK_CHUNK):
+        chunk = fingerprints[start : start + _LOCK_CHUNK]
+        query = select(Alert).where(Alert.fingerprint.in_(chunk)).order_by(Alert.fingerprint).with_for_update()
+        found.update((alert.fingerprint, alert) for alert in session.scalars(query))
+    return found
+
+
 def _locked(session: Session, fingerprint_: str) -> Alert | None:
     return session.execute(
         select(Alert).where(Alert.fingerprint == fingerprint_).with_for_update()
     ).scalar_one_or_none()
 
 
-def _observe_firing(session: Session, context: _Context, finding: Finding, severity: str) -> Alert:
+def _observe_firing(session: Session, context: _Context, finding: Finding, severity: str, alert: Alert | None) -> Alert:
     key = _fingerprint_of(finding)
-    alert = _locked(session, key)
     if alert is None:
         created = _open_new(session, context, finding, severity, key)
         if created is not None:
@@ -227,15 +244,17 @@ def _open_new(session: Session, context: _Context, finding: Finding, severity: s
             session.flush()
     except IntegrityError:
         return None
-    _record_occurrence(session, context, alert, finding, severity)
+    _record_occurrence(session, context, alert, finding, severity, new=True)
     _transition(session, context, alert, actor=SYSTEM, action="opened", to_status="open", severity=severity,
                 note=_summary(alert))
     return alert
 
 
-def _record_occurrence(session: Session, context: _Context, alert: Alert, finding: Finding, severity: str) -> None:
+def _record_occurrence(
+    session: Session, context: _Context, alert: Alert, finding: Finding, severity: str, *, new: bool = False
+) -> None:
     """One occurrence per window: a recomputed window updates its row instead of counting twice."""
-    occurrence = session.execute(
+    occurrence = None if new else session.execute(
         select(AlertOccurrence).where(AlertOccurrence.alert_id == alert.id, AlertOccurrence.window_end == finding.window_end)
     ).scalar_one_or_none()
     if occurrence is None:
@@ -254,9 +273,8 @@ def _record_occurrence(session: Session, context: _Context, alert: Alert, findin
     session.flush()
 
 
-def _observe_clean(session: Session, context: _Context, finding: Finding) -> Alert | None:
+def _observe_clean(session: Session, context: _Context, finding: Finding, alert: Alert | None) -> Alert | None:
     """An ok window after the last breach counts towards auto-resolve (each window once)."""
-    alert = _locked(session, _fingerprint_of(finding))
     if alert is None or alert.status not in ACTIVE or finding.window_end <= alert.last_seen:
         return None
     if alert.last_clean_window is not None and finding.window_end <= alert.last_clean_window:
