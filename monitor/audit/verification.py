@@ -1,0 +1,160 @@
+"""Checkpointed verification of the audit hash chain (decision 0233): every verification is kept
+with the head it covered, so a later one rehashes only the events appended since.
+
+The chain is append-only (triggers refuse UPDATE, DELETE and TRUNCATE), so an event verified once
+stays verified unless someone bypasses the triggers; a full verification (the dashboard's button,
+GET /api/v1/audit/verify, `radmon audit verify`) still rehashes from the first event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.audit.models import AuditEvent, AuditVerification
+from monitor.audit.service import GENESIS_HASH, chain_hash
+from monitor.auth.actors import Actor, Permission, authorize
+from monitor.db import utcnow
+
+# The columns an event's hash covers, read as plain rows (chain_hash reads them by attribute):
+# no ORM identity map for thousands of events.
+_HASHED = (
+    AuditEvent.seq,
+    AuditEvent.at,
+    AuditEvent.actor,
+    AuditEvent.action,
+    AuditEvent.entity,
+    AuditEvent.entity_id,
+    AuditEvent.before,
+    AuditEvent.after,
+    AuditEvent.reason,
+    AuditEvent.prev_hash,
+    AuditEvent.hash,
+)
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """What the audit page shows: the chain's state through an event, how it was established,
+    and when the whole chain was last rehashed."""
+
+    ok: bool
+    through_seq: int  # last event verified (0: empty chain)
+    head_hash: str
+    first_broken_seq: int | None
+    problem: str | None
+    scope: str  # "full" or "incremental"
+    from_seq: int  # first event this check rehashed
+    checked: int  # events this check rehashed
+    verified_at: datetime
+    verified_by: str
+    last_full_at: datetime | None
+    last_full_by: str | None
+    last_full_ok: bool | None
+
+
+@dataclass(frozen=True)
+class _Walk:
+    ok: bool
+    through_seq: int
+    head_hash: str
+    checked: int
+    first_broken_seq: int | None = None
+    problem: str | None = None
+
+
+def _walk(rows: Iterable[Any], prev_hash: str, expected_seq: int) -> _Walk:
+    """Rehash events in seq order from expected_seq, each against the one before (as audit_service.verify)."""
+    checked = 0
+    for event in rows:
+        checked += 1
+        problem = None
+        if event.seq != expected_seq:
+            problem = f"event {expected_seq} is missing (next stored event is {event.seq})"
+        elif event.prev_hash != prev_hash:
+            problem = f"event {event.seq} does not point at the hash of event {event.seq - 1}"
+        elif event.hash != chain_hash(prev_hash, event):
+            problem = f"event {event.seq} was altered after it was written (hash mismatch)"
+        if problem:
+            return _Walk(False, expected_seq - 1, prev_hash, checked, expected_seq, problem)
+        prev_hash, expected_seq = event.hash, expected_seq + 1
+    return _Walk(True, expected_seq - 1, prev_hash, checked)
+
+
+def _events_after(session: Session, seq: int) -> Iterable[Any]:
+    return session.execute(select(*_HASHED).where(AuditEvent.seq > seq).order_by(AuditEvent.seq).execution_options(yield_per=2000))
+
+
+def _record(session: Session, actor: Actor, scope: str, from_seq: int, walk: _Walk) -> AuditVerification:
+    row = AuditVerification(
+        verified_at=utcnow(),
+        verified_by=actor.username,
+        scope=scope,
+        from_seq=from_seq,
+        through_seq=walk.through_seq,
+        head_hash=walk.head_hash,
+        events_checked=walk.checked,
+        ok=walk.ok,
+        first_broken_seq=walk.first_broken_seq,
+        problem=walk.problem,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _check(session: Session, row: AuditVerification, *, checked: int | None = None, from_seq: int | None = None) -> ChainCheck:
+    full = session.execute(
+        select(AuditVerification).where(AuditVerification.scope == "full").order_by(AuditVerification.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    return ChainCheck(
+        ok=row.ok,
+        through_seq=row.through_seq,
+        head_hash=row.head_hash,
+        first_broken_seq=row.first_broken_seq,
+        problem=row.problem,
+        scope=row.scope,
+        from_seq=row.from_seq if from_seq is None else from_seq,
+        checked=row.events_checked if checked is None else checked,
+        verified_at=row.verified_at,
+        verified_by=row.verified_by,
+        last_full_at=full.verified_at if full else None,
+        last_full_by=full.verified_by if full else None,
+        last_full_ok=full.ok if full else None,
+    )
+
+
+def verify_full(*, session: Session, actor: Actor) -> ChainCheck:
+    """Rehash the whole chain from the first event and keep the result as the new checkpoint."""
+    authorize(actor, Permission.AUDIT_READ)
+    walk = _walk(_events_after(session, 0), GENESIS_HASH, 1)
+    return _check(session, _record(session, actor, "full", 1, walk))
+
+
+def verify_since_checkpoint(*, session: Session, actor: Actor) -> ChainCheck:
+    """Rehash only the events after the last successful verification, starting from the head it
+    covered (that head event is rehashed too, so a changed checkpoint head shows). With no
+    checkpoint yet, a full verification. A failed verification stands until a full one passes:
+    this never hides a break found earlier."""
+    authorize(actor, Permission.AUDIT_READ)
+    last = session.execute(select(AuditVerification).order_by(AuditVerification.id.desc()).limit(1)).scalar_one_or_none()
+    if last is None:
+        return verify_full(session=session, actor=actor)
+    if not last.ok:
+        return _check(session, last, checked=0)
+    start = last.through_seq + 1
+    if last.through_seq > 0:
+        head = session.execute(select(*_HASHED).where(AuditEvent.seq == last.through_seq)).one_or_none()
+        if head is None or head.hash != last.head_hash or head.hash != chain_hash(head.prev_hash, head):
+            problem = f"event {last.through_seq} no longer matches the hash verified on {last.verified_at:%Y-%m-%d %H:%M} UTC"
+            walk = _Walk(False, last.through_seq - 1, last.head_hash, 1, last.through_seq, problem)
+            return _check(session, _record(session, actor, "incremental", last.through_seq, walk))
+    walk = _walk(_events_after(session, last.through_seq), last.head_hash, start)
+    if walk.checked == 0:
+        return _check(session, last, checked=0, from_seq=start)  # nothing new: the checkpoint stands, nothing written
+    return _check(session, _record(session, actor, "incremental", start, walk))
