@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -18,12 +21,18 @@ from monitor.checks.router import router as checks_router
 from monitor.config import Settings, get_settings
 from monitor.db import get_database
 from monitor.errors import MonitorError
+from monitor.ingest.group_commit import GroupCommit
 from monitor.ingest.router import router as ingest_router
 from monitor.observability import RequestGuardMiddleware, RequestMetricsMiddleware
 from monitor.reference.router import router as reference_router
 from monitor.registry.router import change_requests_router, router as registry_router
 
 log = logging.getLogger("radmon")
+
+# Sync routes run in anyio's worker threads (40 by default). An ingest request waits in its
+# thread for its group's commit, so at 200 requests/s a one-second stall of the database holds
+# about 200 threads; with fewer, later requests (health probes included) queue behind them.
+WORKER_THREADS = 200
 
 
 def error_body(code: str, message: str, details: object = None) -> dict[str, object]:
@@ -81,10 +90,18 @@ def _probe_routes(app: FastAPI) -> None:
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
 
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    limiter.total_tokens = max(limiter.total_tokens, WORKER_THREADS)
+    yield
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API application (the dashboard is mounted beside it by `radmon serve`)."""
     settings = settings or get_settings()
     app = FastAPI(
+        lifespan=_lifespan,
         title="radmon",
         version=__version__,
         description="Post-deployment monitoring for radiology ML models.",
@@ -95,10 +112,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     _probe_routes(app)
     api = APIRouter(prefix="/api/v1")
-    for router in (registry_router, change_requests_router, reference_router, checks_router, ingest_router, audit_router, alerts_router):
+    # Ingest first: routes are matched in order, and ingest is the hot path (hundreds of requests/s).
+    for router in (ingest_router, registry_router, change_requests_router, reference_router, checks_router, audit_router, alerts_router):
         api.include_router(router)
     app.include_router(api)
     app.add_middleware(RequestGuardMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetricsMiddleware)
     app.state.settings = settings
+    # One per application: concurrent ingest requests share its transactions (group commit).
+    app.state.ingest_commit = GroupCommit()
     return app

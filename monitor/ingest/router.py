@@ -6,11 +6,13 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.orm import Session
 
 from monitor.auth.dependencies import ActorDep
 from monitor.db import SessionDep
 from monitor.errors import Invalid
 from monitor.ingest import service
+from monitor.ingest.group_commit import GroupCommit, ingest_commit
 from monitor.ingest.schemas import IngestResult, InferenceBatch, OutcomeBatch, records_of, request_body_schema
 
 router = APIRouter(tags=["ingest"])
@@ -30,6 +32,7 @@ async def _raw_body(request: Request) -> bytes:
 
 
 RawBody = Annotated[bytes, Depends(_raw_body)]
+IngestCommitDep = Annotated[GroupCommit, Depends(ingest_commit)]
 
 
 def _records(body: bytes) -> list[Any]:
@@ -42,6 +45,13 @@ def _records(body: bytes) -> list[Any]:
     return records_of(payload)
 
 
+def _end_request_transaction(session: Session) -> None:
+    # The key is checked: the batch is stored by the ingest group's own transaction (and commit),
+    # so the request's read transaction ends here rather than holding a connection, and on
+    # SQLite the write lock, while the request waits for its group.
+    session.commit()
+
+
 def _answer(result: service.BatchResult) -> Response:
     return Response(orjson.dumps(result.as_dict()), media_type="application/json")
 
@@ -52,15 +62,22 @@ def _answer(result: service.BatchResult) -> Response:
     responses=_ERRORS,
     openapi_extra={"requestBody": request_body_schema(InferenceBatch)},
 )
-def post_inferences(request: Request, body: RawBody, session: SessionDep, actor: ActorDep) -> Response:
+def post_inferences(
+    request: Request, body: RawBody, session: SessionDep, actor: ActorDep, group: IngestCommitDep
+) -> Response:
     """Store up to 10000 inference records: each is accepted, a duplicate or rejected with a reason."""
     settings = request.app.state.settings
-    result = service.ingest_inferences(
-        session=session,
-        actor=actor,
-        records=_records(body),
-        pseudonym_key=settings.pseudonym_key,
-        max_records=settings.max_batch_records,
+    records = _records(body)
+    _end_request_transaction(session)
+    result = group.run(
+        lambda group_session: service.ingest_inferences(
+            session=group_session,
+            actor=actor,
+            records=records,
+            pseudonym_key=settings.pseudonym_key,
+            max_records=settings.max_batch_records,
+        ),
+        records=len(records),
     )
     return _answer(result)
 
@@ -71,14 +88,21 @@ def post_inferences(request: Request, body: RawBody, session: SessionDep, actor:
     responses=_ERRORS,
     openapi_extra={"requestBody": request_body_schema(OutcomeBatch)},
 )
-def post_outcomes(request: Request, body: RawBody, session: SessionDep, actor: ActorDep) -> Response:
+def post_outcomes(
+    request: Request, body: RawBody, session: SessionDep, actor: ActorDep, group: IngestCommitDep
+) -> Response:
     """Store up to 10000 outcome records (by inference_id or study_key); a later outcome supersedes the earlier one."""
     settings = request.app.state.settings
-    result = service.ingest_outcomes(
-        session=session,
-        actor=actor,
-        records=_records(body),
-        pseudonym_key=settings.pseudonym_key,
-        max_records=settings.max_batch_records,
+    records = _records(body)
+    _end_request_transaction(session)
+    result = group.run(
+        lambda group_session: service.ingest_outcomes(
+            session=group_session,
+            actor=actor,
+            records=records,
+            pseudonym_key=settings.pseudonym_key,
+            max_records=settings.max_batch_records,
+        ),
+        records=len(records),
     )
     return _answer(result)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
+
+from monitor.ingest.group_commit import GroupCommit, ingest_commit
 
 from monitor.registry.models import Model
 from tests.factories import make_keys, make_model, make_user, make_version
@@ -70,3 +74,14 @@ def keys(session: Session) -> dict[str, str]:
 def ingest_key(session: Session) -> str:
     """An ingest service account's key (cheaper than `keys`: one password hash, not five)."""
     return make_user(session, role="ingest")[1]
+
+
+@pytest.fixture
+def client(client: TestClient, session: Session) -> TestClient:
+    """The API client of tests/conftest.py, with the ingest group committing in the test's session.
+
+    The group otherwise opens its own sessions, which would not see (or, on SQLite, would wait
+    for) the test's transaction; tests/ingest/test_group_commit.py covers those with real commits."""
+    committer = GroupCommit(lambda: nullcontext(session))
+    client.app.dependency_overrides[ingest_commit] = lambda: committer
+    return client

@@ -1,0 +1,179 @@
+"""Group commit for ingest requests: concurrent batches share one transaction, one chain lock and one commit.
+
+Every ingest request appends a chained audit event, and the chain's lock is held from the
+append to the commit (its fsync included), so one transaction per request makes concurrent
+requests queue behind each other's fsync. Here a request hands its work to the committer
+instead; whichever waiting thread finds no group in progress becomes the leader, takes the
+queued work (up to `max_records` records), runs each piece in its own savepoint, commits once,
+and wakes the others with their own result or error. See docs/decisions/0402-ingest-group-commit.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Generic, TypeVar
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from monitor.db import get_database
+from monitor.errors import MonitorError
+
+T = TypeVar("T")
+log = logging.getLogger("radmon.ingest")
+
+# A group stops taking requests once it holds this many records (the first request always fits).
+MAX_GROUP_RECORDS = 20_000
+
+
+class NotCommitted(MonitorError):
+    """The group's commit failed: nothing of the request is stored, and a retry is safe."""
+
+    status_code = 503
+    code = "not_committed"
+
+
+class _Job(Generic[T]):
+    __slots__ = ("work", "records", "done", "result", "error")
+
+    def __init__(self, work: Callable[[Session], T], records: int) -> None:
+        self.work = work
+        self.records = records
+        self.done = False
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.result  # type: ignore[return-value]
+
+
+def _process_sessions() -> AbstractContextManager[Session]:
+    # Looked up per group, not captured at start: tests and the CLI re-point the process database.
+    return get_database().sessions()
+
+
+class GroupCommit:
+    """Runs `work(session)` callables from many threads in shared transactions (leader/follower).
+
+    Each work item sees the effects of the items before it in its group (they share the
+    transaction) and none of a failed item's: it runs in its own savepoint, which is rolled back
+    when it raises, and only its caller gets the error. `run` returns after the commit, so a
+    result always means committed; when the commit fails every caller of the group gets
+    NotCommitted (503) and nothing of theirs is stored."""
+
+    def __init__(
+        self,
+        sessions: Callable[[], AbstractContextManager[Session]] = _process_sessions,
+        *,
+        max_records: int = MAX_GROUP_RECORDS,
+    ) -> None:
+        self._sessions = sessions
+        self._max_records = max_records
+        self._queue: deque[_Job[Any]] = deque()
+        self._changed = threading.Condition()
+        self._leading = False
+        self.groups = 0  # groups run so far, committed or not (tests and benches read it)
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a group to take them."""
+        with self._changed:
+            return len(self._queue)
+
+    def run(self, work: Callable[[Session], T], *, records: int = 1) -> T:
+        """The work's result once it is committed; its own exception, or NotCommitted, otherwise."""
+        job: _Job[T] = _Job(work, records)
+        with self._changed:
+            self._queue.append(job)
+        while True:
+            with self._changed:
+                while self._leading and not job.done:
+                    self._changed.wait()
+                if job.done:
+                    return job.outcome()
+                self._leading = True
+                group = self._take_group()
+            self._lead(group)
+
+    def _take_group(self) -> list[_Job[Any]]:
+        group = [self._queue.popleft()]
+        records = group[0].records
+        while self._queue and records + self._queue[0].records <= self._max_records:
+            job = self._queue.popleft()
+            records += job.records
+            group.append(job)
+        return group
+
+    def _lead(self, group: list[_Job[Any]]) -> None:
+        settled = False
+        try:
+            self._commit(group)
+            settled = True
+        finally:
+            with self._changed:
+                for job in group:
+                    if not settled and job.error is None:
+                        # Interrupted between the work and the commit's end: report nothing as stored.
+                        job.result, job.error = None, NotCommitted("the batch was not committed; retry it")
+                    job.done = True
+                self._leading = False
+                self.groups += 1
+                self._changed.notify_all()
+
+    def _commit(self, group: list[_Job[Any]]) -> None:
+        """Run the group's work and commit it; every job ends with a result or an error."""
+        try:
+            with self._sessions() as session:
+                if len(group) == 1:
+                    _run_alone(session, group[0])
+                else:
+                    for job in group:
+                        _run_in_savepoint(session, job)
+                if any(job.error is None for job in group):
+                    session.commit()
+        except Exception as exc:
+            # The commit, the connection or a savepoint failed: no job of the group is stored.
+            log.warning("ingest group of %d requests not committed: %r", len(group), exc)
+            failure = NotCommitted(
+                f"the batch was not stored: the database transaction failed ({exc.__class__.__name__}); "
+                "retry it (ingestion is idempotent)"
+            )
+            for job in group:
+                if job.error is None:
+                    job.result, job.error = None, failure
+
+
+def _run_alone(session: Session, job: _Job[Any]) -> None:
+    # A group of one needs no savepoint: its failure rolls the whole transaction back.
+    try:
+        job.result = job.work(session)
+    except Exception as exc:
+        job.error = exc
+        session.rollback()
+
+
+def _run_in_savepoint(session: Session, job: _Job[Any]) -> None:
+    # A failure of the savepoint itself (its rollback or release) is not caught: it fails the group.
+    savepoint = session.begin_nested()
+    try:
+        result = job.work(session)
+    except Exception as exc:
+        savepoint.rollback()
+        job.error = exc
+        return
+    savepoint.commit()
+    job.result = result
+
+
+async def ingest_commit(request: Request) -> GroupCommit:
+    """The application's group committer (a dependency, so tests can bind it to their session).
+
+    Async only so that FastAPI resolves it on the event loop rather than in a worker thread."""
+    committer: GroupCommit = request.app.state.ingest_commit
+    return committer
