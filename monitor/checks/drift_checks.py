@@ -23,18 +23,39 @@ Metric names (metric_points.metric) and what their status means:
   outside the reference rate widened by POSITIVE_RATE_TOLERANCE (relative); warn when they only
   differ beyond sampling noise (p <= RATE_WARN_ALPHA).
 
+- drift_score (feature "score") and positive_rate (feature "prediction") per segment
+  (output_drift; segment "site=north" for each value of each policy segment attribute): the
+  segment's window against the same segment of the reference, from the daily profiles'
+  per-segment sums (profiles.SegmentOutputs). Score: value = shift of the mean log-odds of the
+  score in the reference segment's standard deviations (for a location shift on the log-odds
+  scale this is the normed Wasserstein distance, so Evidently's 0.1, policy.drift_threshold,
+  is the effect threshold), significance by a Mann-Whitney rank test on the scores binned at 50
+  quantiles of the reference (log-odds are skewed: a t-test's lower tail fires 3x too often at
+  a few hundred rows). Positive rate: effect = relative change (POSITIVE_RATE_TOLERANCE),
+  pooled two-proportion z-test. breach when the effect reaches its threshold and
+  p <= SEGMENT_ALPHA / m, m the run's segment tests (Bonferroni: 2 per distinct segment;
+  segments with exactly the same rows, such as a site with one manufacturer, are one test,
+  reported under each name with details.same_rows_as); warn when the effect reaches its
+  threshold and p <= SEGMENT_WARN_ALPHA / m. A change at one site of four hardly moves the
+  overall figures; these look at the site itself. Segments below min_window_count rows in the
+  window or the reference are insufficient_data.
+
 A window (or a feature within it) with fewer rows than the policy's min_window_count yields
 `insufficient_data`, never `ok`.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import numpy as np
+from scipy import stats
 
 from monitor.checks import drift
 from monitor.checks.drift import ColumnDrift, wilson_interval
 from monitor.checks.kinds import Finding, KindContext, KindResult, register
-from monitor.checks.profiles import CategoricalColumn, CategoricalHist, Column, Hist, NumericHist
+from monitor.checks.profiles import CategoricalColumn, CategoricalHist, Column, Hist, NumericHist, SegmentOutputs
 from monitor.checks.schemas import FeatureSpec
 
 MISSING_TOLERANCE = 0.05
@@ -44,6 +65,11 @@ DATASET_DRIFT_SHARE = 0.5
 POSITIVE_RATE_TOLERANCE = 0.2
 RATE_WARN_ALPHA = 0.01
 TOP_UNSEEN = 20
+# Per-segment output drift: family-wise error per run over the segment tests (Bonferroni).
+# Daily runs of a 7-day window are ~13 independent looks per 90 days: 0.002 per run keeps the
+# chance of any false segment finding in 90 days near 2.5% (docs/decisions/0501).
+SEGMENT_ALPHA = 0.002
+SEGMENT_WARN_ALPHA = 0.01
 
 
 def _drift_finding(name: str, drifted: ColumnDrift, column: Column, window: Hist) -> Finding:
@@ -327,6 +353,8 @@ def output_drift(context: KindContext) -> KindResult:
     )
     findings = [_drift_finding("score", score, reference.score, window.score), _positive_rate(context)]
     rate = findings[1]
+    segment_findings = segment_output_findings(context)
+    findings += segment_findings
     summary |= {
         "score_drift": score.score,
         "score_method": score.method,
@@ -334,8 +362,152 @@ def output_drift(context: KindContext) -> KindResult:
         "positive_rate": rate.value,
         "positive_rate_ci": [rate.ci_low, rate.ci_high],
         "reference_positive_rate": rate.threshold,
+        "segment_tests": next((f.details["tests"] for f in segment_findings if f.details and "tests" in f.details), 0),
+        "segments_drifted": sorted({f.segment for f in segment_findings if f.status == "breach" and f.segment}),
     }
     return KindResult(status="completed", summary=_with_counts(summary, findings), findings=findings)
+
+
+# ---------------------------------------------------------------------------------------------
+# Output drift per segment
+
+
+def _logit_shift(window: SegmentOutputs, reference: SegmentOutputs) -> float:
+    """Shift of the mean log-odds of the score, in the reference segment's standard deviations."""
+    diff = window.logit_mean - reference.logit_mean
+    sd = math.sqrt(reference.logit_var)
+    if sd > 0:
+        return diff / sd
+    return 0.0 if diff == 0 else math.copysign(math.inf, diff)
+
+
+def _rank_test(window: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """Mann-Whitney on binned scores: (probability that a window score exceeds a reference one,
+    two-sided p from the tie-corrected normal approximation). Bins are ties."""
+    n_w, n_r = int(window.sum()), int(reference.sum())
+    below = np.concatenate([[0], np.cumsum(reference)[:-1]])
+    u = float(np.sum(window * (below + 0.5 * reference)))
+    total = n_w + n_r
+    ties = window + reference
+    variance = n_w * n_r / 12.0 * ((total + 1) - float(np.sum(ties.astype(np.float64) ** 3 - ties)) / (total * (total - 1)))
+    auc = u / (n_w * n_r)
+    if variance <= 0:
+        return auc, 1.0
+    z = (u - n_w * n_r / 2.0) / math.sqrt(variance)
+    return auc, float(2 * stats.norm.sf(abs(z)))
+
+
+def _two_proportions(window: SegmentOutputs, reference: SegmentOutputs) -> tuple[float, float]:
+    """(relative change of the positive rate, pooled two-proportion z-test two-sided p)."""
+    x1, n1, x2, n2 = window.positive_predictions, window.predictions, reference.positive_predictions, reference.predictions
+    p1, p2 = x1 / n1, x2 / n2
+    effect = (p1 - p2) / p2 if p2 > 0 else (0.0 if p1 == 0 else math.inf)
+    pooled = (x1 + x2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return effect, 1.0
+    return effect, float(2 * stats.norm.sf(abs(p1 - p2) / se))
+
+
+def _segment_status(effect: float, threshold: float, p_value: float, tests: int) -> str:
+    if abs(effect) < threshold:
+        return "ok"
+    if p_value <= SEGMENT_ALPHA / tests:
+        return "breach"
+    return "warn" if p_value <= SEGMENT_WARN_ALPHA / tests else "ok"
+
+
+def segment_output_findings(context: KindContext) -> list[Finding]:
+    """Score and positive-rate drift of each value of each segment attribute, Bonferroni over
+    the run's segment tests (see the module docstring)."""
+    policy = context.policy
+    reference, window = context.reference, context.window_profile.profile
+    minimum = policy.min_window_count
+    findings: list[Finding] = []
+    judged: list[tuple[str, SegmentOutputs, SegmentOutputs]] = []
+    for attribute in reference.segment_attributes:
+        mine, theirs = window.segments.get(attribute, {}), reference.segments.get(attribute, {})
+        for value in sorted(mine):
+            name, counts, base = f"{attribute}={value}", mine[value], theirs.get(value)
+            reason = None
+            if base is None or base.scored < minimum or base.predictions < minimum or len(base.bins) != len(counts.bins):
+                have = 0 if base is None else base.scored
+                reason = f"{have} reference rows in this segment; the policy's minimum is {minimum}"
+            elif counts.scored < minimum or counts.predictions < minimum:
+                reason = f"{counts.scored} scored inferences in the segment; the policy's minimum is {minimum}"
+            if reason:
+                findings += [
+                    Finding(metric=m, feature=f, segment=name, n=counts.scored, status="insufficient_data", details={"reason": reason})
+                    for m, f in (("drift_score", "score"), ("positive_rate", "prediction"))
+                ]
+                continue
+            judged.append((name, counts, base))
+    # Segments with exactly the same rows (one site, one manufacturer) are one hypothesis.
+    primary: dict[tuple[Any, ...], str] = {}
+    same_as: dict[str, str] = {}
+    for name, counts, base in judged:
+        key = (counts.bins.tobytes(), counts.positive_predictions, base.bins.tobytes(), base.positive_predictions)
+        if key in primary:
+            same_as[name] = primary[key]
+        else:
+            primary[key] = name
+    tests = 2 * len(primary)
+    for name, counts, base in judged:
+        effect = _logit_shift(counts, base)
+        auc, p_value = _rank_test(counts.bins, base.bins)
+        status = _segment_status(effect, policy.drift_threshold, p_value, tests)
+        common = {"tests": tests, "alpha": SEGMENT_ALPHA, "adjusted_p_value": min(1.0, p_value * tests), "p_value": p_value}
+        if name in same_as:
+            common["same_rows_as"] = same_as[name]
+        findings.append(
+            Finding(
+                metric="drift_score",
+                feature="score",
+                segment=name,
+                value=effect,
+                n=counts.scored,
+                threshold=policy.drift_threshold,
+                method="logit_mean_shift",
+                status=status,
+                details={
+                    **common,
+                    "test": "mann_whitney",
+                    "probability_higher": auc,
+                    "logit_mean": counts.logit_mean,
+                    "reference_logit_mean": base.logit_mean,
+                    "reference_logit_sd": math.sqrt(base.logit_var),
+                    "reference_n": base.scored,
+                },
+            )
+        )
+        rate_effect, rate_p = _two_proportions(counts, base)
+        rate = counts.positive_predictions / counts.predictions
+        low, high = wilson_interval(counts.positive_predictions, counts.predictions)
+        findings.append(
+            Finding(
+                metric="positive_rate",
+                feature="prediction",
+                segment=name,
+                value=rate,
+                ci_low=low,
+                ci_high=high,
+                n=counts.predictions,
+                threshold=base.positive_predictions / base.predictions,
+                method="two_proportion_z",
+                status=_segment_status(rate_effect, POSITIVE_RATE_TOLERANCE, rate_p, tests),
+                details={
+                    **common,
+                    "p_value": rate_p,
+                    "adjusted_p_value": min(1.0, rate_p * tests),
+                    "relative_change": rate_effect,
+                    "tolerance": POSITIVE_RATE_TOLERANCE,
+                    "positives": counts.positive_predictions,
+                    "reference_positives": base.positive_predictions,
+                    "reference_n": base.predictions,
+                },
+            )
+        )
+    return findings
 
 
 def _with_counts(summary: dict[str, Any], findings: list[Finding]) -> dict[str, Any]:
@@ -343,7 +515,9 @@ def _with_counts(summary: dict[str, Any], findings: list[Finding]) -> dict[str, 
     summary["breaches"] = sum(f.status == "breach" for f in counted)
     summary["warnings"] = sum(f.status == "warn" for f in counted)
     summary["findings"] = [
-        {"metric": f.metric, "feature": f.feature, "status": f.status} for f in counted if f.status in ("breach", "warn")
+        {"metric": f.metric, "feature": f.feature, "status": f.status, **({"segment": f.segment} if f.segment else {})}
+        for f in counted
+        if f.status in ("breach", "warn")
     ]
     return summary
 

@@ -102,7 +102,9 @@ class KindContext:
     def reference(self) -> ReferenceProfile:
         from monitor.reference import service as reference_service
 
-        return reference_service.profile_for(session=self.session, reference_set=self.reference_set, features=self.policy.features)
+        return reference_service.profile_for(
+            session=self.session, reference_set=self.reference_set, features=self.policy.features, segments=self.policy.segments
+        )
 
     @cached_property
     def window_profile(self) -> WindowProfile:

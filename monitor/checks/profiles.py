@@ -8,6 +8,10 @@ each edge as its own bin makes ties (kVp 120, slice thickness 2.5) exact, and ke
 of the values per bin makes the integral of the CDF over each interval exact, which is what
 the Wasserstein distance needs. Counts and sums add, so a window's profile is the sum of its
 daily profiles and no check needs the raw window in memory.
+
+Per value of each segment attribute of the policy (site=north, manufacturer=GE ...), a profile
+also keeps what per-segment output drift compares: rows, the count, sum and sum of squares of
+the scores' log-odds, and the prediction tallies (SegmentOutputs). They add like the rest.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -35,11 +39,25 @@ GRID_EDGES = 121
 DISCRETE_MAX = 20
 NOVEL_CAP = 64
 UNSEEN_CAP = 200
+# Distinct values kept per segment attribute; rarer ones are pooled under OTHER_SEGMENT (a
+# misconfigured attribute such as a study id must not grow a profile without bound).
+SEGMENT_VALUES_CAP = 200
+MISSING_SEGMENT = "(missing)"  # as the subgroup tables name rows without the attribute
+OTHER_SEGMENT = "(other)"
+# Scores are clipped to [LOGIT_EPS, 1 - LOGIT_EPS] before the log-odds (|logit| <= 13.8).
+LOGIT_EPS = 1e-6
+# Per segment, scores are also counted in bins between the reference's score quantiles (the
+# whole reference's, so every segment shares them): enough for a rank test.
+SEGMENT_SCORE_BINS = 50
 
 
-def spec_hash(features: list[FeatureSpec]) -> str:
-    """Identifies the feature list a profile was built for (name and type decide the binning)."""
-    body = json.dumps([[f.name, f.type] for f in features])
+def spec_hash(features: list[FeatureSpec], segments: list[str] | tuple[str, ...] = ()) -> str:
+    """Identifies the feature list (name and type decide the binning) and segment attributes a
+    profile was built for. Without segments the hash is what it was before segments existed."""
+    listed: list[Any] = [[f.name, f.type] for f in features]
+    if segments:
+        listed.append(["segments:v1", *segments])
+    body = json.dumps(listed)
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
@@ -159,6 +177,88 @@ Hist = NumericHist | CategoricalHist
 
 
 @dataclass
+class SegmentOutputs:
+    """The outputs of one segment's rows: mergeable sums for per-segment output drift."""
+
+    rows: int = 0
+    scored: int = 0  # rows with a score
+    logit_sum: float = 0.0  # sum of log(s / (1 - s)), s clipped to [LOGIT_EPS, 1 - LOGIT_EPS]
+    logit_sumsq: float = 0.0
+    predictions: int = 0
+    positive_predictions: int = 0
+    # scores per bin of ReferenceProfile.segment_edges (len(edges) + 1 bins; empty: none yet)
+    bins: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def add(self, other: SegmentOutputs) -> None:
+        if len(other.bins):
+            self.bins = other.bins.copy() if not len(self.bins) else self.bins + other.bins
+        self.rows += other.rows
+        self.scored += other.scored
+        self.logit_sum += other.logit_sum
+        self.logit_sumsq += other.logit_sumsq
+        self.predictions += other.predictions
+        self.positive_predictions += other.positive_predictions
+
+    @property
+    def logit_mean(self) -> float:
+        return self.logit_sum / self.scored if self.scored else math.nan
+
+    @property
+    def logit_var(self) -> float:
+        """Sample variance (n - 1) of the log-odds."""
+        if self.scored < 2:
+            return math.nan
+        return max(0.0, (self.logit_sumsq - self.logit_sum**2 / self.scored) / (self.scored - 1))
+
+    def to_json(self) -> list[Any]:
+        return [self.rows, self.scored, self.logit_sum, self.logit_sumsq, self.predictions, self.positive_predictions, self.bins.tolist()]
+
+    @classmethod
+    def from_json(cls, body: list[Any]) -> SegmentOutputs:
+        rows, scored, total, total_sq, predictions, positives, bins = body
+        return cls(int(rows), int(scored), float(total), float(total_sq), int(predictions), int(positives), np.asarray(bins, dtype=np.int64))
+
+    def copy(self) -> SegmentOutputs:
+        return replace(self, bins=self.bins.copy())
+
+
+# attribute -> value -> outputs of the rows with that value
+Segments = dict[str, dict[str, SegmentOutputs]]
+
+
+def merge_segments(into: Segments, other: Segments) -> None:
+    for attribute, values in other.items():
+        mine = into.setdefault(attribute, {})
+        for value, outputs in values.items():
+            if value in mine:
+                mine[value].add(outputs)
+            else:
+                mine[value] = outputs.copy()
+        if len(mine) > SEGMENT_VALUES_CAP:
+            into[attribute] = _cap_values(mine)
+
+
+def _cap_values(values: dict[str, SegmentOutputs]) -> dict[str, SegmentOutputs]:
+    ranked = sorted(((v, o) for v, o in values.items() if v != OTHER_SEGMENT), key=lambda kv: -kv[1].rows)
+    kept = dict(ranked[: SEGMENT_VALUES_CAP - 1])
+    other = SegmentOutputs()
+    if OTHER_SEGMENT in values:
+        other.add(values[OTHER_SEGMENT])
+    for _value, outputs in ranked[SEGMENT_VALUES_CAP - 1 :]:
+        other.add(outputs)
+    kept[OTHER_SEGMENT] = other
+    return kept
+
+
+def segments_to_json(segments: Segments) -> dict[str, dict[str, list[float]]]:
+    return {attribute: {value: o.to_json() for value, o in values.items()} for attribute, values in segments.items()}
+
+
+def segments_from_json(body: dict[str, dict[str, list[float]]] | None) -> Segments:
+    return {attribute: {value: SegmentOutputs.from_json(o) for value, o in values.items()} for attribute, values in (body or {}).items()}
+
+
+@dataclass
 class Profile:
     """Histograms of one sample: features, score, and the prediction and label tallies."""
 
@@ -169,9 +269,11 @@ class Profile:
     positive_predictions: int = 0
     labels: int = 0
     positive_labels: int = 0
+    segments: Segments = field(default_factory=dict)
 
     def add(self, other: Profile) -> None:
         self.rows += other.rows
+        merge_segments(self.segments, other.segments)
         for name, hist in other.features.items():
             self.features[name].add(hist)  # type: ignore[arg-type]
         self.score.add(other.score)
@@ -189,6 +291,7 @@ class Profile:
             "positive_predictions": self.positive_predictions,
             "labels": self.labels,
             "positive_labels": self.positive_labels,
+            "segments": segments_to_json(self.segments),
         }
 
     @classmethod
@@ -209,6 +312,7 @@ class Profile:
             positive_predictions=body["positive_predictions"],
             labels=body.get("labels", 0),
             positive_labels=body.get("positive_labels", 0),
+            segments=segments_from_json(body.get("segments")),
         )
 
 
@@ -274,10 +378,16 @@ class ReferenceProfile:
     positive_predictions: int
     labels: int
     positive_labels: int
+    segments: Segments = field(default_factory=dict)
+    segment_attributes: list[str] = field(default_factory=list)
+    segment_edges: np.ndarray = field(default_factory=lambda: np.zeros(0))  # score quantiles
 
     def to_json(self) -> dict[str, Any]:
         return {
             "spec": self.spec,
+            "segments": segments_to_json(self.segments),
+            "segment_attributes": list(self.segment_attributes),
+            "segment_edges": self.segment_edges.tolist(),
             "rows": self.rows,
             "features": {name: column.to_json() for name, column in self.features.items()},
             "score": self.score.to_json(),
@@ -302,6 +412,9 @@ class ReferenceProfile:
             positive_predictions=body["positive_predictions"],
             labels=body["labels"],
             positive_labels=body["positive_labels"],
+            segments=segments_from_json(body.get("segments")),
+            segment_attributes=list(body.get("segment_attributes", [])),
+            segment_edges=np.asarray(body.get("segment_edges", []), dtype=np.float64),
         )
 
     def empty_profile(self) -> Profile:
@@ -322,6 +435,7 @@ class ReferenceProfile:
             positive_predictions=self.positive_predictions,
             labels=self.labels,
             positive_labels=self.positive_labels,
+            segments=self.segments,
         )
 
 
@@ -433,8 +547,81 @@ def _binary_tally(column: pa.ChunkedArray | pa.Array | None) -> tuple[int, int]:
     return len(present), int((present == 1).sum())
 
 
-def reference_profile(table: pa.Table, features: list[FeatureSpec]) -> ReferenceProfile:
-    """Edges, categories and histograms of a reference sample."""
+def _segment_codes(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[str]]:
+    """Codes per row and the value names (text as the subgroup tables write them; rows without
+    the attribute under MISSING_SEGMENT)."""
+    if pa.types.is_floating(column.type) or pa.types.is_integer(column.type):
+        values = numeric_values(column)
+        text = [None if math.isnan(v) else str(int(v)) if float(v).is_integer() else str(v) for v in values.tolist()]
+        column = pa.array(text, type=pa.string())
+    elif not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type) and not pa.types.is_dictionary(column.type):
+        column = pc.cast(column, pa.string())
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+    names = [str(v) for v in encoded.dictionary.to_pylist()]
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    if encoded.null_count:
+        codes = np.where(pc.is_null(encoded).to_numpy(zero_copy_only=False), len(names), codes)
+        names.append(MISSING_SEGMENT)
+    return np.asarray(codes, dtype=np.int64), names
+
+
+def segment_specs(features: list[FeatureSpec], segments: list[str] | tuple[str, ...]) -> list[FeatureSpec]:
+    """The columns a profile reads: the features, plus each segment attribute that is not one."""
+    names = {f.name for f in features}
+    return list(features) + [FeatureSpec(name=a, type="categorical") for a in segments if a not in names]
+
+
+def segment_edges(score: np.ndarray) -> np.ndarray:
+    """Inner edges between SEGMENT_SCORE_BINS quantile bins of the reference's scores."""
+    present = score[~np.isnan(score)]
+    if not len(present):
+        return np.zeros(0)
+    return np.unique(np.quantile(present, np.linspace(0.0, 1.0, SEGMENT_SCORE_BINS + 1)[1:-1]))
+
+
+def segment_outputs(table: pa.Table, attributes: list[str] | tuple[str, ...], edges: np.ndarray) -> Segments:
+    """Per value of each segment attribute: rows, log-odds sums of the score, prediction tallies,
+    scores per bin of `edges` (a value equal to an edge goes above it)."""
+    if not attributes:
+        return {}
+    score = numeric_values(table["score"])
+    scored = ~np.isnan(score)
+    score_bin = np.searchsorted(edges, np.where(scored, score, 0.0), side="right")
+    n_bins = len(edges) + 1
+    logit = np.zeros(len(score))
+    clipped = np.clip(score[scored], LOGIT_EPS, 1 - LOGIT_EPS)
+    logit[scored] = np.log(clipped) - np.log1p(-clipped)
+    prediction = numeric_values(table["prediction"])
+    predicted = ~np.isnan(prediction)
+    positive = prediction == 1
+    found: Segments = {}
+    for attribute in attributes:
+        if attribute not in table.column_names:
+            continue
+        codes, names = _segment_codes(table[attribute])
+        k = len(names)
+        rows = np.bincount(codes, minlength=k)
+        counts = np.bincount(codes, weights=scored, minlength=k)
+        sums = np.bincount(codes, weights=logit, minlength=k)
+        squares = np.bincount(codes, weights=np.square(logit), minlength=k)
+        predictions = np.bincount(codes, weights=predicted, minlength=k)
+        positives = np.bincount(codes, weights=positive, minlength=k)
+        binned = np.bincount((codes * n_bins + score_bin)[scored], minlength=k * n_bins).reshape(k, n_bins).astype(np.int64)
+        values = {
+            name: SegmentOutputs(
+                int(rows[i]), int(counts[i]), float(sums[i]), float(squares[i]), int(predictions[i]), int(positives[i]), binned[i]
+            )
+            for i, name in enumerate(names)
+            if rows[i]
+        }
+        found[attribute] = _cap_values(values) if len(values) > SEGMENT_VALUES_CAP else values
+    return found
+
+
+def reference_profile(table: pa.Table, features: list[FeatureSpec], segments: list[str] | tuple[str, ...] = ()) -> ReferenceProfile:
+    """Edges, categories and histograms of a reference sample (and its per-segment outputs)."""
     columns: dict[str, Column] = {}
     for spec in features:
         if spec.name not in table.column_names:
@@ -445,8 +632,9 @@ def reference_profile(table: pa.Table, features: list[FeatureSpec]) -> Reference
             columns[spec.name] = category_column(table[spec.name])
     predictions, positive_predictions = _binary_tally(table["prediction"])
     labels, positive_labels = _binary_tally(table["label"] if "label" in table.column_names else None)
+    edges = segment_edges(numeric_values(table["score"])) if segments else np.zeros(0)
     return ReferenceProfile(
-        spec=spec_hash(features),
+        spec=spec_hash(features, segments),
         rows=table.num_rows,
         features=columns,
         score=numeric_column(numeric_values(table["score"])),
@@ -454,6 +642,9 @@ def reference_profile(table: pa.Table, features: list[FeatureSpec]) -> Reference
         positive_predictions=positive_predictions,
         labels=labels,
         positive_labels=positive_labels,
+        segments=segment_outputs(table, segments, edges),
+        segment_attributes=list(segments),
+        segment_edges=edges,
     )
 
 
@@ -477,6 +668,7 @@ def sample_profile(table: pa.Table, reference: ReferenceProfile) -> Profile:
         positive_predictions=positive_predictions,
         labels=labels,
         positive_labels=positive_labels,
+        segments=segment_outputs(table, reference.segment_attributes, reference.segment_edges),
     )
 
 

@@ -47,7 +47,10 @@ def _columns(run: CheckRun, features: list[FeatureSpec]) -> list[FeatureSpec]:
 def _pins(session: Session, run: CheckRun) -> tuple[dict[str, str], dict[str, float]]:
     points = session.execute(
         select(MetricPoint.feature, MetricPoint.method, MetricPoint.threshold).where(
-            MetricPoint.run_id == run.id, MetricPoint.metric == "drift_score", MetricPoint.method.is_not(None)
+            MetricPoint.run_id == run.id,
+            MetricPoint.metric == "drift_score",
+            MetricPoint.method.is_not(None),
+            MetricPoint.segment.is_(None),  # per-segment output drift is not a column of the report
         )
     ).all()
     return {f: m for f, m, _ in points}, {f: t for f, _, t in points if t is not None}

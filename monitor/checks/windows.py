@@ -22,7 +22,7 @@ from sqlalchemy import String, and_, case, cast, delete, func, literal, select, 
 from sqlalchemy.orm import Session
 
 from monitor.checks.models import DailyProfile
-from monitor.checks.profiles import Profile, ReferenceProfile, sample_profile
+from monitor.checks.profiles import Profile, ReferenceProfile, sample_profile, segment_specs
 from monitor.checks.schemas import FeatureSpec
 from monitor.db import utcnow
 from monitor.ingest.models import Inference
@@ -313,7 +313,7 @@ def _profile_range(
     start: datetime,
     end: datetime,
 ) -> tuple[Profile, int, int]:
-    present = [spec for spec in features if spec.name in reference.features]
+    present = segment_specs([spec for spec in features if spec.name in reference.features], reference.segment_attributes)
     table = read_columns(session, Source(model_id=model_id, version_id=version_id, start=start, end=end), present)
     newest = int(pc.max(table["pk"]).as_py() or 0) if table.num_rows else 0
     return sample_profile(table, reference), table.num_rows, newest

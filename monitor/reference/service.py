@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from monitor.audit import service as audit_service
 from monitor.auth.actors import Actor, Permission, authorize
 from monitor.checks import service as checks_service
-from monitor.checks.profiles import ReferenceProfile, reference_profile, spec_hash
+from monitor.checks.profiles import ReferenceProfile, reference_profile, segment_specs, spec_hash
 from monitor.checks.schemas import FeatureSpec, MonitoringPolicy
 from monitor.checks.windows import Source, read_columns
 from monitor.db import utcnow
@@ -417,7 +417,7 @@ def _store_validated(
     reference_set.labelled_rows = validated.table.num_rows
     reference_set.columns = validated.attributes
     _store_rows(session, reference_set, validated)
-    profile = reference_profile(validated.table, policy.features)
+    profile = reference_profile(validated.table, policy.features, policy.segments)
     return _finish(
         session,
         actor=actor,
@@ -542,7 +542,7 @@ def baseline_reference(
     ).one()
     reference_set.row_count, reference_set.labelled_rows = int(stats[0]), int(stats[1])
     reference_set.columns = [f.name for f in policy.features]
-    profile = _profile_from_rows(session, reference_set, policy.features)
+    profile = _profile_from_rows(session, reference_set, policy.features, policy.segments)
     return _finish(
         session,
         actor=actor,
@@ -555,9 +555,12 @@ def baseline_reference(
     )
 
 
-def _profile_from_rows(session: Session, reference_set: ReferenceSet, features: list[FeatureSpec]) -> ReferenceProfile:
-    table = read_columns(session, Source(model_id=reference_set.model_id, reference_set_id=reference_set.id, with_label=True), features)
-    return reference_profile(table, features)
+def _profile_from_rows(
+    session: Session, reference_set: ReferenceSet, features: list[FeatureSpec], segments: list[str] | tuple[str, ...] = ()
+) -> ReferenceProfile:
+    specs = segment_specs(features, segments)
+    table = read_columns(session, Source(model_id=reference_set.model_id, reference_set_id=reference_set.id, with_label=True), specs)
+    return reference_profile(table, features, segments)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,12 +573,15 @@ def active_set(*, session: Session, version_id: int) -> ReferenceSet | None:
     ).scalar_one_or_none()
 
 
-def profile_for(*, session: Session, reference_set: ReferenceSet, features: list[FeatureSpec]) -> ReferenceProfile:
-    """The set's profile for these features; recomputed from its rows when the policy's features changed."""
-    spec = spec_hash(features)
+def profile_for(
+    *, session: Session, reference_set: ReferenceSet, features: list[FeatureSpec], segments: list[str] | tuple[str, ...] = ()
+) -> ReferenceProfile:
+    """The set's profile for these features and segment attributes; recomputed from its rows when
+    the policy's features or segments changed."""
+    spec = spec_hash(features, segments)
     if reference_set.profile is not None and reference_set.profile_spec == spec:
         return ReferenceProfile.from_json(reference_set.profile)
-    profile = _profile_from_rows(session, reference_set, features)
+    profile = _profile_from_rows(session, reference_set, features, segments)
     reference_set.profile, reference_set.profile_spec = profile.to_json(), profile.spec
     session.flush()
     return profile

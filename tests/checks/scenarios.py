@@ -31,8 +31,15 @@ DRIFT_KINDS = ("input_drift", "output_drift")
 class DayResult:
     day: int  # window_end = simulation start + day days
     statuses: dict[str, str]  # kind -> run status
-    breaches: set[tuple[str, str | None]] = field(default_factory=set)  # (metric, feature)
+    breaches: set[tuple[str, str | None]] = field(default_factory=set)  # (metric, feature), whole population
     warnings: set[tuple[str, str | None]] = field(default_factory=set)
+    segment_breaches: set[tuple[str, str | None, str]] = field(default_factory=set)  # (metric, feature, segment)
+    segment_warnings: set[tuple[str, str | None, str]] = field(default_factory=set)
+
+    @property
+    def findings(self) -> bool:
+        """Any metric point in breach (what raises an alert), whole population or segment."""
+        return bool(self.breaches or self.segment_breaches)
 
 
 def load(database: Database, simulation: Simulation, *, reference_rows: int = 5000) -> None:
@@ -77,11 +84,14 @@ def daily_checks(database: Database, simulation: Simulation, days: Iterable[int]
             )
             result = DayResult(day, {run.kind: run.status for run in runs})
             points = session.execute(
-                select(MetricPoint.metric, MetricPoint.feature, MetricPoint.status).where(
+                select(MetricPoint.metric, MetricPoint.feature, MetricPoint.segment, MetricPoint.status).where(
                     MetricPoint.run_id.in_([run.id for run in runs]), MetricPoint.status.in_(("breach", "warn"))
                 )
             ).all()
-            for metric, feature, status in points:
-                (result.breaches if status == "breach" else result.warnings).add((metric, feature))
+            for metric, feature, segment, status in points:
+                if segment is None:
+                    (result.breaches if status == "breach" else result.warnings).add((metric, feature))
+                else:
+                    (result.segment_breaches if status == "breach" else result.segment_warnings).add((metric, feature, segment))
             results.append(result)
     return results

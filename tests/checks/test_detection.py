@@ -36,7 +36,7 @@ def _run(database: Database, scenario: str, *, days: int = ONSET + 8, checks: ra
 def test_scanner_change_is_flagged_on_the_changed_features_within_a_week(fresh_database: Database) -> None:
     results = _run(fresh_database, f"scanner_change:site=north,onset={ONSET}")
     before = [r for r in results if r.day <= ONSET]
-    assert all(not r.breaches for r in before), [(r.day, r.breaches) for r in before]
+    assert all(not r.findings for r in before), [(r.day, r.breaches, r.segment_breaches) for r in before]
     # The new scanner at one of four sites: lower kVp, thinner slices, a new model and kernel.
     for finding in [
         ("drift_score", "kvp"),
@@ -56,7 +56,7 @@ def test_scanner_change_is_flagged_on_the_changed_features_within_a_week(fresh_d
 @pytest.mark.parametrize("scenario", [f"prevalence_shift:onset={ONSET},to=0.2", f"calibration_decay:onset={ONSET},ramp=7"])
 def test_output_changes_are_flagged_as_output_drift_within_a_week(fresh_database: Database, scenario: str) -> None:
     results = _run(fresh_database, scenario)
-    assert all(not r.breaches for r in results if r.day <= ONSET)
+    assert all(not r.findings for r in results if r.day <= ONSET)
     score, rate = _first_day(results, ("drift_score", "score")), _first_day(results, ("positive_rate", "prediction"))
     assert score is not None and score <= ONSET + 7, score
     assert rate is not None and rate <= ONSET + 7, rate
@@ -66,4 +66,4 @@ def test_output_changes_are_flagged_as_output_drift_within_a_week(fresh_database
 def test_null_traffic_yields_no_drift_finding_over_90_daily_runs(fresh_database: Database) -> None:
     results = _run(fresh_database, "null", days=90, checks=range(1, 91))
     assert len(results) == 90 and all(r.statuses == {"input_drift": "completed", "output_drift": "completed"} for r in results)
-    assert [(r.day, sorted(r.breaches, key=str)) for r in results if r.breaches] == []
+    assert [(r.day, sorted(r.breaches | r.segment_breaches, key=str)) for r in results if r.findings] == []

@@ -40,7 +40,7 @@ def _setup(session: Session, *, policy: dict | None = None, reference_rows: int 
 
 
 def _points(session: Session, run: CheckRun) -> dict[tuple[str, str | None], MetricPoint]:
-    points = session.execute(select(MetricPoint).where(MetricPoint.run_id == run.id)).scalars()
+    points = session.execute(select(MetricPoint).where(MetricPoint.run_id == run.id, MetricPoint.segment.is_(None))).scalars()
     return {(p.metric, p.feature): p for p in points}
 
 
@@ -107,7 +107,11 @@ def test_rerun_supersedes_and_series_show_current_runs_only(session: Session) ->
     assert [r.id for r in listed] == [second.id]
     assert {r.id for r in service.list_runs(session=session, actor=SYSTEM, model_name="ich-ct", include_superseded=True)} == {first.id, second.id}
     series = service.metric_series(session=session, actor=SYSTEM, model_name="ich-ct", metric="positive_rate")
-    assert [p.run_id for p in series] == [second.id]
+    assert {p.run_id for p in series} == {second.id}
+    # The overall rate and one per segment value (site, manufacturer, patient_sex of the policy).
+    assert [p.segment for p in series if p.segment is None or p.segment.startswith("site=")] == [
+        None, "site=east", "site=north", "site=south", "site=west"
+    ]
 
 
 def test_daily_profiles_are_incremental_and_pick_up_late_records(session: Session) -> None:
