@@ -1,11 +1,12 @@
-"""Ingest benchmark on PostgreSQL: the HTTP API against raw COPY and per-row ORM, then 1-record latency.
+"""Ingest benchmark on PostgreSQL: the HTTP API against raw COPY and two per-row ORM paths, then 1-record latency.
 
     .venv/bin/python bench/ingest.py [--rows 200000] [--pg-url postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
 
 Creates a scratch database (dropped at the end), loads the same inference records (30 features,
-numeric and categorical) three ways into the same `inferences` table, truncating between phases,
-and prints rows/s with the ratios HTTP/COPY (goal >= 0.6) and HTTP/ORM (goal >= 10); then posts
-one record per request at a fixed rate (open loop) and prints p50/p95/p99 (goal p99 <= 20 ms).
+numeric and categorical) four ways into the same `inferences` table, truncating between phases,
+and prints rows/s with the ratios HTTP/COPY (goal >= 0.6) and HTTP/ORM (goal >= 10) against both
+ORM baselines (objects flushed together, and each object flushed on its own); then posts one
+record per request at a fixed rate (open loop) and prints p50/p95/p99 (goal p99 <= 20 ms).
 See bench/README.md.
 """
 
@@ -265,7 +266,7 @@ def via_copy(database: Database, rows: list[tuple[Any, ...]]) -> tuple[Phase, fl
 
 
 def via_orm(database: Database, rows: list[tuple[Any, ...]], total: int) -> Phase:
-    """session.add(Inference(...)) per row, one commit at the end."""
+    """session.add(Inference(...)) per row, one commit at the end (SQLAlchemy batches the INSERTs)."""
     started = time.perf_counter()
     with database.sessions() as session:
         for row in rows:
@@ -276,13 +277,28 @@ def via_orm(database: Database, rows: list[tuple[Any, ...]], total: int) -> Phas
     return Phase("ORM, one object per row", len(rows), seconds, note)
 
 
+def via_orm_flushed(database: Database, rows: list[tuple[Any, ...]], total: int) -> Phase:
+    """session.add(Inference(...)) and session.flush() per row, one commit at the end: one INSERT
+    statement (and round trip) per row, what "one ORM object per row" costs without batching."""
+    started = time.perf_counter()
+    with database.sessions() as session:
+        for row in rows:
+            session.add(Inference(**dict(zip(COLUMNS, row, strict=True))))
+            session.flush()
+        session.commit()
+    seconds = time.perf_counter() - started
+    note = "" if len(rows) == total else f"measured on {len(rows)} rows; {total} extrapolated at the same rate"
+    return Phase("ORM, one object per row flushed on its own", len(rows), seconds, note)
+
+
 # -- latency ------------------------------------------------------------------------------
 
 
-def latency(server: Server, key: str, *, rate: float, seconds: float, workers: int) -> dict[str, Any]:
+def latency(server: Server, key: str, *, rate: float, seconds: float, workers: int, run: int = 0) -> dict[str, Any]:
     """Open loop: request i is due at start + i/rate whatever happened before; latency counts from due time."""
     total = int(rate * seconds)
-    records = make_records(total, prefix="lat", seed_value=7)
+    records = make_records(total, prefix=f"lat{run}" if run else "lat", seed_value=7 + run)
+    load_before = os.getloadavg()[0]
     due_latencies: list[float] = [0.0] * total
     service_latencies: list[float] = [0.0] * total
     errors: list[str] = []
@@ -331,6 +347,7 @@ def latency(server: Server, key: str, *, rate: float, seconds: float, workers: i
         "mean": statistics.fmean(due_latencies) * 1000,
         "server_cpu_ms": server_cpu / total * 1000,
         "errors": len(errors), "first_error": errors[0] if errors else "",
+        "load": (load_before, os.getloadavg()[0]),
     }  # fmt: skip
 
 
@@ -345,10 +362,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--orm-rows", type=int, default=50_000, help="ORM phase subset (extrapolated); 0 = all rows")
+    parser.add_argument("--orm-flush-rows", type=int, default=10_000,
+                        help="subset for the ORM phase that flushes each object on its own (extrapolated); 0 = all rows")
     parser.add_argument("--pg-url", default=os.environ.get("RADMON_TEST_PG_URL", DEFAULT_PG_URL), help="admin URL")
     parser.add_argument("--rate", type=float, default=200.0, help="single-record requests per second")
     parser.add_argument("--seconds", type=float, default=30.0, help="duration of the latency phase")
     parser.add_argument("--workers", type=int, default=16, help="client threads in the latency phase")
+    parser.add_argument("--latency-runs", type=int, default=1, help="repeat the latency phase (every run is reported)")
     args = parser.parse_args()
     global LOAD_AT_START
     LOAD_AT_START = os.getloadavg()[0]
@@ -371,38 +391,50 @@ def main() -> None:
             orm = via_orm(database, orm_rows, args.rows)
             truncate(database)
 
+            flush_rows = rows[: args.orm_flush_rows] if args.orm_flush_rows else rows
+            print(f"(c') ORM, each object flushed on its own, on {len(flush_rows)} rows ...", flush=True)
+            orm_flushed = via_orm_flushed(database, flush_rows, args.rows)
+            truncate(database)
+
             print("(b) COPY ...", flush=True)
             copy, _ = via_copy(database, rows)
             assert stored(database) == args.rows
 
             print(f"(d) latency: {args.rate:.0f} single-record POST/s for {args.seconds:.0f} s "
                   f"(table holds {args.rows} rows) ...", flush=True)  # fmt: skip
-            lat = latency(server, key, rate=args.rate, seconds=args.seconds, workers=args.workers)
+            runs = [latency(server, key, rate=args.rate, seconds=args.seconds, workers=args.workers, run=run)
+                    for run in range(args.latency_runs)]  # fmt: skip
         finally:
             server.stop()
-    report(http, copy, orm, lat, args.rows)
+    report(http, copy, orm, orm_flushed, runs, args.rows)
 
 
-def report(http: Phase, copy: Phase, orm: Phase, lat: dict[str, Any], rows: int) -> None:
-    http_copy, http_orm = http.rate / copy.rate, http.rate / orm.rate
+def report(http: Phase, copy: Phase, orm: Phase, orm_flushed: Phase, runs: list[dict[str, Any]], rows: int) -> None:
+    http_copy, http_orm, http_orm_flushed = http.rate / copy.rate, http.rate / orm.rate, http.rate / orm_flushed.rate
     print()
     print("summary (PostgreSQL, same inferences table, truncated between phases)")
-    print(f"{'phase':<38} {'rows':>8} {'wall s':>8} {'rows/s':>10}  note")
-    for phase in (http, copy, orm):
+    print(f"{'phase':<44} {'rows':>8} {'wall s':>8} {'rows/s':>10}  note")
+    for phase in (http, copy, orm, orm_flushed):
         wall = phase.seconds if phase.rows == rows else phase.seconds * rows / phase.rows
         shown = f"{wall:.2f}" + ("*" if phase.rows != rows else "")
-        print(f"{phase.name:<38} {rows:>8} {shown:>8} {phase.rate:>10,.0f}  {phase.note}")
-    print(f"{'ratio HTTP/COPY':<38} {http_copy:>8.2f}  (goal >= 0.6: {verdict(http_copy >= 0.6)})")
-    print(f"{'ratio HTTP/ORM':<38} {http_orm:>8.2f}  (goal >= 10: {verdict(http_orm >= 10)})")
-    print(f"{'single-record latency':<38} {lat['requests']} requests at {lat['achieved_rate']:.0f}/s achieved")
-    print(f"{'  p50 / p95 / p99 ms':<38} {lat['p50']:.1f} / {lat['p95']:.1f} / {lat['p99']:.1f}  "
-          f"(max {lat['max']:.1f}, p99 of service time {lat['service_p99']:.1f}; goal p99 <= 20: "
-          f"{verdict(lat['p99'] <= 20)})")  # fmt: skip
-    print(f"{'  API process CPU per request':<38} {lat['server_cpu_ms']:.1f} ms")
-    print(f"{'  errors':<38} {lat['errors']}" + (f"  first: {lat['first_error']}" if lat["errors"] else ""))
+        print(f"{phase.name:<44} {rows:>8} {shown:>8} {phase.rate:>10,.0f}  {phase.note}")
+    print(f"{'ratio HTTP/COPY':<44} {http_copy:>8.2f}  (goal >= 0.6: {verdict(http_copy >= 0.6)})")
+    print(f"{'ratio HTTP/ORM':<44} {http_orm:>8.2f}  (goal >= 10: {verdict(http_orm >= 10)}; "
+          "ORM objects flushed together: SQLAlchemy 2 sends multi-row INSERTs)")  # fmt: skip
+    print(f"{'ratio HTTP/ORM flushed per row':<44} {http_orm_flushed:>8.2f}  (goal >= 10: "
+          f"{verdict(http_orm_flushed >= 10)}; one INSERT per row)")  # fmt: skip
+    for number, lat in enumerate(runs, start=1):
+        title = "single-record latency" + (f", run {number} of {len(runs)}" if len(runs) > 1 else "")
+        print(f"{title:<44} {lat['requests']} requests at {lat['achieved_rate']:.0f}/s achieved "
+              f"(load {lat['load'][0]:.1f} -> {lat['load'][1]:.1f})")  # fmt: skip
+        print(f"{'  p50 / p95 / p99 ms':<44} {lat['p50']:.1f} / {lat['p95']:.1f} / {lat['p99']:.1f}  "
+              f"(max {lat['max']:.1f}, p99 of service time {lat['service_p99']:.1f}; goal p99 <= 20: "
+              f"{verdict(lat['p99'] <= 20)})")  # fmt: skip
+        print(f"{'  API process CPU per request':<44} {lat['server_cpu_ms']:.1f} ms")
+        print(f"{'  errors':<44} {lat['errors']}" + (f"  first: {lat['first_error']}" if lat["errors"] else ""))
     load_now = os.getloadavg()[0]
     print(f"load average (1 min) at start / end: {LOAD_AT_START:.1f} / {load_now:.1f} on {os.cpu_count()} CPUs")
-    if orm.rows != rows:
+    if orm.rows != rows or orm_flushed.rows != rows:
         print("* extrapolated from the measured subset at its rate")
 
 
