@@ -8,7 +8,9 @@ windows of inferences with COPY: --rows rows (window A) and --small-rows rows (w
 features drifted. Then, each in its own process so that the peak RSS is the check's:
 
 - radmon, cold: run_checks(input_drift + output_drift) on window A, from stored rows (day by
-  day, column-projected COPY into pyarrow) to daily profiles to persisted metric points;
+  day, column-projected COPY into pyarrow, two days at a time over two connections) to daily
+  profiles to persisted metric points; first once with one connection (the daily profiles are
+  then deleted), for the gain of the parallel reads;
 - radmon, warm: the same window again (the daily profiles are current);
 - radmon, daily: the window moved on by one day, six days stored and one new (what the daily
   scheduler pays in steady state);
@@ -196,9 +198,13 @@ def copy_inferences(database: Any, frame: pd.DataFrame, end: datetime, prefix: s
 # Measured children (one process each, so ru_maxrss is that path's peak)
 
 
-def child_radmon(url: str, window_end: str) -> dict[str, Any]:
+def child_radmon(url: str, window_end: str, *, serial: bool = False) -> dict[str, Any]:
     from sqlalchemy import select
 
+    from monitor.checks import windows
+
+    if serial:
+        windows.PARALLEL_READS = 1
     from monitor.auth.actors import SYSTEM
     from monitor.checks import service as checks_service
     from monitor.checks.models import MetricPoint
@@ -218,6 +224,7 @@ def child_radmon(url: str, window_end: str) -> dict[str, Any]:
         ids = [r.id for r in runs]
         summary = runs[0].summary
     elapsed = time.perf_counter() - started
+    cpu = time.process_time()
     with database.transaction() as session:
         points = session.execute(
             select(MetricPoint.feature, MetricPoint.details).where(MetricPoint.run_id == ids[0], MetricPoint.metric == "drift_score")
@@ -226,6 +233,7 @@ def child_radmon(url: str, window_end: str) -> dict[str, Any]:
     breached = sorted(summary.get("drifted_features", []))
     return {
         "seconds": elapsed,
+        "cpu_seconds": cpu,
         "peak_rss_mb": _rss_mb(),
         "baseline_rss_mb": baseline,
         "drifted": drifted,
@@ -304,6 +312,17 @@ print(json.dumps({"seconds": time.perf_counter() - started, "peak_rss_mb": hwm, 
 """
 
 
+def _clear_profiles(url: str) -> None:
+    params = make_url(url)
+    connection = psycopg2.connect(host=params.host, port=params.port or 5432, user=params.username, dbname=params.database)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM daily_profiles")  # the next run re-reads every day (its run supersedes the last)
+        connection.commit()
+    finally:
+        connection.close()
+
+
 def _rss_mb() -> float:
     """This process's peak RSS (VmHWM: unlike ru_maxrss, it does not carry the parent's over exec)."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -347,7 +366,10 @@ def main() -> None:
     parser.add_argument("--window-end")
     args = parser.parse_args()
     if args.child:
-        result = child_radmon(args.url, args.window_end) if args.child == "radmon" else child_evidently(args.url, args.window_end)
+        if args.child in ("radmon", "radmon-serial"):
+            result = child_radmon(args.url, args.window_end, serial=args.child == "radmon-serial")
+        else:
+            result = child_evidently(args.url, args.window_end)
         print(json.dumps(result))
         return
 
@@ -362,7 +384,15 @@ def main() -> None:
         timings = setup(url, args.rows, args.small_rows)
         print(f"setup: reference upload (validate, COPY, profile) {timings['reference_upload_s']:.1f} s; inferences COPY {timings['inferences_copy_s']:.1f} s")
         print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        cold_serial = _spawn("radmon-serial", url, WINDOW_A_END)
+        _clear_profiles(url)
         cold_a = _spawn("radmon", url, WINDOW_A_END)
+        print(
+            f"window A cold with one connection: {cold_serial['seconds']:.2f} s (process CPU {cold_serial['cpu_seconds']:.1f} s), "
+            f"two connections: {cold_a['seconds']:.2f} s (process CPU {cold_a['cpu_seconds']:.1f} s): {cold_serial['seconds'] / cold_a['seconds']:.2f}x; "
+            f"load average now {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
         warm_a = _spawn("radmon", url, WINDOW_A_END)
         next_day = _spawn("radmon", url, NEXT_DAY_END)
         cold_b = _spawn("radmon", url, WINDOW_B_END)
@@ -412,6 +442,7 @@ def report(
     print(line(f"window B ({cold_b['rows']:,} rows), cold", cold_b))
     print(line("window B, warm", warm_b))
     print(f"  warm check time, A / B ({cold_a['rows'] // cold_b['rows']}x the rows): {warm_a['seconds'] / warm_b['seconds']:.2f} (flat: ~1)")
+    print(f"load average at end of the radmon runs: {os.getloadavg()[0]:.1f}")
     print(f"  peak memory goal <= 1024 MB: {'met' if max(cold_a['peak_rss_mb'], cold_b['peak_rss_mb']) <= 1024 else 'MISSED'}")
     print(f"  expected drifted {sorted(DRIFTED)}; Evidently-rule verdicts {cold_a['drifted']}; methods {sorted(set((cold_a['methods'] or {}).values()))}")
 

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import String, and_, case, cast, delete, func, literal, select, union_all
+from sqlalchemy import String, and_, case, cast, delete, func, literal, select, text, union_all
 from sqlalchemy.orm import Session
 
 from monitor.checks.models import DailyProfile
@@ -84,6 +84,10 @@ def _column_types(source: Source, features: list[FeatureSpec]) -> dict[str, pa.D
 
 
 def _read_postgresql(session: Session, source: Source, features: list[FeatureSpec], limit: int | None) -> pa.Table:
+    return _read_postgresql_raw(session.connection().connection.dbapi_connection, source, features, limit)
+
+
+def _read_postgresql_raw(raw: Any, source: Source, features: list[FeatureSpec], limit: int | None) -> pa.Table:
     # Plain ->> for every feature: a type test per value (jsonb_typeof) doubles the server's work,
     # and pyarrow parses numbers faster than a server-side cast. Values that are not numbers in a
     # numeric feature become missing in _parse_csv, as on SQLite.
@@ -104,9 +108,8 @@ def _read_postgresql(session: Session, source: Source, features: list[FeatureSpe
     query = f"SELECT {', '.join(columns)} FROM {table} WHERE {where}{order}"
     if limit:
         query += f" LIMIT {int(limit)}"
-    raw = session.connection().connection.dbapi_connection
     buffer = io.BytesIO()
-    with raw.cursor() as cursor:  # type: ignore[union-attr]
+    with raw.cursor() as cursor:
         select_sql = cursor.mogrify(query, params).decode()
         cursor.copy_expert(f"COPY ({select_sql}) TO STDOUT WITH (FORMAT csv)", buffer)
     types = _column_types(source, features)
@@ -278,6 +281,7 @@ def window_profile(
                 )
             ).scalars()
         }
+        stale: list[tuple[date, datetime, datetime, int]] = []
         for day, start, end in whole:
             current = counts.get(day)
             kept = stored.get(day)
@@ -291,10 +295,13 @@ def window_profile(
             if kept is not None and kept.spec == reference.spec and kept.row_count == current:
                 total.add(Profile.from_json(kept.body, reference))
                 continue
-            day_profile, count, newest = _profile_range(session, model_id, version_id, reference, features, start, end)
+            stale.append((day, start, end, current))
+        for (day, _start, _end, _count), (day_profile, count, newest) in zip(
+            stale, _profile_days(session, model_id, version_id, reference, features, [(s, e) for _, s, e, _ in stale]), strict=True
+        ):
             rebuilt += 1
             rows_read += count
-            _store_day(session, kept, model_id, version_id, reference_set_id, reference.spec, day, day_profile, count, newest)
+            _store_day(session, stored.get(day), model_id, version_id, reference_set_id, reference.spec, day, day_profile, count, newest)
             total.add(day_profile)
     for _day, start, end in partial:
         day_profile, count, _newest = _profile_range(session, model_id, version_id, reference, features, start, end)
@@ -302,6 +309,55 @@ def window_profile(
         total.add(day_profile)
     session.flush()
     return WindowProfile(total, len(whole) + len(partial), rebuilt + len(partial), rows_read)
+
+
+# Days read at once on PostgreSQL, each over its own connection: the server's JSONB-to-text work
+# for one day runs on one core, and psycopg2 releases the GIL during COPY (as does pyarrow's
+# CSV parser), so a cold window is read on both cores of a small server.
+PARALLEL_READS = 2
+
+
+def _profile_days(
+    session: Session,
+    model_id: int,
+    version_id: int,
+    reference: ReferenceProfile,
+    features: list[FeatureSpec],
+    ranges: list[tuple[datetime, datetime]],
+) -> Iterator[tuple[Profile, int, int]]:
+    """Profiles of several days, in order. On PostgreSQL, when the session's transaction has
+    written nothing yet (no transaction id: other connections then see exactly the committed
+    rows it sees), the days are read over PARALLEL_READS pooled connections; else one by one
+    in the session, which also sees its own uncommitted rows."""
+    if len(ranges) > 1 and PARALLEL_READS > 1 and _unwritten_postgresql(session):
+        from concurrent.futures import ThreadPoolExecutor
+
+        present = segment_specs([spec for spec in features if spec.name in reference.features], reference.segment_attributes)
+        engine = session.get_bind().engine
+
+        def read(bounds: tuple[datetime, datetime]) -> tuple[Profile, int, int]:
+            connection = engine.raw_connection()
+            try:
+                table = _read_postgresql_raw(
+                    connection.dbapi_connection, Source(model_id=model_id, version_id=version_id, start=bounds[0], end=bounds[1]), present, None
+                )
+                connection.dbapi_connection.rollback()  # type: ignore[union-attr]
+            finally:
+                connection.close()
+            newest = int(pc.max(table["pk"]).as_py() or 0) if table.num_rows else 0
+            return sample_profile(table, reference), table.num_rows, newest
+
+        with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
+            yield from pool.map(read, ranges)
+        return
+    for start, end in ranges:
+        yield _profile_range(session, model_id, version_id, reference, features, start, end)
+
+
+def _unwritten_postgresql(session: Session) -> bool:
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    return session.execute(text("SELECT pg_current_xact_id_if_assigned() IS NULL")).scalar_one()
 
 
 def _profile_range(
