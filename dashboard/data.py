@@ -8,10 +8,11 @@ values, never ORM objects, because the session is closed when the page renders t
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,14 +23,17 @@ from sqlalchemy.orm import Session
 from monitor.alerts import service as alerts_service
 from monitor.alerts.schemas import AlertNote, AlertOut, OccurrenceOut
 from monitor.audit import service as audit_service
+from monitor.audit import verification as audit_verification
 from monitor.audit.schemas import AuditEventOut
+from monitor.audit.verification import ChainCheck
 from monitor.auth import service as auth_service
-from monitor.auth.actors import Actor, Permission
+from monitor.auth.actors import Actor, Permission, authorize
 from monitor.checks import drift as drift_stats
 from monitor.checks import performance_checks
 from monitor.checks import service as checks_service
 from monitor.checks.profiles import NumericColumn, NumericHist
-from monitor.checks.schemas import CheckRunOut, MetricPointOut, MonitoringPolicy, PolicyOut, SeriesPointOut
+from monitor.checks.schemas import CheckRunOut, MetricPointOut, MonitoringPolicy, PolicyOut
+from monitor.checks.service import SeriesRow
 from monitor.config import Settings
 from monitor.db import get_database
 from monitor.errors import Conflict, Invalid, NotFound
@@ -46,6 +50,7 @@ from monitor.registry.schemas import (
 )
 
 AUDIT_PAGE_SIZE = 50
+log = logging.getLogger("radmon.dashboard")
 
 
 def transaction() -> AbstractContextManager[Session]:
@@ -413,10 +418,49 @@ def audit_events(
         return AuditPage(events=page, next_before_seq=page[-1].seq if len(events) > limit else None)
 
 
-def verify_audit(*, actor: Actor) -> audit_service.Verification:
-    """Recompute the hash chain from the first event."""
+def audit_chain(*, actor: Actor) -> ChainCheck:
+    """The chain's state for the audit page: the events appended since the last verification
+    rehashed from its head (the first ever check is a full one), the result kept (decision 0233)."""
     with transaction() as session:
-        return audit_service.verify(session=session, actor=actor)
+        return audit_verification.verify_since_checkpoint(session=session, actor=actor)
+
+
+def verify_audit_full(*, actor: Actor) -> ChainCheck:
+    """Rehash the whole chain from the first event and keep the result."""
+    with transaction() as session:
+        return audit_verification.verify_full(session=session, actor=actor)
+
+
+_full_verification_lock = threading.Lock()
+_full_verification: tuple[datetime, threading.Thread] | None = None
+
+
+def start_full_verification(*, actor: Actor) -> datetime:
+    """The page's "verify full chain now": rehash the whole chain in a background thread (its
+    time grows with the trail, seconds at a few hundred thousand events, so no callback waits for
+    it) and return when it started; full_verification_result() finds its result. One runs at a
+    time per process: a second request joins the running one."""
+    authorize(actor, Permission.AUDIT_READ)
+    global _full_verification
+    with _full_verification_lock:
+        if _full_verification is None or not _full_verification[1].is_alive():
+            thread = threading.Thread(target=_verify_full_logged, kwargs={"actor": actor}, name="audit-full-verification", daemon=True)
+            _full_verification = (datetime.now(UTC), thread)
+            thread.start()
+        return _full_verification[0]
+
+
+def _verify_full_logged(*, actor: Actor) -> None:
+    try:
+        verify_audit_full(actor=actor)
+    except Exception:  # a thread's exception would vanish: the log is where an operator looks
+        log.exception("full audit chain verification failed")
+
+
+def full_verification_result(*, actor: Actor, started_at: datetime) -> ChainCheck | None:
+    """The full verification finished since started_at, or None while it runs."""
+    with transaction() as session:
+        return audit_verification.full_verified_since(session=session, actor=actor, started_at=started_at)
 
 
 def audit_csv(*, actor: Actor, filters: AuditFilters) -> Iterator[str]:
@@ -446,8 +490,8 @@ def audit_csv(*, actor: Actor, filters: AuditFilters) -> Iterator[str]:
 
 
 # -- analytics: monitoring status, drift, performance and subgroups from stored aggregates --------
-# Everything below reads check runs, metric points, stored profiles, alerts and one grouped
-# count per day: never the inference rows themselves.
+# Everything below reads check runs, metric points, stored profiles and grouped alert counts;
+# inference rows only through index-only counts of days no stored profile covers.
 
 VOLUME_DAYS = 28
 DISPLAY_BINS = 30
@@ -471,37 +515,27 @@ class MonitoringStatus:
 
 
 def monitoring_status(*, actor: Actor, settings: Settings, today: date) -> dict[str, MonitoringStatus]:
-    """Per model name: worst unresolved alert, latest check run, daily volume, label coverage."""
-    with transaction() as session:
-        return {
-            model.name: _monitoring_status(session, actor, settings, model.name, today)
-            for model, _active in registry_service.list_models(session=session, actor=actor)
-        }
-
-
-def _monitoring_status(session: Session, actor: Actor, settings: Settings, model_name: str, today: date) -> MonitoringStatus:
-    unresolved = {
-        status: alerts_service.list_alerts(
-            session=session, actor=actor, status=status, model=model_name, limit=ALERT_LIST_LIMIT, settings=settings
-        )
-        for status in ("open", "acknowledged")
-    }
-    severities = [alert.severity for alerts in unresolved.values() for alert in alerts]
-    worst = min(severities, key=lambda s: SEVERITY_ORDER.get(s, 9)) if severities else None
-    latest = checks_service.list_runs(session=session, actor=actor, model_name=model_name, limit=1)
-    performance = checks_service.list_runs(session=session, actor=actor, model_name=model_name, kind="performance", limit=1)
+    """Per model name: worst unresolved alert, latest check run, daily volume, label coverage,
+    all from aggregates (grouped alert counts, stored daily profiles' row counts, run summaries)."""
     first = today - timedelta(days=VOLUME_DAYS)  # whole days only: today's partial count would read as a drop
-    counts = checks_service.daily_inference_counts(session=session, actor=actor, model_name=model_name, since=first, until=today)
-    summary = performance[0].summary if performance else {}
+    with transaction() as session:
+        found = checks_service.monitoring_overview(session=session, actor=actor, since=first, until=today)
+    return {name: _monitoring_status(state, first) for name, state in found.items()}
+
+
+def _monitoring_status(state: checks_service.ModelMonitoring, first: date) -> MonitoringStatus:
+    severities = [severity for by_severity in state.alerts.values() for severity in by_severity]
+    performance = state.last_performance
+    summary = performance.summary if performance else {}
     return MonitoringStatus(
-        severity=worst,
-        open_alerts=len(unresolved["open"]),
-        acknowledged_alerts=len(unresolved["acknowledged"]),
-        last_run=latest[0] if latest else None,
-        volume=[(first + timedelta(days=i), counts.get(first + timedelta(days=i), 0)) for i in range(VOLUME_DAYS)],
+        severity=min(severities, key=lambda s: SEVERITY_ORDER.get(s, 9)) if severities else None,
+        open_alerts=sum(state.alerts.get("open", {}).values()),
+        acknowledged_alerts=sum(state.alerts.get("acknowledged", {}).values()),
+        last_run=state.last_run,
+        volume=[(first + timedelta(days=i), state.volume.get(first + timedelta(days=i), 0)) for i in range(VOLUME_DAYS)],
         label_coverage=summary.get("label_coverage") if summary.get("labelled") else None,
         labelled=summary.get("labelled"),
-        coverage_window_end=performance[0].window_end if performance else None,
+        coverage_window_end=performance.window_end if performance else None,
     )
 
 
@@ -536,25 +570,38 @@ def analysis_scope(*, actor: Actor, model_name: str | None, version: str | None)
 
 def _latest_run(session: Session, actor: Actor, scope: AnalysisScope, kind: str) -> CheckRunOut | None:
     """The newest current run of a kind for the scope's version, with its metric points."""
-    runs = checks_service.list_runs(session=session, actor=actor, model_name=scope.model.name, kind=kind, limit=50)
-    mine = [run for run in runs if run.version == scope.version]
-    return checks_service.get_run(session=session, actor=actor, run_id=mine[0].id) if mine else None
+    if scope.version is None:
+        return None
+    return checks_service.newest_run(session=session, actor=actor, model_name=scope.model.name, version=scope.version, kind=kind)
 
 
-def _series(session: Session, actor: Actor, scope: AnalysisScope, kind: str, metric: str, since: datetime) -> list[SeriesPointOut]:
-    return checks_service.metric_series(
-        session=session, actor=actor, model_name=scope.model.name, kind=kind, metric=metric, version=scope.version, since=since
-    )
+def _series(
+    session: Session,
+    actor: Actor,
+    scope: AnalysisScope,
+    kind: str,
+    metrics: tuple[str, ...],
+    since: datetime,
+    *,
+    segment: str | None = None,
+    details_of: tuple[str, ...] = (),
+) -> list[SeriesRow]:
+    if scope.version is None:
+        return []
+    return checks_service.series_rows(
+        session=session, actor=actor, model_name=scope.model.name, version=scope.version, kind=kind, metrics=metrics,
+        segment=segment, since=since, details_of=details_of,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class DriftView:
     """The drift page's figures: per-feature drift scores, the unified score, the output's drift."""
 
-    drift_scores: list[SeriesPointOut]  # input_drift, one per feature and window, oldest first
-    unified: list[SeriesPointOut]
-    output_scores: list[SeriesPointOut]  # output_drift of the score distribution
-    positive_rates: list[SeriesPointOut]
+    drift_scores: list[SeriesRow]  # input_drift, one per feature and window, oldest first (no details)
+    unified: list[SeriesRow]  # with details (warn_at)
+    output_scores: list[SeriesRow]  # output_drift of the score distribution
+    positive_rates: list[SeriesRow]
     latest_input: CheckRunOut | None  # with metric points
     latest_output: CheckRunOut | None
 
@@ -562,11 +609,13 @@ class DriftView:
 def drift_view(*, actor: Actor, scope: AnalysisScope, since: datetime) -> DriftView:
     """The scope's drift series for windows ending from `since`, and its latest drift runs."""
     with transaction() as session:
+        inputs = _series(session, actor, scope, "input_drift", ("drift_score", "unified_drift"), since, details_of=("unified_drift",))
+        outputs = _series(session, actor, scope, "output_drift", ("drift_score", "positive_rate"), since)
         return DriftView(
-            drift_scores=_series(session, actor, scope, "input_drift", "drift_score", since),
-            unified=_series(session, actor, scope, "input_drift", "unified_drift", since),
-            output_scores=_series(session, actor, scope, "output_drift", "drift_score", since),
-            positive_rates=_series(session, actor, scope, "output_drift", "positive_rate", since),
+            drift_scores=[p for p in inputs if p.metric == "drift_score"],
+            unified=[p for p in inputs if p.metric == "unified_drift"],
+            output_scores=[p for p in outputs if p.metric == "drift_score"],
+            positive_rates=[p for p in outputs if p.metric == "positive_rate"],
             latest_input=_latest_run(session, actor, scope, "input_drift"),
             latest_output=_latest_run(session, actor, scope, "output_drift"),
         )
@@ -658,39 +707,45 @@ def _numeric_shares(column: NumericColumn, window: NumericHist, *, score: bool) 
 
 @dataclass(frozen=True)
 class PerformanceView:
-    """Realized (labelled) and label-free estimated figures per window, and the latest run's
-    reliability bins and CUSUM charts."""
+    """Realized (labelled) and label-free estimated figures per window for the whole population
+    or one segment, and the latest run's reliability bins and CUSUM charts."""
 
-    realized: list[SeriesPointOut]  # performance kind, overall, PERFORMANCE_METRICS and label_coverage
-    estimated: list[SeriesPointOut]  # estimated_performance, overall
+    realized: list[SeriesRow]  # PERFORMANCE_METRICS and label_coverage: performance (overall) or subgroups (segment)
+    estimated: list[SeriesRow]  # estimated_performance, same segment
     latest: CheckRunOut | None  # newest performance run with its points (reliability, CUSUM)
     latest_estimate: CheckRunOut | None
     targets: dict[str, float]
+    segment: str | None = None  # None: overall
+    segments: list[str] = field(default_factory=list)  # what the segment picker offers
 
 
-def performance_view(*, actor: Actor, scope: AnalysisScope, since: datetime) -> PerformanceView:
-    """The scope's overall performance series for windows ending from `since`, and its latest run."""
+def performance_view(*, actor: Actor, scope: AnalysisScope, since: datetime, segment: str | None = None) -> PerformanceView:
+    """The scope's performance series for windows ending from `since` (overall, or one segment's
+    realized subgroup figures and estimate), and its latest runs. Each series is one indexed read
+    of that segment's points only."""
     with transaction() as session:
-        realized = [
-            point
-            for metric in (*PERFORMANCE_METRICS, "label_coverage")
-            for point in _series(session, actor, scope, "performance", metric, since)
-            if point.segment is None
-        ]
-        # The estimate's series carry every segment too; the overall figure is segment None.
-        estimated = [
-            point
-            for metric in PERFORMANCE_METRICS
-            for point in _series(session, actor, scope, "estimated_performance", metric, since)
-            if point.segment is None
-        ]
+        segments = (
+            checks_service.series_segments(
+                session=session, actor=actor, model_name=scope.model.name, version=scope.version,
+                kinds=("subgroups", "estimated_performance"),
+            )  # fmt: skip
+            if scope.version
+            else []
+        )
+        if segment is not None and segment not in segments:
+            raise NotFound(f"version {scope.version} of '{scope.model.name}' has no figures for segment '{segment}'")
+        realized_kind = "performance" if segment is None else "subgroups"
+        realized = _series(session, actor, scope, realized_kind, (*PERFORMANCE_METRICS, "label_coverage"), since, segment=segment)
+        estimated = _series(session, actor, scope, "estimated_performance", PERFORMANCE_METRICS, since, segment=segment)
         latest = _latest_run(session, actor, scope, "performance")
         latest_estimate = checks_service.list_runs(
             session=session, actor=actor, model_name=scope.model.name, kind="estimated_performance", limit=1
         )
         versions = registry_service.list_versions(session=session, actor=actor, model_name=scope.model.name)
         targets = next((dict(v.targets or {}) for v in versions if v.version == scope.version), {})
-        return PerformanceView(realized, estimated, latest, latest_estimate[0] if latest_estimate else None, targets)
+        return PerformanceView(
+            realized, estimated, latest, latest_estimate[0] if latest_estimate else None, targets, segment, segments
+        )
 
 
 @dataclass(frozen=True)

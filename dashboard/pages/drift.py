@@ -18,7 +18,8 @@ from dashboard.components import analysis
 from dashboard.components.analysis import GRAPH_CONFIG, as_dicts, status_badge
 from dashboard.components.figures import distribution_comparison, drift_heatmap, drift_ratio, metric_timeline, status_timeline
 from dashboard.components.widgets import card, empty_state, error_alert, fmt_time, guarded, stat_tile
-from monitor.checks.schemas import CheckRunOut, MetricPointOut, SeriesPointOut
+from monitor.checks.schemas import CheckRunOut, MetricPointOut
+from monitor.checks.service import SeriesRow
 from monitor.errors import MonitorError, NotFound
 
 dash.register_page(__name__, path="/drift", name="Drift", title="Model drift · radmon", order=2)
@@ -156,7 +157,7 @@ def _figure_tile(label: str, point: MetricPointOut | None, value_format: str, hi
     return stat_tile(label, [value_format.format(point.value), " ", status_badge(point.status)], hint=hint, id=tile_id)
 
 
-def _worst_cell(points: list[SeriesPointOut]) -> tuple[int, str] | None:
+def _worst_cell(points: list[SeriesRow]) -> tuple[int, str] | None:
     """The latest window's most drifted feature: what the detail panel opens on."""
     if not points:
         return None

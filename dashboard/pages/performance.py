@@ -24,38 +24,57 @@ PATH = "/performance"
 
 
 @guarded("performance")
-def layout(model: str | None = None, version: str | None = None, days: str | None = None, **_query: Any) -> Component:
+def layout(
+    model: str | None = None, version: str | None = None, days: str | None = None, segment: str | None = None, **_query: Any
+) -> Component:
     actor = auth.current_actor()
     scope = data.analysis_scope(actor=actor, model_name=model, version=version)
     if scope is None:
         return analysis.no_models("performance", "Performance")
     lookback = analysis.lookback_days(days)
-    view = data.performance_view(actor=actor, scope=scope, since=datetime.now(UTC) - timedelta(days=lookback))
+    view = data.performance_view(actor=actor, scope=scope, since=datetime.now(UTC) - timedelta(days=lookback), segment=segment or None)
     top = analysis.header(
         "performance", "Performance", scope, "realized against outcomes, and estimated before they arrive",
-        extra=analysis.lookback_select("performance", lookback),
+        extra=html.Div([_segment_select(view), analysis.lookback_select("performance", lookback)], className="d-flex gap-2"),
     )  # fmt: skip
     if not view.realized and not view.estimated:
         return html.Div([top, _failure(view), _no_runs(scope, lookback)])
     size = analysis.window_days(view.latest or view.latest_estimate)
-    latest = {p.metric: p for p in (view.latest.metrics or []) if p.segment is None} if view.latest else {}
+    overall = {p.metric: p for p in (view.latest.metrics or []) if p.segment is None} if view.latest else {}
+    # A segment's tiles: its newest realized figure per metric (from its subgroups runs).
+    latest = overall if view.segment is None else {p.metric: p for p in view.realized}
     return html.Div(
         [
             top,
             _failure(view),
             _tiles(view, latest),
             card(
-                "Realized and estimated performance per window",
+                "Realized and estimated performance per window" + (f", segment {view.segment}" if view.segment else ", whole population"),
                 [dbc.Row([dbc.Col(_timeline(view, metric, size), xl=6) for metric in data.PERFORMANCE_METRICS], className="g-3"), _legend_note()],
                 id="performance-timelines",
             ),
             dbc.Row(
                 [
-                    dbc.Col(card("Calibration", _reliability(view, latest), id="performance-reliability-card"), xl=6),
-                    dbc.Col(card("Early warning: CUSUM", _cusum(latest), id="performance-cusum-card"), xl=6),
+                    dbc.Col(card("Calibration" + _population_note(view), _reliability(view, overall), id="performance-reliability-card"), xl=6),
+                    dbc.Col(card("Early warning: CUSUM" + _population_note(view), _cusum(overall), id="performance-cusum-card"), xl=6),
                 ],
                 className="g-4",
             ),
+        ]
+    )
+
+
+def _population_note(view: data.PerformanceView) -> str:
+    return "" if view.segment is None else " (whole population)"
+
+
+def _segment_select(view: data.PerformanceView) -> Component:
+    """Whole population by default, or one segment of the subgroup and estimate runs."""
+    options = [{"label": "whole population", "value": ""}] + [{"label": f"segment {s}", "value": s} for s in view.segments]
+    return html.Div(
+        [
+            html.Label("Population shown", htmlFor="performance-segment-select", className="visually-hidden"),
+            dbc.Select(id="performance-segment-select", options=options, value=view.segment or "", size="sm", style={"minWidth": "12rem"}),
         ]
     )
 
@@ -107,11 +126,15 @@ def _tiles(view: data.PerformanceView, latest: dict[str, MetricPointOut]) -> Com
     run = view.latest or view.latest_estimate
     summary = run.summary if run else {}
     coverage = summary.get("label_coverage")
+    coverage_hint = f"{summary.get('positives', 0):,} positives, {summary.get('negatives', 0):,} negatives confirmed"
+    if view.segment is not None:
+        point = latest.get("label_coverage")
+        coverage = point.value if point else None
+        coverage_hint = f"segment {view.segment}" + (f", n {point.n:,}" if point and point.n is not None else "")
     tiles: list[tuple[str, Any, str, str]] = [
         ("Latest window", run.window_end.strftime("%b %d") if run else "-",
          f"{analysis.window_text(run)}, {summary.get('inferences', 0):,} inferences" if run else "", "performance-tile-window"),
-        ("Label coverage", f"{coverage:.0%}" if coverage is not None else "no labels yet",
-         f"{summary.get('positives', 0):,} positives, {summary.get('negatives', 0):,} negatives confirmed" if coverage is not None else "",
+        ("Label coverage", f"{coverage:.0%}" if coverage is not None else "no labels yet", coverage_hint if coverage is not None else "",
          "performance-tile-coverage"),
     ]  # fmt: skip
     for metric in data.PERFORMANCE_METRICS:
@@ -206,4 +229,4 @@ def _cusum(latest: dict[str, MetricPointOut]) -> Component:
 
 
 def register_callbacks(app: Dash) -> None:
-    analysis.register_navigation(app, "performance", PATH, extras=("performance-days-select",))
+    analysis.register_navigation(app, "performance", PATH, extras=("performance-segment-select", "performance-days-select"))

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import case, func, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from monitor.audit import service as audit_service
@@ -23,7 +23,7 @@ from monitor.checks import report
 from monitor.checks.models import CheckReport, CheckRun, DailyProfile, MetricPoint, PolicyRecord
 from monitor.checks.profiles import CategoricalHist, Column, Hist, NumericColumn, NumericHist, ReferenceProfile
 from monitor.checks.schemas import CHECK_KINDS, CheckRunOut, MetricPointOut, MonitoringPolicy, PolicyOut, SeriesPointOut
-from monitor.checks.windows import Window, day_counts, day_start
+from monitor.checks.windows import Window, day_row_counts, day_start
 from monitor.db import utcnow
 from monitor.errors import Invalid, MonitorError, NotFound
 from monitor.ingest.models import Inference
@@ -440,18 +440,206 @@ DISTRIBUTION_KINDS = ("input_drift", "output_drift")
 
 
 def daily_inference_counts(*, session: Session, actor: Actor, model_name: str, since: date, until: date) -> dict[date, int]:
-    """Inferences per UTC day in [since, until) over every version of the model: one grouped
-    count per version on the (model, version, occurred_at) index, at most VOLUME_MAX_DAYS days."""
+    """Inferences per UTC day in [since, until) over every version of the model, at most
+    VOLUME_MAX_DAYS days: a stored daily profile's row count where the drift check profiled the
+    day (every whole day of its window), else one index-only count of that day (days no profile
+    covers yet: a model without a reference, a day before its first check)."""
     authorize(actor, Permission.MODELS_READ)
     if not 0 < (until - since).days <= VOLUME_MAX_DAYS:
         raise Invalid(f"daily counts cover 1 to {VOLUME_MAX_DAYS} days; got {since} to {until}")
     model = registry_service.find_model(session=session, name=model_name)
+    return _daily_counts(session, model.id, since, until)
+
+
+def _daily_counts(session: Session, model_id: int, since: date, until: date) -> dict[date, int]:
+    # Several reference sets may have profiled the same day; the largest count is the freshest.
+    profiled = session.execute(
+        select(DailyProfile.version_id, DailyProfile.day, func.max(DailyProfile.row_count))
+        .where(DailyProfile.model_id == model_id, DailyProfile.day >= since, DailyProfile.day < until)
+        .group_by(DailyProfile.version_id, DailyProfile.day)
+    ).all()
+    covered: dict[int, dict[date, int]] = {}
+    for version_id, day, count in profiled:
+        covered.setdefault(version_id, {})[day if isinstance(day, date) else date.fromisoformat(day)] = int(count)
+    days = [since + timedelta(days=i) for i in range((until - since).days)]
     totals: dict[date, int] = {}
-    for version_id in session.execute(select(ModelVersion.id).where(ModelVersion.model_id == model.id)).scalars():
-        counts = day_counts(session, model_id=model.id, version_id=version_id, start=day_start(since), end=day_start(until))
-        for day, (count, _newest) in counts.items():
+    for version_id in session.execute(select(ModelVersion.id).where(ModelVersion.model_id == model_id)).scalars():
+        known = covered.get(version_id, {})
+        missing = [(day, day_start(day), day_start(day + timedelta(days=1))) for day in days if day not in known]
+        if missing and _any_inference(session, model_id, version_id, missing[0][1], missing[-1][2]):
+            known = known | day_row_counts(session, model_id=model_id, version_id=version_id, days=missing)
+        for day, count in known.items():
             totals[day] = totals.get(day, 0) + count
     return totals
+
+
+def _any_inference(session: Session, model_id: int, version_id: int, start: datetime, end: datetime) -> bool:
+    """One index probe: a version that served nothing in the range (retired, never live) needs no day counts."""
+    probe = select(Inference.id).where(
+        Inference.model_id == model_id, Inference.version_id == version_id, Inference.occurred_at >= start, Inference.occurred_at < end
+    )
+    return session.execute(probe.limit(1)).first() is not None
+
+
+@dataclass(frozen=True)
+class ModelMonitoring:
+    """One model's monitoring at a glance, from aggregates: the overview's row."""
+
+    alerts: dict[str, dict[str, int]]  # status ("open", "acknowledged") -> severity -> count
+    last_run: CheckRunOut | None
+    last_performance: CheckRunOut | None
+    volume: dict[date, int]  # inferences per UTC day in [since, until)
+
+
+def monitoring_overview(*, session: Session, actor: Actor, since: date, until: date) -> dict[str, ModelMonitoring]:
+    """Per model name: unresolved alert counts by status and severity (one grouped count), the
+    newest check run and performance run, and the daily volume (see daily_inference_counts)."""
+    from monitor.alerts.models import Alert  # alerts imports this module: a top-level import would cycle
+
+    authorize(actor, Permission.MODELS_READ)
+    if not 0 < (until - since).days <= VOLUME_MAX_DAYS:
+        raise Invalid(f"daily counts cover 1 to {VOLUME_MAX_DAYS} days; got {since} to {until}")
+    counts = session.execute(
+        select(Alert.model_id, Alert.status, Alert.severity, func.count())
+        .where(Alert.status.in_(("open", "acknowledged")))
+        .group_by(Alert.model_id, Alert.status, Alert.severity)
+    ).all()
+    alerts: dict[int, dict[str, dict[str, int]]] = {}
+    for model_id, status, severity, count in counts:
+        alerts.setdefault(model_id, {}).setdefault(status, {})[severity] = int(count)
+    versions = dict(session.execute(select(ModelVersion.id, ModelVersion.version)).all())
+    found = {}
+    for model in session.execute(select(Model).order_by(Model.name)).scalars():
+        latest = _newest_run(session, model.id, None)
+        performance = _newest_run(session, model.id, "performance")
+        found[model.name] = ModelMonitoring(
+            alerts=alerts.get(model.id, {}),
+            last_run=None if latest is None else _run_out(latest, model.name, versions[latest.version_id], None),
+            last_performance=None if performance is None else _run_out(performance, model.name, versions[performance.version_id], None),
+            volume=_daily_counts(session, model.id, since, until),
+        )
+    return found
+
+
+def _newest_run(session: Session, model_id: int, kind: str | None, version_id: int | None = None) -> CheckRun | None:
+    """The current run with the latest window (of a kind, of a version), newest first on ties."""
+    query = select(CheckRun).where(CheckRun.model_id == model_id, CheckRun.superseded_at.is_(None))
+    if kind:
+        query = query.where(CheckRun.kind == kind)
+    if version_id is not None:
+        query = query.where(CheckRun.version_id == version_id)
+    return session.execute(query.order_by(CheckRun.window_end.desc(), CheckRun.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def newest_run(*, session: Session, actor: Actor, model_name: str, version: str, kind: str) -> CheckRunOut | None:
+    """The newest current run of a kind for one version, with its metric points."""
+    authorize(actor, Permission.MODELS_READ)
+    model_id, version_id = _version_ids(session, model_name, version)
+    run = _newest_run(session, model_id, kind, version_id)
+    if run is None:
+        return None
+    points = session.execute(select(MetricPoint).where(MetricPoint.run_id == run.id).order_by(MetricPoint.id)).scalars().all()
+    return _run_out(run, model_name, version, list(points))
+
+
+def _version_ids(session: Session, model_name: str, version: str) -> tuple[int, int]:
+    """(model id, version id) in one round trip; NotFound naming what is unknown."""
+    found = session.execute(
+        select(Model.id, ModelVersion.id).join(ModelVersion, ModelVersion.model_id == Model.id)
+        .where(Model.name == model_name, ModelVersion.version == version)
+    ).first()  # fmt: skip
+    if found is None:
+        registry_service.find_model(session=session, name=model_name)  # NotFound for an unknown model
+        raise NotFound(f"model '{model_name}' has no version '{version}'")
+    return int(found[0]), int(found[1])
+
+
+SERIES_FIELDS = ("metric", "feature", "segment", "value", "ci_low", "ci_high", "n", "threshold", "method", "status", "estimated")
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRow:
+    """One metric point of a plotted series: SeriesPointOut's fields as a plain row (a chart
+    draws thousands; validating a pydantic model per point cost more than the query)."""
+
+    run_id: int
+    version: str
+    kind: str
+    window_end: datetime
+    metric: str
+    feature: str | None
+    segment: str | None
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int | None
+    threshold: float | None
+    method: str | None
+    status: str
+    estimated: bool
+    details: dict[str, Any] | None
+
+    def model_dump(self) -> dict[str, Any]:
+        """The row as the mapping figure functions take (the name matches the pydantic values')."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def series_rows(
+    *,
+    session: Session,
+    actor: Actor,
+    model_name: str,
+    version: str,
+    kind: str,
+    metrics: tuple[str, ...],
+    segment: str | None = None,
+    since: datetime | None = None,
+    details_of: tuple[str, ...] = (),
+    limit: int = 20_000,
+) -> list[SeriesRow]:
+    """Current points of one kind's metrics for one segment (None: the overall figure, not every
+    segment) of one version, oldest window first: one read on the (model, kind, metric, segment,
+    window_end) index. `details` is read only for the metrics in details_of (charts mostly do
+    without, and decoding it per point costs more than the rest of the row)."""
+    authorize(actor, Permission.MODELS_READ)
+    model_id, version_id = _version_ids(session, model_name, version)
+    columns = [MetricPoint.run_id, MetricPoint.window_end, *(getattr(MetricPoint, name) for name in SERIES_FIELDS)]
+    details = case((MetricPoint.metric.in_(details_of), MetricPoint.details), else_=None) if details_of else literal(None)
+    query = (
+        select(*columns, details.label("details"))
+        .join(CheckRun, CheckRun.id == MetricPoint.run_id)
+        .where(
+            MetricPoint.model_id == model_id,
+            MetricPoint.kind == kind,
+            MetricPoint.metric.in_(metrics),
+            MetricPoint.segment.is_(None) if segment is None else MetricPoint.segment == segment,
+            MetricPoint.version_id == version_id,
+            CheckRun.superseded_at.is_(None),
+        )
+    )
+    if since:
+        query = query.where(MetricPoint.window_end >= since)
+    rows = session.execute(query.order_by(MetricPoint.window_end, MetricPoint.id).limit(limit)).all()
+    return [
+        SeriesRow(run_id, version, kind, window_end, *rest[:-1], details=rest[-1])  # type: ignore[misc]
+        for run_id, window_end, *rest in rows
+    ]
+
+
+def series_segments(*, session: Session, actor: Actor, model_name: str, version: str, kinds: tuple[str, ...]) -> list[str]:
+    """The segments the newest current run of each kind reported figures for, sorted (one query)."""
+    authorize(actor, Permission.MODELS_READ)
+    model_id, version_id = _version_ids(session, model_name, version)
+    newest = [
+        select(CheckRun.id)
+        .where(CheckRun.model_id == model_id, CheckRun.kind == kind, CheckRun.version_id == version_id, CheckRun.superseded_at.is_(None))
+        .order_by(CheckRun.window_end.desc(), CheckRun.id.desc())
+        .limit(1)
+        .scalar_subquery()
+        for kind in kinds
+    ]
+    query = select(MetricPoint.segment).where(MetricPoint.run_id.in_(newest), MetricPoint.segment.is_not(None)).distinct()
+    return sorted(session.execute(query).scalars())
 
 
 @dataclass(frozen=True)

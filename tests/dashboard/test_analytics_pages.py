@@ -12,12 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.alerts import service as alerts_service
 from monitor.auth.actors import SYSTEM
 from monitor.checks import service as checks_service
 from monitor.checks.kinds import window_end_default
+from monitor.checks.models import DailyProfile
 from monitor.checks.schemas import CheckRunOut, MonitoringPolicy
 from monitor.config import Settings
 from monitor.reference import service as reference_service
@@ -115,6 +117,25 @@ def test_overview_shows_the_worst_alert_last_check_volume_and_label_coverage(
     assert find(page, "overview-tile-critical-value")["children"] == 1
     assert find(page, "overview-status-ptx-cxr")["children"] == "No checks yet"
     assert "no labels yet" in text_of(find(page, "overview-row-ptx-cxr"))
+
+
+def test_overview_volume_reads_daily_profiles_and_counts_the_days_none_covers(dashboard_client: TestClient, session: Session) -> None:
+    make_user(session, role="viewer", username="vera")
+    make_model(session)
+    version = make_version(session, activate=True)
+    checks_service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY))
+    reference_service.upload_records(session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(1000, seed=1)))
+    end = window_end_default(datetime.now(UTC))
+    insert_inferences(session, version, frame(1200, seed=2), start=end - timedelta(days=12), days=12)  # 100 a day
+    checks_service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=end)
+    profiled = session.execute(select(DailyProfile.day, DailyProfile.row_count)).all()
+    sign_in(dashboard_client, "vera")
+
+    bars = figure_of(render_page(dashboard_client, "/"), "overview-sparkline-ich-ct")["data"][0]
+
+    counts = dict(zip(bars["x"], bars["y"], strict=True))
+    assert len(profiled) == 7 and {n for _, n in profiled} == {100}  # the check's window; the 5 days before it have none
+    assert sum(counts.values()) == 1200 and counts[f"{end - timedelta(days=12):%Y-%m-%d}"] == 100
 
 
 def test_overview_says_no_labels_yet_before_outcomes_arrive(dashboard_client: TestClient, session: Session) -> None:
@@ -297,6 +318,34 @@ def test_performance_shows_the_latest_reliability_bins_and_cusum(dashboard_clien
     assert figure_of(page, "performance-cusum-graph")["layout"]["shapes"][0]["y0"] == pytest.approx(cusum["h"])
 
 
+def test_performance_draws_one_segments_realized_and_estimated_series(dashboard_client: TestClient, monitored: Monitored) -> None:
+    sign_in(dashboard_client, "vera")
+    realized = point(monitored.run("subgroups"), "sensitivity", segment="site=north")
+    estimated = point(monitored.run("estimated_performance"), "sensitivity", segment="site=north")
+    overall = point(monitored.run("performance"), "sensitivity")
+
+    page = render_page(dashboard_client, "/performance", "?model=ich-ct&segment=site%3Dnorth")
+
+    picker = find(page, "performance-segment-select")
+    assert picker["value"] == "site=north" and picker["options"][0] == {"label": "whole population", "value": ""}
+    assert {"label": "segment site=south", "value": "site=south"} in picker["options"]
+    traces = {t.get("name"): t for t in figure_of(page, "performance-sensitivity-graph")["data"]}
+    assert traces["realized (labelled outcomes)"]["y"][-1] == pytest.approx(realized.value)
+    assert traces["estimated (label-free)"]["y"][-1] == pytest.approx(estimated.value)
+    assert realized.value < overall.value - 0.1  # north's drop, not the whole population's figure
+    assert f"{realized.value:.1%}" in text_of(find(page, "performance-tile-sensitivity"))
+    assert "segment site=north" in text_of(find(page, "performance-timelines"))
+    assert figure_of(page, "performance-reliability-graph")["data"]  # calibration and CUSUM stay whole-population
+
+
+def test_an_unknown_segment_is_explained(dashboard_client: TestClient, monitored: Monitored) -> None:
+    sign_in(dashboard_client, "vera")
+
+    page = render_page(dashboard_client, "/performance", "?model=ich-ct&segment=site%3Dmars")
+
+    assert "performance-error" in page and "no figures for segment 'site=mars'" in page
+
+
 # -- subgroups -------------------------------------------------------------------------------------
 
 
@@ -357,6 +406,9 @@ def test_segments_too_small_to_judge_are_shown_with_their_counts(dashboard_clien
     [
         ("drift-days-select.value", {"drift-model-select.value": "ich-ct", "drift-version-select.value": "2.1.0", "drift-days-select.value": "90"},
          "/dashboard/drift?model=ich-ct&version=2.1.0&days=90"),
+        ("performance-segment-select.value", {"performance-model-select.value": "ich-ct", "performance-version-select.value": "2.1.0",
+                                              "performance-segment-select.value": "site=north", "performance-days-select.value": "30"},
+         "/dashboard/performance?model=ich-ct&version=2.1.0&segment=site%3Dnorth&days=30"),
         ("drift-model-select.value", {"drift-model-select.value": "ptx-cxr", "drift-version-select.value": "2.1.0", "drift-days-select.value": "90"},
          "/dashboard/drift?model=ptx-cxr"),
         ("subgroups-metric-select.value", {"subgroups-model-select.value": "ich-ct", "subgroups-version-select.value": "2.1.0",
