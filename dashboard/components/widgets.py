@@ -12,7 +12,7 @@ import dash_bootstrap_components as dbc
 from dash import get_relative_path, html
 from dash.development.base_component import Component
 
-from monitor.audit.service import Verification
+from monitor.audit.verification import ChainCheck
 from monitor.auth.actors import Actor
 from monitor.errors import MonitorError
 from monitor.registry.schemas import TARGET_METRICS
@@ -185,14 +185,31 @@ def no_checks_badge(*, id: str) -> Component:  # noqa: A002
     ))
 
 
-def chain_status(verification: Verification) -> Component:
-    """The audit chain's verification: intact, or the first broken link and why."""
-    if verification.ok:
+def chain_status(check: ChainCheck) -> Component:
+    """The audit chain's verification: intact through which event, or the first broken link and
+    why; then how that was established and when the whole chain was last rehashed."""
+    when = f"{check.verified_at:%Y-%m-%d %H:%M:%S} UTC by {check.verified_by}"
+    if check.checked == 0:
+        how = f"No events appended since the last verification ({when})."
+    elif check.scope == "full":
+        how = f"Whole chain rehashed {when}: {check.checked:,} events from the first one."
+    else:
+        events = f"{check.checked:,} new event" + ("s" if check.checked != 1 else "")
+        how = f"Rehashed {when}: {events} from #{check.from_seq}, continuing from the verified head."
+    full = (
+        f"Whole chain last rehashed {check.last_full_at:%Y-%m-%d %H:%M:%S} UTC by {check.last_full_by}"
+        f" ({'intact' if check.last_full_ok else 'broken'})."
+        if check.last_full_at
+        else "The whole chain has not been rehashed yet."
+    )
+    notes = html.Div([html.Div(how), html.Div(full)], className="small mt-1")
+    if check.ok:
         return dbc.Alert(
             [
                 html.Span("Chain intact", className="fw-semibold"),
-                f": {verification.events} events verified; head hash ",
-                short_hash(verification.head_hash, 16),
+                f": events #1 to #{check.through_seq:,} verified; head hash ",
+                short_hash(check.head_hash, 16),
+                notes,
             ],
             color="success",
             className="mb-2",
@@ -200,8 +217,9 @@ def chain_status(verification: Verification) -> Component:
         )
     return dbc.Alert(
         [
-            html.Span(f"Chain broken at event #{verification.first_broken_seq}", className="fw-semibold"),
-            f": {verification.problem}. Events before it verified: {(verification.first_broken_seq or 1) - 1}.",
+            html.Span(f"Chain broken at event #{check.first_broken_seq}", className="fw-semibold"),
+            f": {check.problem}. Events before it verified: {(check.first_broken_seq or 1) - 1:,}.",
+            notes,
         ],
         color="danger",
         className="mb-2",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -10,6 +11,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dcc, html
 from dash.development.base_component import Component
+from dash.exceptions import PreventUpdate
 from flask import Response, request
 
 from dashboard import auth, data
@@ -19,6 +21,9 @@ from monitor.errors import Invalid
 from monitor.audit.schemas import AuditEventOut
 
 dash.register_page(__name__, path="/audit", name="Audit trail", title="Audit trail · radmon", order=9)
+
+FULL_POLL_MS = 1000
+FULL_POLL_GIVE_UP = timedelta(minutes=10)
 
 FILTER_FIELDS = (
     # (query/field name, label, placeholder)
@@ -55,7 +60,15 @@ def layout(
                 "Chain integrity",
                 [
                     dcc.Loading(html.Div(id="audit-chain-status"), type="dot"),
-                    dbc.Button("Verify again", id="audit-verify-button", color="secondary", outline=True, size="sm"),
+                    dbc.Button("Verify full chain now", id="audit-verify-button", color="secondary", outline=True, size="sm"),
+                    html.Div(
+                        "On opening, only the events appended since the last verification are rehashed, from the head it "
+                        "verified; the button rehashes every event from the first, in the background, and shows the result "
+                        "here when it finishes.",
+                        className="small text-body-secondary mt-1",
+                    ),
+                    dcc.Store(id="audit-full-store"),
+                    dcc.Interval(id="audit-full-poll", interval=FULL_POLL_MS, disabled=True),
                 ],
                 id="audit-chain",
             ),
@@ -181,10 +194,31 @@ def export_csv() -> Response:
 def register_callbacks(app: Dash) -> None:
     app.server.add_url_rule("/audit/export.csv", "radmon_audit_export", export_csv)
 
-    @app.callback(Output("audit-chain-status", "children"), Input("audit-verify-button", "n_clicks"))
-    def verify(_clicks: int | None) -> Component:
+    @app.callback(
+        Output("audit-chain-status", "children"),
+        Output("audit-full-store", "data"),
+        Output("audit-full-poll", "disabled"),
+        Input("audit-verify-button", "n_clicks"),
+        Input("audit-full-poll", "n_intervals"),
+        State("audit-full-store", "data"),
+    )
+    def verify(_clicks: int | None, _polls: int | None, running: dict[str, str] | None) -> tuple[Any, ...]:
+        """Opening: the events since the last verification. The button: a full verification in the
+        background, then a poll every FULL_POLL_MS until its result is recorded."""
         actor = auth.require(Permission.AUDIT_READ)
-        return chain_status(data.verify_audit(actor=actor))
+        if ctx.triggered_id == "audit-verify-button":
+            started = data.start_full_verification(actor=actor)
+            return _full_running(started), {"started": started.isoformat()}, False
+        if ctx.triggered_id == "audit-full-poll" and running:
+            started = datetime.fromisoformat(running["started"])
+            result = data.full_verification_result(actor=actor, started_at=started)
+            if result is not None:
+                return chain_status(result), None, True
+            if datetime.now(UTC) - started > FULL_POLL_GIVE_UP:
+                message = "The full verification has not finished; the server log says why if it failed. Try again later."
+                return dbc.Alert(message, color="warning", id="audit-chain-unfinished"), None, True
+            raise PreventUpdate  # still running: the next poll looks again
+        return chain_status(data.audit_chain(actor=actor)), None, True
 
     filter_states = [State(f"audit-filter-{name}", "value") for name, _, _ in FILTER_FIELDS]
 
@@ -228,6 +262,18 @@ def register_callbacks(app: Dash) -> None:
             export_href(filters),
             None,
         )
+
+
+def _full_running(started: datetime) -> Component:
+    return dbc.Alert(
+        [
+            html.Span("Rehashing the whole chain", className="fw-semibold"),
+            f" from the first event (started {started:%H:%M:%S} UTC); the result appears here when it finishes.",
+        ],
+        color="info",
+        className="mb-2",
+        id="audit-chain-running",
+    )
 
 
 def _move(cursor: dict[str, Any], trigger: Any) -> dict[str, Any]:

@@ -158,3 +158,15 @@ def verify_since_checkpoint(*, session: Session, actor: Actor) -> ChainCheck:
     if walk.checked == 0:
         return _check(session, last, checked=0, from_seq=start)  # nothing new: the checkpoint stands, nothing written
     return _check(session, _record(session, actor, "incremental", start, walk))
+
+
+def full_verified_since(*, session: Session, actor: Actor, started_at: datetime) -> ChainCheck | None:
+    """The newest full verification recorded at or after started_at (None while one still runs)."""
+    authorize(actor, Permission.AUDIT_READ)
+    row = session.execute(
+        select(AuditVerification)
+        .where(AuditVerification.scope == "full", AuditVerification.verified_at >= started_at)
+        .order_by(AuditVerification.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if row is None else _check(session, row)

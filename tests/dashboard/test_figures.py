@@ -24,7 +24,7 @@ from dashboard.components.figures import (
     volume_sparkline,
 )
 from dashboard.components.widgets import chain_status, fmt_time, target_text
-from monitor.audit.service import Verification
+from monitor.audit.verification import ChainCheck
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -88,13 +88,38 @@ def test_targets_read_in_the_direction_that_is_better() -> None:
     assert target_text("ece", 0.05) == "ECE ≤ 0.05"
 
 
+def _chain_check(**values: object) -> ChainCheck:
+    at = datetime(2026, 11, 27, 8, 30, tzinfo=UTC)
+    base: dict[str, object] = {
+        "ok": True, "through_seq": 7, "head_hash": "cd" * 32, "first_broken_seq": None, "problem": None, "scope": "incremental",
+        "from_seq": 6, "checked": 2, "verified_at": at, "verified_by": "vera", "last_full_at": at - timedelta(days=1),
+        "last_full_by": "quinn", "last_full_ok": True,
+    }  # fmt: skip
+    return ChainCheck(**(base | values))  # type: ignore[arg-type]
+
+
+def _text(component: object) -> str:
+    return json.dumps(html.Div(component).to_plotly_json(), default=lambda c: c.to_plotly_json())
+
+
 def test_chain_status_names_the_first_broken_link() -> None:
-    broken = chain_status(Verification(False, 7, "ab" * 32, 5, "event 5 was altered after it was written (hash mismatch)"))
-    intact = chain_status(Verification(True, 7, "cd" * 32))
+    broken = chain_status(_chain_check(ok=False, through_seq=4, head_hash="ab" * 32, first_broken_seq=5,
+                                       problem="event 5 was altered after it was written (hash mismatch)"))  # fmt: skip
+    intact = chain_status(_chain_check())
 
     assert broken.id == "audit-chain-broken" and intact.id == "audit-chain-ok"
-    text = json.dumps(html.Div(broken).to_plotly_json(), default=lambda c: c.to_plotly_json())
-    assert "Chain broken at event #5" in text and "hash mismatch" in text and "verified: 4" in text
+    assert "Chain broken at event #5" in _text(broken) and "hash mismatch" in _text(broken) and "verified: 4" in _text(broken)
+
+
+def test_chain_status_says_what_was_rehashed_and_when_the_whole_chain_was() -> None:
+    incremental = _text(chain_status(_chain_check()))
+    nothing_new = _text(chain_status(_chain_check(checked=0)))
+    never_full = _text(chain_status(_chain_check(last_full_at=None, last_full_by=None, last_full_ok=None)))
+
+    assert "events #1 to #7 verified" in incremental and "2 new events from #6" in incremental
+    assert "Whole chain last rehashed 2026-11-26 08:30:00 UTC by quinn (intact)" in incremental
+    assert "No events appended since the last verification (2026-11-27 08:30:00 UTC by vera)" in nothing_new
+    assert "The whole chain has not been rehashed yet" in never_full
 
 
 # -- analytic pages ------------------------------------------------------------------------------

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
+from typing import Any
+
+import pytest
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from dashboard import data
 from tests.dashboard.conftest import callback_body, post_callback, render_page, sign_in
 from tests.factories import make_model, make_user, make_version
 
@@ -148,13 +153,59 @@ def test_audit_callback_explains_a_bad_date(dashboard_client: TestClient, sessio
     assert "must be a date like 2026-01-31" in response.text
 
 
+CHAIN_OUTPUTS = [("audit-chain-status", "children"), ("audit-full-store", "data"), ("audit-full-poll", "disabled")]
+
+
+def chain_callback(client: TestClient, trigger: str | None, running: dict[str, str] | None = None) -> Any:
+    """The chain status callback as the page fires it: on opening (no trigger), the button, a poll."""
+    button = ("audit-verify-button", "n_clicks", 1 if trigger == "button" else None)
+    poll = ("audit-full-poll", "n_intervals", 1 if trigger == "poll" else None)
+    body = callback_body(CHAIN_OUTPUTS, [poll, button] if trigger == "poll" else [button, poll], [("audit-full-store", "data", running)])
+    if trigger is None:
+        body["changedPropIds"] = []
+    response = post_callback(client, body)
+    assert response.status_code in (200, 204), response.text
+    return response.json()["response"] if response.status_code == 200 else None
+
+
 def test_chain_verification_reports_the_intact_chain(dashboard_client: TestClient, session: Session) -> None:
     make_user(session, role="viewer", username="vera")
     sign_in(dashboard_client, "vera")
 
-    response = post_callback(
-        dashboard_client, callback_body([("audit-chain-status", "children")], [("audit-verify-button", "n_clicks", None)])
-    )
+    opened = chain_callback(dashboard_client, None)
+    make_model(session, name="ptx-cxr")  # one more event
+    reopened = chain_callback(dashboard_client, None)
 
-    assert response.status_code == 200
-    assert "audit-chain-ok" in response.text and "Chain intact" in response.text
+    assert "audit-chain-ok" in json.dumps(opened) and "Chain intact" in json.dumps(opened)
+    assert opened["audit-full-poll"]["disabled"] is True
+    assert "1 new event from" in json.dumps(reopened)  # only what was appended since is rehashed on opening
+
+
+def test_the_full_verification_runs_in_the_background_and_the_page_polls_for_it(
+    dashboard_client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_user(session, role="viewer", username="vera")
+    sign_in(dashboard_client, "vera")
+    chain_callback(dashboard_client, None)  # the page opened: an incremental verification is the newest
+    release = threading.Event()
+    real = data.verify_audit_full
+
+    def slow(*, actor: Any) -> Any:
+        release.wait(10)  # the rehash takes a while: a poll before it finishes changes nothing
+        return real(actor=actor)
+
+    monkeypatch.setattr(data, "verify_audit_full", slow)
+
+    started = chain_callback(dashboard_client, "button")
+    running = started["audit-full-store"]["data"]
+    early = chain_callback(dashboard_client, "poll", running)
+    release.set()
+    assert data._full_verification is not None
+    data._full_verification[1].join(10)
+    done = chain_callback(dashboard_client, "poll", running)
+
+    assert "audit-chain-running" in json.dumps(started) and started["audit-full-poll"]["disabled"] is False
+    assert early is None  # nothing to update yet
+    assert "Whole chain rehashed" in json.dumps(done) and "audit-chain-ok" in json.dumps(done)
+    assert done["audit-full-poll"]["disabled"] is True
+
