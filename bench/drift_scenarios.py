@@ -45,6 +45,11 @@ DETECTION: dict[str, dict[str, list[tuple[str, ...]]]] = {
             ("output_drift",),  # any output_drift point in breach, overall or in any segment
         ],
     },
+    # The same change with blood read 12 HU darker instead of 8: an output effect at north about
+    # twice the default's (docs/decisions/0501).
+    "scanner_change:site=north,onset=45,hu_shift=-12": {
+        "outputs": [("drift_score", "score", "site=north"), ("positive_rate", "prediction", "site=north"), ("output_drift",)],
+    },
     "prevalence_shift:onset=45,to=0.2": {"outputs": [("drift_score", "score"), ("positive_rate", "prediction")]},
     "calibration_decay:onset=45,ramp=7": {"outputs": [("drift_score", "score"), ("positive_rate", "prediction")]},
 }

@@ -1,4 +1,6 @@
-"""Output drift per segment: mergeable per-segment sums, the rank test, findings, alerts, API."""
+"""Output drift per segment: mergeable per-segment sums, the rank test, findings, alerts, API.
+
+Detection on the simulator is in test_detection.py."""
 
 from __future__ import annotations
 
@@ -21,11 +23,8 @@ from monitor.checks.drift_checks import _rank_test
 from monitor.checks.models import MetricPoint
 from monitor.checks.profiles import MISSING_SEGMENT, Profile, reference_profile, sample_profile
 from monitor.checks.schemas import FeatureSpec, MonitoringPolicy
-from monitor.db import Database
 from monitor.reference import service as reference_service
-from monitor.simulate import Simulation
 from tests.checks.data import NUMERIC, POLICY, frame, insert_inferences, records
-from tests.checks.scenarios import daily_checks, load
 from tests.factories import auth, make_keys, make_model, make_version
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -170,11 +169,3 @@ def test_segment_points_are_served_by_the_metrics_api(client: TestClient, sessio
     overall = client.get("/api/v1/models/ich-ct/metrics", params={"metric": "positive_rate"}, headers=auth(keys["viewer"])).json()
     assert None in {p["segment"] for p in overall} and "site=north" in {p["segment"] for p in overall}
 
-
-# ---------------------------------------------------------------------------------------------
-# On the simulator
-
-
-def _sqlite_only(backend: str) -> None:
-    if backend != "sqlite":
-        pytest.skip("detection is backend-independent; SQLite runs it")
