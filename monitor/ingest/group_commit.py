@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 from fastapi import Request
 from sqlalchemy.orm import Session
 
+from monitor.audit import service as audit_service
 from monitor.db import get_database
 from monitor.errors import MonitorError
 
@@ -28,6 +29,30 @@ log = logging.getLogger("radmon.ingest")
 
 # A group stops taking requests once it holds this many records (the first request always fits).
 MAX_GROUP_RECORDS = 20_000
+
+
+# session.info keys: where the work of a group leaves its audit events (see audit_later), and
+# what the requests of a group share (see shared_by_group).
+_PENDING_EVENTS = "radmon.ingest.pending_audit_events"
+_SHARED = "radmon.ingest.shared_by_group"
+
+
+def shared_by_group(session: Session) -> dict[str, Any] | None:
+    """A dict the requests of one group share, for lookups of what cannot change while the group
+    runs (registered models and versions); None outside a group commit."""
+    shared: dict[str, Any] | None = session.info.get(_SHARED)
+    return shared
+
+
+def audit_later(session: Session, event: audit_service.PendingEvent) -> bool:
+    """Leave the event to the group this session belongs to, which appends the events of its
+    successful requests together just before its commit (one chain lock, one head read, one
+    INSERT). False outside a group commit: the caller records the event itself."""
+    pending: list[audit_service.PendingEvent] | None = session.info.get(_PENDING_EVENTS)
+    if pending is None:
+        return False
+    pending.append(event)
+    return True
 
 
 class NotCommitted(MonitorError):
@@ -130,12 +155,17 @@ class GroupCommit:
         """Run the group's work and commit it; every job ends with a result or an error."""
         try:
             with self._sessions() as session:
-                if len(group) == 1:
-                    _run_alone(session, group[0])
-                else:
+                events: list[audit_service.PendingEvent] = []
+                session.info[_SHARED] = {}
+                try:
                     for job in group:
-                        _run_in_savepoint(session, job)
+                        # A group of one needs no savepoint: its failure rolls the whole transaction back.
+                        _run(session, job, events, savepoint=len(group) > 1)
+                finally:
+                    session.info.pop(_PENDING_EVENTS, None)
+                    session.info.pop(_SHARED, None)
                 if any(job.error is None for job in group):
+                    audit_service.record_many(session=session, events=events)
                     session.commit()
         except Exception as exc:
             # The commit, the connection or a savepoint failed: no job of the group is stored.
@@ -149,26 +179,25 @@ class GroupCommit:
                     job.result, job.error = None, failure
 
 
-def _run_alone(session: Session, job: _Job[Any]) -> None:
-    # A group of one needs no savepoint: its failure rolls the whole transaction back.
-    try:
-        job.result = job.work(session)
-    except Exception as exc:
-        job.error = exc
-        session.rollback()
+def _run(session: Session, job: _Job[Any], events: list[audit_service.PendingEvent], *, savepoint: bool) -> None:
+    """One job's work; on failure its changes and audit events are undone and it keeps the error.
 
-
-def _run_in_savepoint(session: Session, job: _Job[Any]) -> None:
-    # A failure of the savepoint itself (its rollback or release) is not caught: it fails the group.
-    savepoint = session.begin_nested()
+    A failure of the savepoint itself (its rollback or release) is not caught: it fails the group."""
+    session.info[_PENDING_EVENTS] = own_events = []
+    nested = session.begin_nested() if savepoint else None
     try:
         result = job.work(session)
     except Exception as exc:
-        savepoint.rollback()
+        if nested is not None:
+            nested.rollback()
+        else:
+            session.rollback()
         job.error = exc
         return
-    savepoint.commit()
+    if nested is not None:
+        nested.commit()
     job.result = result
+    events.extend(own_events)
 
 
 async def ingest_commit(request: Request) -> GroupCommit:

@@ -20,6 +20,7 @@ from monitor.audit import service as audit_service
 from monitor.auth.actors import Actor, Permission, authorize
 from monitor.db import utcnow
 from monitor.errors import ConfigurationError, NotFound, TooLarge
+from monitor.ingest.group_commit import audit_later, shared_by_group
 from monitor.ingest.models import Inference, Outcome
 from monitor.ingest.pseudonym import pseudonymize
 from monitor.ingest.schemas import (
@@ -116,7 +117,21 @@ class _ModelRef:
 
 
 def _resolve_models(session: Session, names: set[str], *, with_versions: bool) -> dict[str, _ModelRef]:
-    """Registered models among `names` (unknown ones are simply absent): a few queries per batch."""
+    """Registered models among `names` (unknown ones are simply absent): a few queries per batch.
+
+    In a group commit the requests of the group share what was found (a model and its versions
+    are never changed once registered); a name not found is looked up again by each request."""
+    shared = shared_by_group(session) if with_versions else None
+    if shared is None:
+        return _look_up_models(session, names, with_versions=with_versions)
+    found: dict[str, _ModelRef] = shared.setdefault("model_refs", {})
+    missing = {name for name in names if name not in found}
+    if missing:
+        found.update(_look_up_models(session, missing, with_versions=True))
+    return {name: found[name] for name in names if name in found}
+
+
+def _look_up_models(session: Session, names: set[str], *, with_versions: bool) -> dict[str, _ModelRef]:
     if len(names) == 1:
         # The usual batch names one model: look it up directly (one query fewer per request).
         known = list(names)
@@ -145,20 +160,29 @@ def _check_batch(records: Sequence[Any], max_records: int, pseudonym_key: str) -
 
 def _finish(session: Session, actor: Actor, batch: BatchResult, kind: str) -> None:
     """Metrics and the batch's audit event. Last in the transaction: the audit chain's lock is
-    held from here to the commit, so taking it late keeps concurrent batches from queueing."""
+    held from here to the commit, so taking it late keeps concurrent batches from queueing.
+    In a group commit the group appends the event, with those of the other requests."""
     if batch.total == 0:
         return
     RECORDS.labels(kind, "accepted").inc(batch.accepted)
     RECORDS.labels(kind, "duplicate").inc(len(batch.duplicates))
     RECORDS.labels(kind, "rejected").inc(len(batch.rejected))
-    audit_service.record(
-        session=session,
-        actor=actor,
+    event = audit_service.PendingEvent(
+        actor=actor.username,
         action=f"ingest.{kind}",
         entity="model",
         entity_id=",".join(sorted(batch.by_model)) or None,
         after=batch.summary(),
     )
+    if not audit_later(session, event):
+        audit_service.record(
+            session=session,
+            actor=actor,
+            action=event.action,
+            entity=event.entity,
+            entity_id=event.entity_id,
+            after=event.after,
+        )
 
 
 def _in(session: Session, column: Any, values: Sequence[str]) -> Iterator[Any]:
