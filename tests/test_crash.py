@@ -88,7 +88,9 @@ def test_kill_9_mid_ingest_loses_nothing_acknowledged_and_stores_nothing_twice(
     sent = unique + unique[:RESENT]
     server = LiveServer(fresh_database.url, tmp_path)
     server.start()
-    client = RadmonClient(server.url, key, timeout=30, max_retries=40, backoff=0.05, max_backoff=0.5)
+    # About 50 s of retries: longer than a restart may take (LiveServer waits up to 30 s; importing
+    # the app alone took 8 s at load 7 on the shared 2-core box, and a 20 s budget ran out at load 10).
+    client = RadmonClient(server.url, key, timeout=30, max_retries=100, backoff=0.05, max_backoff=0.5)
     ingest = Ingest(client, sent)
     try:
         ingest.start()
