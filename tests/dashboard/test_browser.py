@@ -244,6 +244,19 @@ def test_audit_filter_narrows_the_table_and_the_export(tab: Tab) -> None:
     assert tab.problems == []
 
 
+def test_verify_full_chain_runs_in_the_background_and_shows_its_result(tab: Tab) -> None:
+    tab.sign_in("vera")
+    tab.open("/dashboard/audit", "#audit-chain-ok")  # opening: the events since the last verification
+
+    tab.page.click("#audit-verify-button")
+
+    tab.page.wait_for_selector("text=Whole chain rehashed")  # the poll picked up the background result
+    assert "Chain intact" in tab.page.inner_text("#audit-chain-status")
+    assert tab.page.locator("#audit-chain-running").count() == 0
+    tab.screenshot("audit-full-verification")
+    assert tab.problems == []
+
+
 def test_admin_activates_a_first_version_from_the_versions_page(tab: Tab) -> None:
     tab.sign_in("ada")
     tab.open("/dashboard/versions?model=nodule-ct", "#versions-first-activation")
