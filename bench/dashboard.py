@@ -429,7 +429,7 @@ def page_calls(names: list[str], settings: Any, today: date) -> dict[str, list[t
     return {
         "overview": [
             ("overview", lambda: data.overview(actor=viewer)),
-            ("monitoring_status", lambda: data.monitoring_status(actor=viewer, settings=settings, today=today)),
+            ("monitoring_status", lambda: data.monitoring_status(actor=viewer, today=today)),
         ],
         "drift (90 d)": [
             ("analysis_scope", scope),

@@ -514,7 +514,7 @@ class MonitoringStatus:
     coverage_window_end: datetime | None
 
 
-def monitoring_status(*, actor: Actor, settings: Settings, today: date) -> dict[str, MonitoringStatus]:
+def monitoring_status(*, actor: Actor, today: date) -> dict[str, MonitoringStatus]:
     """Per model name: worst unresolved alert, latest check run, daily volume, label coverage,
     all from aggregates (grouped alert counts, stored daily profiles' row counts, run summaries)."""
     first = today - timedelta(days=VOLUME_DAYS)  # whole days only: today's partial count would read as a drop

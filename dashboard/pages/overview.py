@@ -46,7 +46,7 @@ def layout(**_query: Any) -> Component:
                 ),
             ]
         )
-    statuses = data.monitoring_status(actor=actor, settings=auth.settings(), today=datetime.now(UTC).date())
+    statuses = data.monitoring_status(actor=actor, today=datetime.now(UTC).date())
     return html.Div(
         [
             header,
