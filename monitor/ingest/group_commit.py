@@ -63,12 +63,14 @@ class NotCommitted(MonitorError):
 
 
 class _Job(Generic[T]):
-    __slots__ = ("work", "records", "done", "result", "error")
+    __slots__ = ("work", "records", "done", "lead", "wake", "result", "error")
 
     def __init__(self, work: Callable[[Session], T], records: int) -> None:
         self.work = work
         self.records = records
         self.done = False
+        self.lead = False  # this job's thread is to run the next group
+        self.wake = threading.Event()  # set when the job is done or its thread is to lead
         self.result: T | None = None
         self.error: BaseException | None = None
 
@@ -101,30 +103,37 @@ class GroupCommit:
         self._sessions = sessions
         self._max_records = max_records
         self._queue: deque[_Job[Any]] = deque()
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
         self._leading = False
         self.groups = 0  # groups run so far, committed or not (tests and benches read it)
 
     @property
     def queued(self) -> int:
         """Requests waiting for a group to take them."""
-        with self._changed:
+        with self._lock:
             return len(self._queue)
 
     def run(self, work: Callable[[Session], T], *, records: int = 1) -> T:
-        """The work's result once it is committed; its own exception, or NotCommitted, otherwise."""
+        """The work's result once it is committed; its own exception, or NotCommitted, otherwise.
+
+        Each waiting thread sleeps on its own event: a finished group wakes its own requests and
+        hands the lead to the oldest queued one, never every waiting thread (with a shared
+        condition and notify_all, 100 queued requests meant 100 wake-ups per commit, which cost
+        more CPU than the requests themselves at 200 requests/s)."""
         job: _Job[T] = _Job(work, records)
-        with self._changed:
+        with self._lock:
             self._queue.append(job)
-        while True:
-            with self._changed:
-                while self._leading and not job.done:
-                    self._changed.wait()
-                if job.done:
-                    return job.outcome()
-                self._leading = True
-                group = self._take_group()
-            self._lead(group)
+            if not self._leading:  # the queue held nothing else: this job is its head
+                self._leading = job.lead = True
+        while not job.done:
+            if job.lead:
+                with self._lock:
+                    group = self._take_group()
+                self._lead(group)
+            else:
+                job.wake.wait()
+                job.wake.clear()
+        return job.outcome()
 
     def _take_group(self) -> list[_Job[Any]]:
         group = [self._queue.popleft()]
@@ -141,15 +150,22 @@ class GroupCommit:
             self._commit(group)
             settled = True
         finally:
-            with self._changed:
+            with self._lock:
                 for job in group:
                     if not settled and job.error is None:
                         # Interrupted between the work and the commit's end: report nothing as stored.
                         job.result, job.error = None, NotCommitted("the batch was not committed; retry it")
-                    job.done = True
-                self._leading = False
+                    job.done, job.lead = True, False
                 self.groups += 1
-                self._changed.notify_all()
+                successor = self._queue[0] if self._queue else None
+                if successor is not None:
+                    successor.lead = True
+                else:
+                    self._leading = False
+            for job in group:
+                job.wake.set()
+            if successor is not None:
+                successor.wake.set()
 
     def _commit(self, group: list[_Job[Any]]) -> None:
         """Run the group's work and commit it; every job ends with a result or an error."""
