@@ -6,7 +6,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -162,15 +162,21 @@ class Verification:
         }
 
 
-def verify(*, session: Session, actor: Actor) -> Verification:
-    """Recompute the chain from the start and name the first broken link."""
-    authorize(actor, Permission.AUDIT_READ)
-    prev_hash, expected_seq, count = GENESIS_HASH, 1, 0
-    rows = session.execute(
-        select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)
-    ).scalars()
-    for event in rows:
-        count += 1
+@dataclass(frozen=True)
+class ChainWalk:
+    ok: bool
+    through_seq: int  # the last event found intact (0: none)
+    head_hash: str  # its hash
+    checked: int  # events rehashed, the broken one included
+    first_broken_seq: int | None = None
+    problem: str | None = None
+
+
+def walk_chain(events: Iterable[Any], prev_hash: str = GENESIS_HASH, expected_seq: int = 1) -> ChainWalk:
+    """Rehash events in seq order from expected_seq, each against the one before; stops at the first broken link."""
+    checked = 0
+    for event in events:
+        checked += 1
         problem = None
         if event.seq != expected_seq:
             problem = f"event {expected_seq} is missing (next stored event is {event.seq})"
@@ -179,9 +185,19 @@ def verify(*, session: Session, actor: Actor) -> Verification:
         elif event.hash != chain_hash(prev_hash, event):
             problem = f"event {event.seq} was altered after it was written (hash mismatch)"
         if problem:
-            return Verification(False, count, prev_hash, expected_seq, problem)
+            return ChainWalk(False, expected_seq - 1, prev_hash, checked, expected_seq, problem)
         prev_hash, expected_seq = event.hash, expected_seq + 1
-    return Verification(True, count, prev_hash)
+    return ChainWalk(True, expected_seq - 1, prev_hash, checked)
+
+
+def verify(*, session: Session, actor: Actor) -> Verification:
+    """Recompute the chain from the start and name the first broken link."""
+    authorize(actor, Permission.AUDIT_READ)
+    rows = session.execute(
+        select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)
+    ).scalars()
+    walk = walk_chain(rows)
+    return Verification(walk.ok, walk.checked, walk.head_hash, walk.first_broken_seq, walk.problem)
 
 
 def _utc(name: str, value: datetime | None) -> datetime | None:

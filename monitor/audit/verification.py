@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.audit.models import AuditEvent, AuditVerification
-from monitor.audit.service import GENESIS_HASH, chain_hash
+from monitor.audit.service import GENESIS_HASH, ChainWalk, chain_hash, walk_chain
 from monitor.auth.actors import Actor, Permission, authorize
 from monitor.db import utcnow
 
@@ -58,39 +58,11 @@ class ChainCheck:
     last_full_ok: bool | None
 
 
-@dataclass(frozen=True)
-class _Walk:
-    ok: bool
-    through_seq: int
-    head_hash: str
-    checked: int
-    first_broken_seq: int | None = None
-    problem: str | None = None
-
-
-def _walk(rows: Iterable[Any], prev_hash: str, expected_seq: int) -> _Walk:
-    """Rehash events in seq order from expected_seq, each against the one before (as audit_service.verify)."""
-    checked = 0
-    for event in rows:
-        checked += 1
-        problem = None
-        if event.seq != expected_seq:
-            problem = f"event {expected_seq} is missing (next stored event is {event.seq})"
-        elif event.prev_hash != prev_hash:
-            problem = f"event {event.seq} does not point at the hash of event {event.seq - 1}"
-        elif event.hash != chain_hash(prev_hash, event):
-            problem = f"event {event.seq} was altered after it was written (hash mismatch)"
-        if problem:
-            return _Walk(False, expected_seq - 1, prev_hash, checked, expected_seq, problem)
-        prev_hash, expected_seq = event.hash, expected_seq + 1
-    return _Walk(True, expected_seq - 1, prev_hash, checked)
-
-
 def _events_after(session: Session, seq: int) -> Iterable[Any]:
     return session.execute(select(*_HASHED).where(AuditEvent.seq > seq).order_by(AuditEvent.seq).execution_options(yield_per=2000))
 
 
-def _record(session: Session, actor: Actor, scope: str, from_seq: int, walk: _Walk) -> AuditVerification:
+def _record(session: Session, actor: Actor, scope: str, from_seq: int, walk: ChainWalk) -> AuditVerification:
     row = AuditVerification(
         verified_at=utcnow(),
         verified_by=actor.username,
@@ -132,7 +104,7 @@ def _check(session: Session, row: AuditVerification, *, checked: int | None = No
 def verify_full(*, session: Session, actor: Actor) -> ChainCheck:
     """Rehash the whole chain from the first event and keep the result as the new checkpoint."""
     authorize(actor, Permission.AUDIT_READ)
-    walk = _walk(_events_after(session, 0), GENESIS_HASH, 1)
+    walk = walk_chain(_events_after(session, 0), GENESIS_HASH, 1)
     return _check(session, _record(session, actor, "full", 1, walk))
 
 
@@ -152,9 +124,9 @@ def verify_since_checkpoint(*, session: Session, actor: Actor) -> ChainCheck:
         head = session.execute(select(*_HASHED).where(AuditEvent.seq == last.through_seq)).one_or_none()
         if head is None or head.hash != last.head_hash or head.hash != chain_hash(head.prev_hash, head):
             problem = f"event {last.through_seq} no longer matches the hash verified on {last.verified_at:%Y-%m-%d %H:%M} UTC"
-            walk = _Walk(False, last.through_seq - 1, last.head_hash, 1, last.through_seq, problem)
+            walk = ChainWalk(False, last.through_seq - 1, last.head_hash, 1, last.through_seq, problem)
             return _check(session, _record(session, actor, "incremental", last.through_seq, walk))
-    walk = _walk(_events_after(session, last.through_seq), last.head_hash, start)
+    walk = walk_chain(_events_after(session, last.through_seq), last.head_hash, start)
     if walk.checked == 0:
         return _check(session, last, checked=0, from_seq=start)  # nothing new: the checkpoint stands, nothing written
     return _check(session, _record(session, actor, "incremental", start, walk))
