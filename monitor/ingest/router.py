@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
+from monitor.auth.actors import Actor
 from monitor.auth.dependencies import ActorDep
 from monitor.db import SessionDep
 from monitor.errors import Invalid
@@ -52,7 +54,23 @@ def _end_request_transaction(session: Session) -> None:
     session.commit()
 
 
-def _answer(result: service.BatchResult) -> Response:
+def _store(
+    request: Request, body: bytes, session: Session, actor: Actor, group: GroupCommit, ingest: Callable[..., service.BatchResult]
+) -> Response:
+    """Parse the batch, end the request's own transaction and have the ingest group store it."""
+    settings = request.app.state.settings
+    records = _records(body)
+    _end_request_transaction(session)
+    result = group.run(
+        lambda group_session: ingest(
+            session=group_session,
+            actor=actor,
+            records=records,
+            pseudonym_key=settings.pseudonym_key,
+            max_records=settings.max_batch_records,
+        ),
+        records=len(records),
+    )
     return Response(orjson.dumps(result.as_dict()), media_type="application/json")
 
 
@@ -66,20 +84,7 @@ def post_inferences(
     request: Request, body: RawBody, session: SessionDep, actor: ActorDep, group: IngestCommitDep
 ) -> Response:
     """Store up to 10000 inference records: each is accepted, a duplicate or rejected with a reason."""
-    settings = request.app.state.settings
-    records = _records(body)
-    _end_request_transaction(session)
-    result = group.run(
-        lambda group_session: service.ingest_inferences(
-            session=group_session,
-            actor=actor,
-            records=records,
-            pseudonym_key=settings.pseudonym_key,
-            max_records=settings.max_batch_records,
-        ),
-        records=len(records),
-    )
-    return _answer(result)
+    return _store(request, body, session, actor, group, service.ingest_inferences)
 
 
 @router.post(
@@ -92,17 +97,4 @@ def post_outcomes(
     request: Request, body: RawBody, session: SessionDep, actor: ActorDep, group: IngestCommitDep
 ) -> Response:
     """Store up to 10000 outcome records (by inference_id or study_key); a later outcome supersedes the earlier one."""
-    settings = request.app.state.settings
-    records = _records(body)
-    _end_request_transaction(session)
-    result = group.run(
-        lambda group_session: service.ingest_outcomes(
-            session=group_session,
-            actor=actor,
-            records=records,
-            pseudonym_key=settings.pseudonym_key,
-            max_records=settings.max_batch_records,
-        ),
-        records=len(records),
-    )
-    return _answer(result)
+    return _store(request, body, session, actor, group, service.ingest_outcomes)
