@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import get_relative_path, html
+from dash import Dash, Input, Output, dcc, get_relative_path, html
 from dash.development.base_component import Component
+from dash.exceptions import PreventUpdate
 
+from dashboard import auth
 from monitor.audit.verification import ChainCheck
 from monitor.auth.actors import Actor
 from monitor.errors import MonitorError
@@ -225,3 +227,25 @@ def chain_status(check: ChainCheck) -> Component:
         className="mb-2",
         id="audit-chain-broken",
     )
+
+
+def model_picker(page: str, choices: list[tuple[str, str]], selected: str) -> tuple[Component, Component]:
+    """A page's model select (`<page>-model-select`) and the location it navigates with
+    (`<page>-location`); register_model_picker wires the two."""
+    picker = dbc.Select(
+        id=f"{page}-model-select",
+        options=[{"label": f"{display} ({name})", "value": name} for name, display in choices],
+        value=selected,
+        style={"minWidth": "20rem"},
+    )
+    return picker, dcc.Location(id=f"{page}-location", refresh="callback-nav")
+
+
+def register_model_picker(app: Dash, page: str, href: Callable[[str], str]) -> None:
+    """Choosing a model in model_picker opens the page for it (a signed-in user only)."""
+    @app.callback(Output(f"{page}-location", "href"), Input(f"{page}-model-select", "value"), prevent_initial_call=True)
+    def choose_model(model_name: str | None) -> str:
+        auth.current_actor()
+        if not model_name:
+            raise PreventUpdate
+        return href(model_name)

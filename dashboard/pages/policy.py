@@ -10,10 +10,18 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, dcc, html
 from dash.development.base_component import Component
-from dash.exceptions import PreventUpdate
 
 from dashboard import auth, data
-from dashboard.components.widgets import card, empty_state, error_alert, fmt_time, guarded, page_header
+from dashboard.components.widgets import (
+    card,
+    empty_state,
+    error_alert,
+    fmt_time,
+    guarded,
+    model_picker,
+    page_header,
+    register_model_picker,
+)
 from monitor.auth.actors import Permission
 from monitor.checks.schemas import CHECK_KINDS, PolicyOut
 from monitor.errors import MonitorError, NotFound
@@ -54,13 +62,7 @@ def layout(model: str | None = None, **_query: Any) -> Component:
             ]
         )
     selected = model or choices[0][0]
-    picker = dbc.Select(
-        id="policy-model-select",
-        options=[{"label": f"{display} ({name})", "value": name} for name, display in choices],
-        value=selected,
-        style={"minWidth": "20rem"},
-    )
-    nav = dcc.Location(id="policy-location", refresh="callback-nav")
+    picker, nav = model_picker("policy", choices, selected)
     try:
         current = data.policy(actor=actor, model_name=selected)
     except NotFound as exc:
@@ -338,12 +340,7 @@ def validation_feedback(exc: MonitorError) -> Component:
 
 
 def register_callbacks(app: Dash) -> None:
-    @app.callback(Output("policy-location", "href"), Input("policy-model-select", "value"), prevent_initial_call=True)
-    def choose_model(model_name: str | None) -> str:
-        auth.current_actor()
-        if not model_name:
-            raise PreventUpdate
-        return policy_href(model_name)
+    register_model_picker(app, "policy", policy_href)
 
     @app.callback(
         Output("policy-feedback", "children"),

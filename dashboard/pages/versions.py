@@ -27,7 +27,9 @@ from dashboard.components.widgets import (
     error_alert,
     fmt_time,
     guarded,
+    model_picker,
     page_header,
+    register_model_picker,
     short_hash,
     target_badges,
 )
@@ -61,13 +63,7 @@ def layout(model: str | None = None, request: str | None = None, alert: str | No
             ]
         )
     selected = model or choices[0][0]
-    picker = dbc.Select(
-        id="versions-model-select",
-        options=[{"label": f"{display} ({name})", "value": name} for name, display in choices],
-        value=selected,
-        style={"minWidth": "20rem"},
-    )
-    nav = dcc.Location(id="versions-location", refresh="callback-nav")
+    picker, nav = model_picker("versions", choices, selected)
     try:
         detail = data.model_detail(actor=actor, model_name=selected)
     except NotFound as exc:
@@ -433,16 +429,7 @@ def signed_notice(change_request: ChangeRequestOut, decision: str) -> Component:
 
 
 def register_callbacks(app: Dash) -> None:
-    @app.callback(
-        Output("versions-location", "href"),
-        Input("versions-model-select", "value"),
-        prevent_initial_call=True,
-    )
-    def choose_model(model_name: str | None) -> str:
-        auth.current_actor()
-        if not model_name:
-            raise PreventUpdate
-        return versions_href(model_name)
+    register_model_picker(app, "versions", versions_href)
 
     @app.callback(
         Output("versions-activate-feedback", "children"),
