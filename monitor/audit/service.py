@@ -70,26 +70,16 @@ def record(
     reason: str | None = None,
 ) -> AuditEvent:
     """Append one event in the caller's transaction (it commits or rolls back with the change)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _CHAIN_LOCK_ID})
-    head = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
-    event = AuditEvent(
-        at=utcnow(),
+    pending = PendingEvent(
         actor=actor if isinstance(actor, str) else actor.username,
         action=action,
         entity=entity,
         entity_id=None if entity_id is None else str(entity_id),
-        before=_jsonable(before),
-        after=_jsonable(after),
+        before=before,
+        after=after,
         reason=reason,
-        prev_hash=head.hash if head else GENESIS_HASH,
-        hash="pending",
     )
-    # seq is part of the hashed content, so take it explicitly rather than after insert.
-    event.seq = (head.seq + 1) if head else 1
-    event.hash = chain_hash(event.prev_hash, event)
+    (event,) = _chained(session, [pending])
     session.add(event)
     session.flush()
     return event
@@ -110,10 +100,16 @@ class PendingEvent:
 
 def record_many(*, session: Session, events: list[PendingEvent]) -> None:
     """Append events in order in the caller's transaction, as record() would one by one, with one
-    chain lock, one head read and one INSERT (the chain and the hashes are the same). Their time
-    is the append's, taken under the lock as record() does, so `at` never goes back along the chain."""
-    if not events:
-        return
+    chain lock, one head read and one INSERT (the chain and the hashes are the same)."""
+    if events:
+        rows = [{column: getattr(event, column) for column in _COLUMNS} for event in _chained(session, events)]
+        session.execute(insert(AuditEvent), rows)
+
+
+def _chained(session: Session, events: list[PendingEvent]) -> list[AuditEvent]:
+    """The events as rows of the chain after its current head, hashed; the chain's lock is held
+    until the caller's transaction ends. Their time is the append's, taken under the lock, so
+    `at` never goes back along the chain."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _CHAIN_LOCK_ID})
     head = session.execute(
@@ -121,9 +117,10 @@ def record_many(*, session: Session, events: list[PendingEvent]) -> None:
     ).first()
     seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
     at = utcnow()
-    rows = []
+    chained = []
     for pending in events:
         seq += 1
+        # seq is part of the hashed content, so it is set explicitly rather than after insert.
         event = AuditEvent(
             seq=seq,
             at=at,
@@ -137,8 +134,8 @@ def record_many(*, session: Session, events: list[PendingEvent]) -> None:
             prev_hash=prev_hash,
         )
         event.hash = prev_hash = chain_hash(prev_hash, event)
-        rows.append({column: getattr(event, column) for column in _COLUMNS})
-    session.execute(insert(AuditEvent), rows)
+        chained.append(event)
+    return chained
 
 
 _COLUMNS = ("seq", "at", "actor", "action", "entity", "entity_id", "before", "after", "reason", "prev_hash", "hash")

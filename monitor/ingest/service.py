@@ -175,14 +175,7 @@ def _finish(session: Session, actor: Actor, batch: BatchResult, kind: str) -> No
         after=batch.summary(),
     )
     if not audit_later(session, event):
-        audit_service.record(
-            session=session,
-            actor=actor,
-            action=event.action,
-            entity=event.entity,
-            entity_id=event.entity_id,
-            after=event.after,
-        )
+        audit_service.record_many(session=session, events=[event])
 
 
 def _in(session: Session, column: Any, values: Sequence[str]) -> Iterator[Any]:
