@@ -332,7 +332,7 @@ def _profile_days(
     if len(ranges) > 1 and PARALLEL_READS > 1 and _unwritten_postgresql(session):
         from concurrent.futures import ThreadPoolExecutor
 
-        present = segment_specs([spec for spec in features if spec.name in reference.features], reference.segment_attributes)
+        present = _profiled_specs(reference, features)
         engine = session.get_bind().engine
 
         def read(bounds: tuple[datetime, datetime]) -> tuple[Profile, int, int]:
@@ -344,8 +344,7 @@ def _profile_days(
                 connection.dbapi_connection.rollback()  # type: ignore[union-attr]
             finally:
                 connection.close()
-            newest = int(pc.max(table["pk"]).as_py() or 0) if table.num_rows else 0
-            return sample_profile(table, reference), table.num_rows, newest
+            return _profiled(table, reference)
 
         with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
             yield from pool.map(read, ranges)
@@ -369,8 +368,17 @@ def _profile_range(
     start: datetime,
     end: datetime,
 ) -> tuple[Profile, int, int]:
-    present = segment_specs([spec for spec in features if spec.name in reference.features], reference.segment_attributes)
-    table = read_columns(session, Source(model_id=model_id, version_id=version_id, start=start, end=end), present)
+    table = read_columns(session, Source(model_id=model_id, version_id=version_id, start=start, end=end), _profiled_specs(reference, features))
+    return _profiled(table, reference)
+
+
+def _profiled_specs(reference: ReferenceProfile, features: list[FeatureSpec]) -> list[FeatureSpec]:
+    """The columns a day's profile reads: the reference's features and its segment attributes."""
+    return segment_specs([spec for spec in features if spec.name in reference.features], reference.segment_attributes)
+
+
+def _profiled(table: pa.Table, reference: ReferenceProfile) -> tuple[Profile, int, int]:
+    """(the day's profile, its row count, its newest inference id)."""
     newest = int(pc.max(table["pk"]).as_py() or 0) if table.num_rows else 0
     return sample_profile(table, reference), table.num_rows, newest
 
