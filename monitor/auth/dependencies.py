@@ -15,15 +15,21 @@ from monitor.errors import Unauthorized
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer rmk_...`")
 
 
-def current_actor(
-    request: Request,
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Actor:
-    """The authenticated caller; 401 without valid credentials."""
+async def bearer_key(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    """The API key the request presents, not yet checked; 401 when there is none.
+
+    Async only so that FastAPI resolves it on the event loop rather than in a worker thread."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    actor = auth_service.authenticate_key(session=session, key=credentials.credentials)
+    return credentials.credentials
+
+
+BearerKey = Annotated[str, Depends(bearer_key)]
+
+
+def current_actor(request: Request, session: SessionDep, key: BearerKey) -> Actor:
+    """The authenticated caller; 401 without valid credentials."""
+    actor = auth_service.authenticate_key(session=session, key=key)
     request.state.actor = actor.username
     return actor
 

@@ -38,8 +38,9 @@ _SHARED = "radmon.ingest.shared_by_group"
 
 
 def shared_by_group(session: Session) -> dict[str, Any] | None:
-    """A dict the requests of one group share, for lookups of what cannot change while the group
-    runs (registered models and versions); None outside a group commit."""
+    """A dict the requests of a committer share, within a group and across its groups, for lookups
+    of what never changes once committed (registered models and their versions: a caller that
+    misses something looks it up again); None outside a group commit."""
     shared: dict[str, Any] | None = session.info.get(_SHARED)
     return shared
 
@@ -105,6 +106,9 @@ class GroupCommit:
         self._queue: deque[_Job[Any]] = deque()
         self._lock = threading.Lock()
         self._leading = False
+        # What shared_by_group returns: kept across groups while they run on the same database.
+        self._shared: dict[str, Any] = {}
+        self._shared_bind: object = None
         self.groups = 0  # groups run so far, committed or not (tests and benches read it)
 
     @property
@@ -167,12 +171,18 @@ class GroupCommit:
             if successor is not None:
                 successor.wake.set()
 
+    def _shared_for(self, session: Session) -> dict[str, Any]:
+        bind = session.get_bind()
+        if bind is not self._shared_bind:  # another database (tests and the CLI re-point the process)
+            self._shared, self._shared_bind = {}, bind
+        return self._shared
+
     def _commit(self, group: list[_Job[Any]]) -> None:
         """Run the group's work and commit it; every job ends with a result or an error."""
         try:
             with self._sessions() as session:
                 events: list[audit_service.PendingEvent] = []
-                session.info[_SHARED] = {}
+                session.info[_SHARED] = self._shared_for(session)
                 try:
                     for job in group:
                         # A group of one needs no savepoint: its failure rolls the whole transaction back.

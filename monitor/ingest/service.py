@@ -115,19 +115,21 @@ class _ModelRef:
     versions: dict[str, int]
 
 
-def _resolve_models(session: Session, names: set[str], *, with_versions: bool) -> dict[str, _ModelRef]:
-    """Registered models among `names` (unknown ones are simply absent): a few queries per batch.
+def _resolve_models(session: Session, wanted: dict[str, set[str]], *, with_versions: bool) -> dict[str, _ModelRef]:
+    """Registered models among those `wanted` (model -> versions named; unknown models are simply
+    absent): a few queries per batch.
 
-    In a group commit the requests of the group share what was found (a model and its versions
-    are never changed once registered); a name not found is looked up again by each request."""
+    In a group commit, requests share what earlier ones found (a model and its versions never
+    change once registered): a lone request then reads no registry row. A model not found, or a
+    version not among those found, is looked up again, so a version registered since is seen."""
     shared = shared_by_group(session) if with_versions else None
     if shared is None:
-        return _look_up_models(session, names, with_versions=with_versions)
+        return _look_up_models(session, set(wanted), with_versions=with_versions)
     found: dict[str, _ModelRef] = shared.setdefault("model_refs", {})
-    missing = {name for name in names if name not in found}
-    if missing:
-        found.update(_look_up_models(session, missing, with_versions=True))
-    return {name: found[name] for name in names if name in found}
+    stale = {name for name, versions in wanted.items() if name not in found or not versions <= found[name].versions.keys()}
+    if stale:
+        found.update(_look_up_models(session, stale, with_versions=True))
+    return {name: found[name] for name in wanted if name in found}
 
 
 def _look_up_models(session: Session, names: set[str], *, with_versions: bool) -> dict[str, _ModelRef]:
@@ -253,7 +255,7 @@ def ingest_inferences(
     _check_batch(records, max_records, pseudonym_key)
     received_at = utcnow()
     batch = BatchResult()
-    models = _resolve_models(session, _model_names(records), with_versions=True)
+    models = _resolve_models(session, _versions_named(records), with_versions=True)
     preparation = _Preparation(models, batch, pseudonym_key, received_at)
     stored = _store_inferences(session, preparation, records, received_at)
     _classify(preparation, stored, batch)
@@ -288,9 +290,15 @@ def _classify(preparation: _Preparation, stored: dict[tuple[int, str], str], bat
             batch.reject(follower.index, follower.inference_id, problem, follower.model)
 
 
-def _model_names(records: Sequence[Any]) -> set[str]:
-    # Only well-formed names reach the database (a NUL, for one, is not even a valid literal there).
-    return {raw.get("model") for raw in records if isinstance(raw, dict) and is_name(raw.get("model"))}
+def _versions_named(records: Sequence[Any]) -> dict[str, set[str]]:
+    """Model -> the versions the records name. Only well-formed model names reach the database
+    (a NUL, for one, is not even a valid literal there)."""
+    wanted: dict[str, set[str]] = {}
+    for raw in records:
+        if isinstance(raw, dict) and is_name(raw.get("model")):
+            version = raw.get("version")
+            wanted.setdefault(raw["model"], set()).update((version,) if isinstance(version, str) else ())
+    return wanted
 
 
 def _stored_conflict(row: _InferenceRow) -> Problem:
@@ -580,7 +588,7 @@ def ingest_outcomes(
             batch.reject(index, inference_id_of(raw), item)
         else:
             parsed.append(item)
-    models = _resolve_models(session, {record.model for record in parsed}, with_versions=False)
+    models = _resolve_models(session, {record.model: set() for record in parsed}, with_versions=False)
     rows: list[_OutcomeRow] = []
     for record in parsed:
         ref = models.get(record.model)

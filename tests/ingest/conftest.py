@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import pytest
@@ -82,6 +82,11 @@ def client(client: TestClient, session: Session) -> TestClient:
 
     The group otherwise opens its own sessions, which would not see (or, on SQLite, would wait
     for) the test's transaction; tests/ingest/test_group_commit.py covers those with real commits."""
-    committer = GroupCommit(lambda: nullcontext(session))
+
+    def group_session() -> AbstractContextManager[Session]:
+        session.commit()  # what the test set up before the request counts as committed
+        return nullcontext(session)
+
+    committer = GroupCommit(group_session)
     client.app.dependency_overrides[ingest_commit] = lambda: committer
     return client

@@ -9,7 +9,10 @@ from sqlalchemy.orm import Session
 
 from monitor.ingest.models import Inference, Outcome
 from monitor.registry.models import Model
-from tests.factories import auth
+from monitor.auth import service as auth_service
+from monitor.auth.actors import SYSTEM
+from monitor.auth.models import ApiKey
+from tests.factories import auth, make_user, make_version
 from tests.ingest.conftest import inference, outcome
 
 ROUTES = ("/api/v1/inferences", "/api/v1/outcomes")
@@ -17,6 +20,10 @@ ROUTES = ("/api/v1/inferences", "/api/v1/outcomes")
 
 def count(session: Session, table: type) -> int:
     return session.scalar(select(func.count()).select_from(table)) or 0
+
+
+def _prefix(session: Session) -> str:
+    return session.execute(select(ApiKey.prefix)).scalar_one()
 
 
 def test_post_inferences_answers_per_record(client: TestClient, ingest_key: str, session: Session, ich: Model) -> None:
@@ -111,6 +118,46 @@ def test_routes_authenticate_and_authorize(
     for role, key in keys.items():
         status = client.post(path, json=body, headers=auth(key)).status_code
         assert status == (200 if role in ("ingest", "admin") else 403), (role, status)
+
+
+@pytest.mark.parametrize("path", ROUTES)
+def test_a_bad_key_gets_401_whatever_the_body(client: TestClient, ich: Model, path: str) -> None:
+    # The key is checked in the ingest group, after the body is parsed: the parse error must not
+    # tell an unauthenticated caller anything.
+    for body in (b"{not json", b"", b'{"records": 5}'):
+        answer = client.post(path, content=body, headers=auth("rmk_not-a-key"))
+        assert answer.status_code == 401, (body, answer.text)
+        assert answer.json()["error"]["message"] == "invalid or revoked API key"
+
+
+def test_a_revoked_key_stops_ingesting_at_once(client: TestClient, session: Session, ich: Model) -> None:
+    _, key = make_user(session, role="ingest")
+    assert client.post("/api/v1/inferences", json={"records": [inference(0)]}, headers=auth(key)).status_code == 200
+
+    auth_service.revoke_api_key(session=session, actor=SYSTEM, prefix=_prefix(session))
+
+    answer = client.post("/api/v1/inferences", json={"records": [inference(1)]}, headers=auth(key))
+    assert answer.status_code == 401
+    assert count(session, Inference) == 1
+
+
+def test_a_version_registered_after_ingest_began_is_accepted(
+    client: TestClient, ingest_key: str, session: Session, ich: Model
+) -> None:
+    # The ingest committer keeps the models and versions it has seen across requests: a version
+    # it has not seen must be looked up again rather than rejected.
+    headers = auth(ingest_key)
+    assert client.post("/api/v1/inferences", json={"records": [inference(0)]}, headers=headers).json()["accepted"] == 1
+    make_version(session, version="2.3.0")
+
+    answer = client.post(
+        "/api/v1/inferences", json={"records": [inference(1, version="2.3.0"), inference(2, version="9.9.9")]}, headers=headers
+    ).json()
+
+    assert answer["accepted"] == 1
+    assert answer["rejected"] == [
+        {"index": 1, "inference_id": "inf-00002", "field": "version", "reason": "model 'ich-ct' has no version '9.9.9'"}
+    ]
 
 
 def test_a_viewer_cannot_store_inferences(client: TestClient, keys: dict[str, str], session: Session, ich: Model) -> None:
