@@ -6,7 +6,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from monitor.auth.actors import SYSTEM
 from monitor.checks import service, windows
@@ -66,5 +66,8 @@ def test_a_transaction_with_its_own_writes_reads_in_its_session(fresh_database: 
         service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY))
         reference_service.upload_records(session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(2000, seed=1)))
         insert_inferences(session, version, frame(2100, seed=2), start=START, days=7)
+        page_cost = session.execute(text("SHOW random_page_cost")).scalar_one()
         run = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END)[0]
         assert run.summary["rows"] == 2100 and run.summary["rows_read"] == 2100
+        # The day reads lower the planner's page cost for themselves only, not for the rest of the check.
+        assert session.execute(text("SHOW random_page_cost")).scalar_one() == page_cost
