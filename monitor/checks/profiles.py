@@ -479,7 +479,12 @@ def numeric_column(values: np.ndarray) -> NumericColumn:
 
 
 def numeric_hist(values: np.ndarray, column: NumericColumn) -> NumericHist:
-    """Counts and sums of the values in the reference column's bins."""
+    """Counts and sums of the values in the reference column's bins.
+
+    Bin 2j holds the values strictly between edge j-1 and edge j (below the first edge for j=0),
+    bin 2j+1 the values equal to edge j, bin 2K those above the last edge. The values are sorted
+    once and the edges looked up in them (2K searches, not one per value): a third of the time
+    of placing each value, which mattered at 20 features x 1M rows."""
     edges = column.edges
     missing = np.isnan(values)
     present = values[~missing] if missing.any() else values
@@ -487,17 +492,20 @@ def numeric_hist(values: np.ndarray, column: NumericColumn) -> NumericHist:
     hist.missing = int(missing.sum())
     if len(present) == 0:
         return hist
-    position = np.searchsorted(edges, present, side="left")
-    on_edge = edges[np.minimum(position, len(edges) - 1)] == present if len(edges) else np.zeros(len(present), bool)
-    on_edge &= position < len(edges)
-    bins = 2 * position + on_edge
-    hist.counts = np.bincount(bins, minlength=2 * len(edges) + 1).astype(np.int64)
-    hist.sums = np.bincount(bins, weights=present, minlength=2 * len(edges) + 1)
+    ordered = np.sort(present)
+    starts = np.zeros(2 * len(edges) + 1, dtype=np.int64)
+    starts[1::2] = np.searchsorted(ordered, edges, side="left")
+    starts[2::2] = np.searchsorted(ordered, edges, side="right")
+    hist.counts = np.diff(starts, append=len(ordered))
+    # reduceat sums each bin's run of the sorted values; an empty run yields the value at its
+    # start instead (masked out), and the appended 0 makes a start at the very end valid.
+    hist.sums = np.where(hist.counts > 0, np.add.reduceat(np.append(ordered, 0.0), starts), 0.0)
     hist.total = float(present.sum())
     hist.total_sq = float(np.square(present).sum())  # not np.dot: BLAS threads cost more than they save here
-    hist.vmin, hist.vmax = float(present.min()), float(present.max())
+    hist.vmin, hist.vmax = float(ordered[0]), float(ordered[-1])
     if column.discrete:
-        novel, counts = np.unique(present[~on_edge], return_counts=True)
+        on_edge = np.repeat(np.arange(len(starts)) % 2 == 1, hist.counts)
+        novel, counts = np.unique(ordered[~on_edge], return_counts=True)
         hist.novel = None if len(novel) > NOVEL_CAP else dict(zip(novel.tolist(), counts.tolist(), strict=True))
     return hist
 
