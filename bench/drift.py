@@ -341,7 +341,7 @@ def _spawn(kind: str, url: str, window_end: datetime) -> dict[str, Any]:
 
 def _nannyml(python: str | None, url: str) -> dict[str, Any] | str:
     if not python:
-        return "skipped: no --nannyml-python given (NannyML needs its own venv: python -m venv /tmp/nml && /tmp/nml/bin/pip install nannyml psycopg2-binary)"
+        return "skipped: no --nannyml-python given (NannyML needs its own venv: python -m venv /tmp/nml && /tmp/nml/bin/pip install nannyml statsmodels psycopg2-binary)"
     params = make_url(url)
     dsn = f"host={params.host} port={params.port or 5432} user={params.username} dbname={params.database}"
     argument = json.dumps([dsn, WINDOW_A_END.isoformat(), NUMERIC, CATEGORICAL])

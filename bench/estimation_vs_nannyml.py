@@ -10,7 +10,7 @@ classification_dataset()`). Without NannyML installed anywhere they come out of 
     # then --data /tmp/nannyml-wheel/nannyml/datasets/data
 
 NannyML conflicts with this venv's pandas<3, so its side runs in another interpreter
-(--nannyml-python, a venv with `pip install nannyml`); the script calls itself there with
+(--nannyml-python, a venv with `pip install nannyml statsmodels`: nannyml 0.13.1 imports statsmodels without requiring it); the script calls itself there with
 --nannyml-side and reads the per-chunk estimates back as JSON. Both estimators are fitted on the
 same reference and estimate the same 5000-row analysis chunks; the realized figures come from the
 ground truth. Prints, per chunk and metric, realized, radmon's and NannyML's estimates, and the
