@@ -27,8 +27,10 @@ def _first_day(results: list[DayResult], finding: tuple[str, str | None]) -> int
     return next((r.day for r in results if finding in r.breaches), None)
 
 
-def _run(database: Database, scenario: str, *, days: int = ONSET + 8, checks: range = range(ONSET - 2, ONSET + 8)) -> list[DayResult]:
-    simulation = Simulation(days=days, per_day=300, seed=7, scenarios=scenario)
+def _run(
+    database: Database, scenario: str, *, days: int = ONSET + 8, checks: range = range(ONSET - 2, ONSET + 8), seed: int = 7
+) -> list[DayResult]:
+    simulation = Simulation(days=days, per_day=300, seed=seed, scenarios=scenario)
     load(database, simulation)
     return daily_checks(database, simulation, checks)
 
@@ -67,6 +69,16 @@ def test_null_traffic_yields_no_drift_finding_over_90_daily_runs(fresh_database:
     results = _run(fresh_database, "null", days=90, checks=range(1, 91))
     assert len(results) == 90 and all(r.statuses == {"input_drift": "completed", "output_drift": "completed"} for r in results)
     assert [(r.day, sorted(r.breaches | r.segment_breaches, key=str)) for r in results if r.findings] == []
+
+
+@pytest.mark.slow
+def test_a_distance_that_reaches_the_threshold_only_by_sampling_bias_is_a_warning(fresh_database: Database) -> None:
+    # Null seed 17, days 84-89: ctdi_vol's normed Wasserstein reached 0.10-0.12 with KS p down to
+    # 8e-5, six days of findings under the old rule; about 0.03 of such a distance is what two
+    # samples of these sizes differ by anyway (docs/decisions/0502).
+    results = _run(fresh_database, "null", days=89, checks=range(84, 90), seed=17)
+    assert [(r.day, sorted(r.breaches)) for r in results if r.breaches] == []
+    assert any(("drift_score", "ctdi_vol") in r.warnings for r in results)
 
 
 def _first_segment_day(results: list[DayResult], finding: tuple[str, str, str]) -> int | None:
