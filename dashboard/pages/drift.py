@@ -253,7 +253,12 @@ def _finding_text(point: MetricPointOut) -> str:
     if point.value is None:
         return str((point.details or {}).get("reason", "not enough data"))
     if point.metric == "drift_score":
-        return f"{point.value:.4g} ({point.method}; threshold {point.threshold:.4g}; n {point.n:,})" if point.threshold is not None and point.n else f"{point.value:.4g}"
+        if point.threshold is None or not point.n:
+            return f"{point.value:.4g}"
+        # A distance breaches only when it reaches the threshold net of what sampling alone adds (decision 0502).
+        effect = (point.details or {}).get("effect")
+        net = f"; net of sampling noise {effect:.4g}" if effect is not None else ""
+        return f"{point.value:.4g} ({point.method}; threshold {point.threshold:.4g}{net}; n {point.n:,})"
     if point.metric == "unified_drift_contribution":
         return f"{point.value:+.2f} σ"
     if point.metric in ("missing_share", "unseen_categories"):

@@ -5,6 +5,7 @@ site, checked by checks_service.run_checks and turned into alerts as the schedul
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -232,7 +233,9 @@ def test_clicking_a_heatmap_cell_shows_that_feature_in_that_window(dashboard_cli
     assert reference["x"] == window["x"] and set(reference["x"]) >= {"GE", "Siemens", "Philips", "Canon"}
     assert sum(window["y"]) == pytest.approx(1.0) and window["name"] == f"window (n = {WEEK:,})"
     assert find(panel, "drift-report-link")["href"] == f"/dashboard/checks/{earlier.id}/report"
-    assert "Unseen categories" in text_of(find(panel, "drift-detail-findings"))
+    findings = text_of(find(panel, "drift-detail-findings"))
+    assert "Unseen categories" in findings
+    assert re.search(r"jensenshannon; threshold 0\.1; net of sampling noise -?[0-9.e-]+; n ", findings), findings
 
 
 def test_the_shifted_window_marks_new_categories_and_counts_few_valued_features_exactly(
