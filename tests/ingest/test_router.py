@@ -7,11 +7,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.ingest.models import Inference, Outcome
-from monitor.registry.models import Model
 from monitor.auth import service as auth_service
 from monitor.auth.actors import SYSTEM
 from monitor.auth.models import ApiKey
+from monitor.ingest.models import Inference, Outcome
+from monitor.registry.models import Model
 from tests.factories import auth, make_user, make_version
 from tests.ingest.conftest import inference, outcome
 
