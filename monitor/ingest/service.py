@@ -296,8 +296,9 @@ def _versions_named(records: Sequence[Any]) -> dict[str, set[str]]:
     wanted: dict[str, set[str]] = {}
     for raw in records:
         if isinstance(raw, dict) and is_name(raw.get("model")):
-            version = raw.get("version")
-            wanted.setdefault(raw["model"], set()).update((version,) if isinstance(version, str) else ())
+            versions = wanted.setdefault(raw["model"], set())
+            if isinstance(raw.get("version"), str):
+                versions.add(raw["version"])
     return wanted
 
 
