@@ -74,7 +74,9 @@ CHUNK = 250_000
 
 def admin_connection(admin_url: str) -> Any:
     url = make_url(admin_url)
-    connection = psycopg2.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password, dbname=url.database)
+    connection = psycopg2.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, dbname=url.database
+    )
     connection.autocommit = True
     return connection
 
@@ -107,7 +109,8 @@ def feature_frame(n: int, rng: np.random.Generator) -> pd.DataFrame:
 
 def policy_body() -> dict[str, Any]:
     return {
-        "features": [{"name": c, "type": "numeric"} for c in NUMERIC] + [{"name": c, "type": "categorical"} for c in CATEGORICAL],
+        "features": [{"name": c, "type": "numeric"} for c in NUMERIC]
+        + [{"name": c, "type": "categorical"} for c in CATEGORICAL],
         "segments": ["site", "scanner"],
         "window_days": 7,
         "alert_recipients": ["qa@example.org"],
@@ -126,7 +129,9 @@ def register(database: Any, models: int) -> list[str]:
     rng = np.random.default_rng(11)
     for name in names:
         with database.transaction() as session:
-            registry_service.create_model(session=session, actor=SYSTEM, data=ModelCreate(name=name, display_name=f"ICH detector {name}"))
+            registry_service.create_model(
+                session=session, actor=SYSTEM, data=ModelCreate(name=name, display_name=f"ICH detector {name}")
+            )
             for version in ("1", "2"):
                 registry_service.create_version(
                     session=session,
@@ -137,13 +142,22 @@ def register(database: Any, models: int) -> list[str]:
                         targets={"sensitivity": 0.9, "specificity": 0.85, "auc": 0.9},
                     ),
                 )  # fmt: skip
-            registry_service.activate_first(session=session, actor=SYSTEM, model_name=name, version="1", reason="bench go-live")
-            checks_service.put_policy(session=session, actor=SYSTEM, model_name=name, policy=MonitoringPolicy.model_validate(policy_body()))
+            registry_service.activate_first(
+                session=session, actor=SYSTEM, model_name=name, version="1", reason="bench go-live"
+            )
+            checks_service.put_policy(
+                session=session, actor=SYSTEM, model_name=name, policy=MonitoringPolicy.model_validate(policy_body())
+            )
         buffer = io.BytesIO()
         feature_frame(5000, rng).to_parquet(buffer, index=False)
         with database.transaction() as session:
             reference_service.upload_file(
-                session=session, actor=SYSTEM, model_name=name, version="1", content=buffer.getvalue(), filename="reference.parquet"
+                session=session,
+                actor=SYSTEM,
+                model_name=name,
+                version="1",
+                content=buffer.getvalue(),
+                filename="reference.parquet",
             )
     return names
 
@@ -155,10 +169,14 @@ def copy_inferences(database: Any, total: int, days: int, today: date) -> float:
     started = time.perf_counter()
     try:
         cursor = raw.cursor()
-        cursor.execute("SELECT m.id, v.id FROM models m JOIN model_versions v ON v.model_id = m.id AND v.version = '1' ORDER BY m.id")
+        cursor.execute(
+            "SELECT m.id, v.id FROM models m JOIN model_versions v ON v.model_id = m.id AND v.version = '1' ORDER BY m.id"
+        )
         pairs = cursor.fetchall()
         columns = ", ".join(f"{c} float8" for c in NUMERIC) + ", " + ", ".join(f"{c} text" for c in CATEGORICAL)
-        cursor.execute(f"CREATE UNLOGGED TABLE staged (i bigint, m int, v int, occurred_at timestamptz, score float8, prediction int, {columns})")
+        cursor.execute(
+            f"CREATE UNLOGGED TABLE staged (i bigint, m int, v int, occurred_at timestamptz, score float8, prediction int, {columns})"
+        )
         start = datetime.combine(today - timedelta(days=days), datetime.min.time(), UTC)
         span = days * 86400
         for offset in range(0, total, CHUNK):
@@ -207,7 +225,9 @@ def _ci(value: float, half: float) -> tuple[float, float]:
     return max(0.0, value - half), min(1.0, value + half)
 
 
-def synth_points(kind: str, day_index: int, rng: np.random.Generator) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+def synth_points(
+    kind: str, day_index: int, rng: np.random.Generator
+) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
     """(status, summary, metric point rows without run/model/version/window) of one synthetic run."""
     points: list[dict[str, Any]] = []
     drift = day_index > 300  # a slow scanner change in the last two months
@@ -226,7 +246,9 @@ def synth_points(kind: str, day_index: int, rng: np.random.Generator) -> tuple[s
             method = "wasserstein" if feature in NUMERIC else "jensenshannon"
             point("drift_score", score, status, feature=feature, n=n, threshold=0.1, method=method,
                   details={"reference_n": 5000, "type": "numeric" if feature in NUMERIC else "categorical"})  # fmt: skip
-            point("missing_share", float(rng.uniform(0, 0.01)), "ok", feature=feature, n=n, threshold=0.05, method="share")
+            point(
+                "missing_share", float(rng.uniform(0, 0.01)), "ok", feature=feature, n=n, threshold=0.05, method="share"
+            )
         unified = float(abs(rng.normal(0.05, 0.02)) + (0.1 if drift else 0))
         point("unified_drift", unified, "breach" if unified > 0.12 else "ok", n=n, threshold=0.12, method="domain_classifier",
               details={"top_features": ["kvp", "scanner", "ctdi_vol"]})  # fmt: skip
@@ -245,7 +267,16 @@ def synth_points(kind: str, day_index: int, rng: np.random.Generator) -> tuple[s
         for metric in PERF:
             value = float(rng.normal(0.91 if metric != "ppv" else 0.6, 0.01))
             low, high = _ci(value, 0.02)
-            point(metric, value, "ok", n=labelled, ci_low=low, ci_high=high, threshold=0.85, method="wilson" if metric != "auc" else "delong")
+            point(
+                metric,
+                value,
+                "ok",
+                n=labelled,
+                ci_low=low,
+                ci_high=high,
+                threshold=0.85,
+                method="wilson" if metric != "auc" else "delong",
+            )
             point(f"{metric}_cusum", float(abs(rng.normal(0.5, 0.3))), "ok", n=labelled, threshold=5.0, method="cusum",
                   details={"chart": [float(x) for x in np.abs(rng.normal(0.5, 0.3, 28)).round(3)]})  # fmt: skip
         point("label_coverage", labelled / n, "ok", n=n)
@@ -260,20 +291,33 @@ def synth_points(kind: str, day_index: int, rng: np.random.Generator) -> tuple[s
         for metric in PERF:
             value = float(rng.normal(0.9 if metric != "ppv" else 0.6, 0.03))
             low, high = _ci(value, 0.05)
-            status = "breach" if (not estimated and drift and segment == "scanner=philips" and metric == "sensitivity") else "ok"
+            status = (
+                "breach"
+                if (not estimated and drift and segment == "scanner=philips" and metric == "sensitivity")
+                else "ok"
+            )
             if status == "breach":
                 value, low, high = 0.78, 0.72, 0.83
             point(metric, value, status, segment=segment, n=labelled // 5, ci_low=low, ci_high=high, threshold=0.85,
                   method="mc_interval" if estimated else "wilson", estimated=estimated,
                   details={"attributes": {attribute: value_name}, "p_target": 0.2, "q_target": 0.1})  # fmt: skip
         if not estimated:
-            point("label_coverage", 0.7, "ok", segment=segment, n=n // 5, details={"counts": {"tp": 80, "fn": 9, "tn": 900, "fp": 120}})
+            point(
+                "label_coverage",
+                0.7,
+                "ok",
+                segment=segment,
+                n=n // 5,
+                details={"counts": {"tp": 80, "fn": 9, "tn": 900, "fp": 120}},
+            )
         ranking.append({"segment": segment, "rank": rank, "status": "ok", "shortfall": 0.0, "metric": "sensitivity"})
     if estimated:
         for metric in PERF:
             value = float(rng.normal(0.9, 0.01))
             low, high = _ci(value, 0.03)
-            point(metric, value, "ok", n=n, ci_low=low, ci_high=high, threshold=0.85, method="mc_interval", estimated=True)
+            point(
+                metric, value, "ok", n=n, ci_low=low, ci_high=high, threshold=0.85, method="mc_interval", estimated=True
+            )
         return "completed", summary | {"method": "isotonic calibration", "reference_rows": 5000}, points
     breached = sorted({p["segment"] for p in points if p["status"] == "breach"})
     return "completed", summary | {"ranking": ranking, "breached_segments": breached}, points
@@ -293,7 +337,9 @@ def synth_runs(database: Any, days: int, today: date) -> tuple[int, int, int]:
     run_count = point_count = alert_count = 0
     with database.transaction() as session:
         pairs = session.execute(
-            select(Model.id, Model.name, ModelVersion.id).join(ModelVersion, ModelVersion.model_id == Model.id).where(ModelVersion.version == "1")
+            select(Model.id, Model.name, ModelVersion.id)
+            .join(ModelVersion, ModelVersion.model_id == Model.id)
+            .where(ModelVersion.version == "1")
         ).all()
     for model_id, model_name, version_id in pairs:
         buffer = io.StringIO()
@@ -309,7 +355,9 @@ def synth_runs(database: Any, days: int, today: date) -> tuple[int, int, int]:
                                      "window_end": end, "started_at": end + timedelta(hours=2), "finished_at": end + timedelta(hours=2, seconds=3),
                                      "status": status, "summary": summary, "error": None, "reference_set_id": None, "triggered_by": "scheduler"})  # fmt: skip
                     payloads.append(points)
-            ids = session.execute(insert(CheckRun.__table__).returning(CheckRun.__table__.c.id), run_rows).scalars().all()
+            ids = (
+                session.execute(insert(CheckRun.__table__).returning(CheckRun.__table__.c.id), run_rows).scalars().all()
+            )
             for run_id, run, points in zip(ids, run_rows, payloads, strict=True):
                 for p in points:
                     writer.writerow([run_id, model_id, version_id, run["kind"], run["window_end"].isoformat(), p["metric"], p["feature"], p["segment"],
@@ -327,7 +375,9 @@ def synth_runs(database: Any, days: int, today: date) -> tuple[int, int, int]:
             specs += [("performance", PERF[i % 4], None, None, "critical", "resolved") for i in range(8)]
             specs += [("input_drift", "drift_score", NUMERIC[i % 6], None, "warning", "resolved") for i in range(12)]
             for number, (kind, metric, feature, segment, severity, status) in enumerate(specs):
-                first = datetime.combine(today - timedelta(days=60 if status != "resolved" else 300 - number * 10), datetime.min.time(), UTC)
+                first = datetime.combine(
+                    today - timedelta(days=60 if status != "resolved" else 300 - number * 10), datetime.min.time(), UTC
+                )
                 last = first + timedelta(days=59 if status != "resolved" else 5)
                 now = datetime.now(UTC)
                 alert = Alert(
@@ -380,13 +430,18 @@ def build_daily_profiles(database: Any, names: list[str], days: int, today: date
     for name in names:
         with database.transaction() as session:
             model = session.execute(select(Model).where(Model.name == name)).scalar_one()
-            version = session.execute(select(ModelVersion).where(ModelVersion.model_id == model.id, ModelVersion.version == "1")).scalar_one()
+            version = session.execute(
+                select(ModelVersion).where(ModelVersion.model_id == model.id, ModelVersion.version == "1")
+            ).scalar_one()
             context = KindContext(session=session, actor=SYSTEM, model=model, version=version,
                                   policy=checks_service.policy_for(session=session, model_id=model.id),
                                   window=Window(day_start(today - timedelta(days=days)), day_start(today)))  # fmt: skip
             profile = context.window_profile
             built, rows = built + profile.days_rebuilt, rows + profile.rows_read
-        print(f"  {name}: {profile.days_rebuilt} daily profiles from {profile.rows_read:,} rows ({time.perf_counter() - started:.0f} s)", flush=True)
+        print(
+            f"  {name}: {profile.days_rebuilt} daily profiles from {profile.rows_read:,} rows ({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
     return time.perf_counter() - started, built, rows
 
 
@@ -397,7 +452,9 @@ def real_latest_runs(database: Any, names: list[str]) -> float:
     started = time.perf_counter()
     for name in names:
         with database.transaction() as session:
-            checks_service.run_checks(session=session, actor=SYSTEM, model_name=name, kinds=["input_drift", "output_drift"])
+            checks_service.run_checks(
+                session=session, actor=SYSTEM, model_name=name, kinds=["input_drift", "output_drift"]
+            )
     return time.perf_counter() - started
 
 
@@ -434,16 +491,28 @@ def page_calls(names: list[str], settings: Any, today: date) -> dict[str, list[t
         "drift (90 d)": [
             ("analysis_scope", scope),
             ("drift_view", lambda: data.drift_view(actor=viewer, scope=fixed, since=since90)),
-            ("drift_distribution(score)", lambda: data.drift_distribution(actor=viewer, run_id=output_id, feature="score")),
-            ("drift_distribution(ctdi_vol)", lambda: data.drift_distribution(actor=viewer, run_id=input_id, feature="ctdi_vol")),
+            (
+                "drift_distribution(score)",
+                lambda: data.drift_distribution(actor=viewer, run_id=output_id, feature="score"),
+            ),
+            (
+                "drift_distribution(ctdi_vol)",
+                lambda: data.drift_distribution(actor=viewer, run_id=input_id, feature="ctdi_vol"),
+            ),
         ],
         "drift (365 d)": [
             ("analysis_scope", scope),
             ("drift_view", lambda: data.drift_view(actor=viewer, scope=fixed, since=since365)),
-            ("drift_distribution(score)", lambda: data.drift_distribution(actor=viewer, run_id=output_id, feature="score")),
+            (
+                "drift_distribution(score)",
+                lambda: data.drift_distribution(actor=viewer, run_id=output_id, feature="score"),
+            ),
         ],
         "drift cell click": [
-            ("drift_distribution(scanner)", lambda: data.drift_distribution(actor=viewer, run_id=input_id, feature="scanner")),
+            (
+                "drift_distribution(scanner)",
+                lambda: data.drift_distribution(actor=viewer, run_id=input_id, feature="scanner"),
+            ),
         ],
         "performance (90 d)": [
             ("analysis_scope", scope),
@@ -455,7 +524,10 @@ def page_calls(names: list[str], settings: Any, today: date) -> dict[str, list[t
         ],
         "performance segment (90 d)": [
             ("analysis_scope", scope),
-            ("performance_view(scanner=philips)", lambda: data.performance_view(actor=viewer, scope=fixed, since=since90, segment="scanner=philips")),
+            (
+                "performance_view(scanner=philips)",
+                lambda: data.performance_view(actor=viewer, scope=fixed, since=since90, segment="scanner=philips"),
+            ),
         ],
         "subgroups": [
             ("analysis_scope", scope),
@@ -463,7 +535,10 @@ def page_calls(names: list[str], settings: Any, today: date) -> dict[str, list[t
         ],
         "alerts": [
             ("alerts(active)", lambda: data.alerts(actor=viewer, filters=data.AlertFilters(), settings=settings)),
-            ("alerts(all)", lambda: data.alerts(actor=viewer, filters=data.AlertFilters(status="all"), settings=settings)),
+            (
+                "alerts(all)",
+                lambda: data.alerts(actor=viewer, filters=data.AlertFilters(status="all"), settings=settings),
+            ),
             ("model_choices", lambda: data.model_choices(actor=viewer)),
             ("alert_detail", lambda: data.alert_detail(actor=viewer, alert_id=alert_id, settings=settings)),
         ],
@@ -476,14 +551,20 @@ def page_calls(names: list[str], settings: Any, today: date) -> dict[str, list[t
         ],
         "audit (events page)": [
             ("audit_events", lambda: data.audit_events(actor=viewer, filters=data.AuditFilters())),
-            ("audit_events(filtered)", lambda: data.audit_events(actor=viewer, filters=data.AuditFilters(action="check.run"))),
+            (
+                "audit_events(filtered)",
+                lambda: data.audit_events(actor=viewer, filters=data.AuditFilters(action="check.run")),
+            ),
         ],
         "audit (chain status)": [
             ("audit_chain", lambda: data.audit_chain(actor=viewer)),
         ],
         "audit (verify full chain)": [  # the button's callback, then one poll; the rehash runs in a thread
             ("start_full_verification", lambda: clicked.update(started=data.start_full_verification(actor=viewer))),
-            ("full_verification_result", lambda: data.full_verification_result(actor=viewer, started_at=clicked["started"])),
+            (
+                "full_verification_result",
+                lambda: data.full_verification_result(actor=viewer, started_at=clicked["started"]),
+            ),
             (f"{UNTIMED}background rehash", lambda: data._full_verification and data._full_verification[1].join()),
         ],
         "policy": [
@@ -520,7 +601,10 @@ def time_pages(pages: dict[str, list[tuple[str, Callable[[], Any]]]], repeats: i
             "slowest": f"{worst} p95 {np.percentile(per_call[worst], 95):.0f}",
         })  # fmt: skip
         r = rows[-1]
-        print(f"  {page:<28} p50 {r['p50']:7.1f}  p95 {r['p95']:7.1f}  max {r['max']:7.1f} ms   ({r['slowest']})", flush=True)
+        print(
+            f"  {page:<28} p50 {r['p50']:7.1f}  p95 {r['p95']:7.1f}  max {r['max']:7.1f} ms   ({r['slowest']})",
+            flush=True,
+        )
     return rows
 
 
@@ -553,11 +637,17 @@ def load(database: Any, args: argparse.Namespace, today: date) -> None:
     print(f"inferences: {args.inferences:,} rows over {args.days} days in {copy_s:.0f} s", flush=True)
     started = time.perf_counter()
     runs, points, alerts = synth_runs(database, args.days, today)
-    print(f"synthetic history: {runs:,} runs, {points:,} metric points, {alerts} alerts ({time.perf_counter() - started:.0f} s)", flush=True)
+    print(
+        f"synthetic history: {runs:,} runs, {points:,} metric points, {alerts} alerts ({time.perf_counter() - started:.0f} s)",
+        flush=True,
+    )
     profile_s, profiled_days, profiled_rows = build_daily_profiles(database, names, args.days, today)
     print(f"daily profiles: {profiled_days:,} days from {profiled_rows:,} rows in {profile_s:.0f} s", flush=True)
     real_s = real_latest_runs(database, names)
-    print(f"real input_drift + output_drift for the window ending {today} on {len(names)} models: {real_s:.1f} s", flush=True)
+    print(
+        f"real input_drift + output_drift for the window ending {today} on {len(names)} models: {real_s:.1f} s",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -567,8 +657,14 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--pg-url", default=DEFAULT_PG, help="admin URL of a PostgreSQL that allows CREATE DATABASE")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database (its name is printed) for --reuse")
-    parser.add_argument("--reuse", metavar="DATABASE", help="time against a database kept by --keep (same --models/--days) instead of loading")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the scratch database (its name is printed) for --reuse"
+    )
+    parser.add_argument(
+        "--reuse",
+        metavar="DATABASE",
+        help="time against a database kept by --keep (same --models/--days) instead of loading",
+    )
     args = parser.parse_args()
 
     from monitor import migrate
@@ -597,7 +693,10 @@ def main() -> None:
             sizes = {t: connection.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar() for t in
                      ("inferences", "check_runs", "metric_points", "daily_profiles", "alerts", "alert_occurrences", "audit_events")}  # fmt: skip
         print("rows: " + ", ".join(f"{t} {n:,}" for t, n in sizes.items()), flush=True)
-        print(f"timing {args.repeats} page views per page after one warm-up (viewer); load average {load_average()}", flush=True)
+        print(
+            f"timing {args.repeats} page views per page after one warm-up (viewer); load average {load_average()}",
+            flush=True,
+        )
         rows = time_pages(page_calls(names, settings, today), args.repeats)
         load_end = load_average()
         full_ms, events = full_verification_ms()
@@ -608,7 +707,9 @@ def main() -> None:
         if sizes["inferences"] < 10_000_000:
             print(f"NOTE: scaled down from the issue's 10,000,000 inferences to {sizes['inferences']:,} (see bench/README.md); "
                   "pages read no inference rows when every past day is profiled (the overview's volume reads daily profiles)")  # fmt: skip
-        print(f"{'page':<28} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  goal p95 <= {GOAL_MS:.0f}  slowest call (p95 ms)")
+        print(
+            f"{'page':<28} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  goal p95 <= {GOAL_MS:.0f}  slowest call (p95 ms)"
+        )
         failed = 0
         for r in rows:
             verdict = "PASS" if r["p95"] <= GOAL_MS else "FAIL"
@@ -616,7 +717,9 @@ def main() -> None:
             print(f"{r['page']:<28} {r['p50']:8.1f} {r['p95']:8.1f} {r['max']:8.1f}  {verdict:<16} {r['slowest']}")
         print(f"the full chain rehash the verify button starts in the background (no callback waits for it): {events:,} events, "
               f"median {np.median(full_ms):.0f} ms of 5")  # fmt: skip
-        print(f"{len(rows) - failed}/{len(rows)} pages pass; load average (1/5/15 min) at end: {load_end} on {os.cpu_count()} CPUs")
+        print(
+            f"{len(rows) - failed}/{len(rows)} pages pass; load average (1/5/15 min) at end: {load_end} on {os.cpu_count()} CPUs"
+        )
     finally:
         if database is not None:
             database.dispose()

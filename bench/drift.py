@@ -97,7 +97,8 @@ def features(n: int, rng: np.random.Generator, drift: bool) -> pd.DataFrame:
 
 def policy() -> dict[str, Any]:
     return {
-        "features": [{"name": n, "type": "numeric"} for n in NUMERIC] + [{"name": c, "type": "categorical"} for c in CATEGORICAL],
+        "features": [{"name": n, "type": "numeric"} for n in NUMERIC]
+        + [{"name": c, "type": "categorical"} for c in CATEGORICAL],
         "window_days": 7,
     }
 
@@ -121,19 +122,31 @@ def setup(url: str, rows: int, small_rows: int) -> dict[str, float]:
     migrate.upgrade(database.engine)
     rng = np.random.default_rng(7)
     with database.transaction() as session:
-        registry_service.create_model(session=session, actor=SYSTEM, data=ModelCreate(name="bench", display_name="bench"))
+        registry_service.create_model(
+            session=session, actor=SYSTEM, data=ModelCreate(name="bench", display_name="bench")
+        )
         registry_service.create_version(
-            session=session, actor=SYSTEM, model_name="bench", data=VersionCreate(version="1", artifact_uri="x", artifact_sha256="ab" * 32)
+            session=session,
+            actor=SYSTEM,
+            model_name="bench",
+            data=VersionCreate(version="1", artifact_uri="x", artifact_sha256="ab" * 32),
         )
         registry_service.activate_first(session=session, actor=SYSTEM, model_name="bench", version="1", reason="bench")
-        checks_service.put_policy(session=session, actor=SYSTEM, model_name="bench", policy=MonitoringPolicy.model_validate(policy()))
+        checks_service.put_policy(
+            session=session, actor=SYSTEM, model_name="bench", policy=MonitoringPolicy.model_validate(policy())
+        )
     reference = features(rows, rng, drift=False)
     buffer = io.BytesIO()
     reference.to_parquet(buffer, index=False)
     started = time.perf_counter()
     with database.transaction() as session:
         reference_service.upload_file(
-            session=session, actor=SYSTEM, model_name="bench", version="1", content=buffer.getvalue(), filename="reference.parquet"
+            session=session,
+            actor=SYSTEM,
+            model_name="bench",
+            version="1",
+            content=buffer.getvalue(),
+            filename="reference.parquet",
         )
     timings["reference_upload_s"] = time.perf_counter() - started
     del reference, buffer
@@ -160,13 +173,17 @@ def copy_inferences(database: Any, frame: pd.DataFrame, end: datetime, prefix: s
         model_id = cursor.fetchone()[0]
         cursor.execute("SELECT id FROM model_versions WHERE model_id = %s", (model_id,))
         version_id = cursor.fetchone()[0]
-        cursor.execute(f"CREATE TEMP TABLE staged (i bigint, occurred_at timestamptz, score float8, prediction int, {columns})")
+        cursor.execute(
+            f"CREATE TEMP TABLE staged (i bigint, occurred_at timestamptz, score float8, prediction int, {columns})"
+        )
         for offset in range(0, n, CHUNK):
             part = frame.iloc[offset : offset + CHUNK]
             staged = pd.DataFrame(
                 {
                     "i": np.arange(offset, offset + len(part)),
-                    "occurred_at": [(start + timedelta(seconds=float(s))).isoformat() for s in offsets[offset : offset + len(part)]],
+                    "occurred_at": [
+                        (start + timedelta(seconds=float(s))).isoformat() for s in offsets[offset : offset + len(part)]
+                    ],
                     "score": part["score"].to_numpy(),
                     "prediction": part["prediction"].to_numpy(),
                     **{c: part[c].to_numpy() for c in names},
@@ -227,7 +244,9 @@ def child_radmon(url: str, window_end: str, *, serial: bool = False) -> dict[str
     cpu = time.process_time()
     with database.transaction() as session:
         points = session.execute(
-            select(MetricPoint.feature, MetricPoint.details).where(MetricPoint.run_id == ids[0], MetricPoint.metric == "drift_score")
+            select(MetricPoint.feature, MetricPoint.details).where(
+                MetricPoint.run_id == ids[0], MetricPoint.metric == "drift_score"
+            )
         ).all()
     drifted = sorted(f for f, details in points if details and details.get("drifted"))
     breached = sorted(summary.get("drifted_features", []))
@@ -245,7 +264,7 @@ def child_radmon(url: str, window_end: str, *, serial: bool = False) -> dict[str
     }
 
 
-def child_evidently(url: str, window_end: str) -> dict[str, Any]:  # noqa: D103
+def child_evidently(url: str, window_end: str) -> dict[str, Any]:
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -253,17 +272,32 @@ def child_evidently(url: str, window_end: str) -> dict[str, Any]:  # noqa: D103
     baseline = _rss_mb()
     started = time.perf_counter()
     params = make_url(url)
-    connection = psycopg2.connect(host=params.host, port=params.port or 5432, user=params.username, dbname=params.database)
-    window = _read(connection, "inferences", f"occurred_at >= '{(end - timedelta(days=7)).isoformat()}' AND occurred_at < '{end.isoformat()}'")
+    connection = psycopg2.connect(
+        host=params.host, port=params.port or 5432, user=params.username, dbname=params.database
+    )
+    window = _read(
+        connection,
+        "inferences",
+        f"occurred_at >= '{(end - timedelta(days=7)).isoformat()}' AND occurred_at < '{end.isoformat()}'",
+    )
     reference = _read(connection, "reference_rows", "reference_set_id = (SELECT max(id) FROM reference_sets)")
     read = time.perf_counter() - started
     definition = DataDefinition(numerical_columns=NUMERIC, categorical_columns=CATEGORICAL)
     snapshot = Report([DataDriftPreset(columns=NUMERIC + CATEGORICAL)], include_tests=True).run(
-        Dataset.from_pandas(window, data_definition=definition), Dataset.from_pandas(reference, data_definition=definition)
+        Dataset.from_pandas(window, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition),
     )
     body = snapshot.dict()
-    drifted = sorted(t["metric_config"]["params"]["column"] for t in body["tests"] if t["id"] == "drift" and t["status"] == "FAIL")
-    return {"seconds": time.perf_counter() - started, "read_seconds": read, "peak_rss_mb": _rss_mb(), "baseline_rss_mb": baseline, "drifted": drifted}
+    drifted = sorted(
+        t["metric_config"]["params"]["column"] for t in body["tests"] if t["id"] == "drift" and t["status"] == "FAIL"
+    )
+    return {
+        "seconds": time.perf_counter() - started,
+        "read_seconds": read,
+        "peak_rss_mb": _rss_mb(),
+        "baseline_rss_mb": baseline,
+        "drifted": drifted,
+    }
 
 
 def _read(connection: Any, table: str, where: str) -> pd.DataFrame:
@@ -272,7 +306,9 @@ def _read(connection: Any, table: str, where: str) -> pd.DataFrame:
     )
     buffer = io.BytesIO()
     with connection.cursor() as cursor:
-        cursor.copy_expert(f"COPY (SELECT {select} FROM {table} WHERE {where}) TO STDOUT WITH (FORMAT csv, HEADER true)", buffer)
+        cursor.copy_expert(
+            f"COPY (SELECT {select} FROM {table} WHERE {where}) TO STDOUT WITH (FORMAT csv, HEADER true)", buffer
+        )
     buffer.seek(0)
     return pd.read_csv(buffer, dtype={c: "object" for c in CATEGORICAL})
 
@@ -314,10 +350,14 @@ print(json.dumps({"seconds": time.perf_counter() - started, "peak_rss_mb": hwm, 
 
 def _clear_profiles(url: str) -> None:
     params = make_url(url)
-    connection = psycopg2.connect(host=params.host, port=params.port or 5432, user=params.username, dbname=params.database)
+    connection = psycopg2.connect(
+        host=params.host, port=params.port or 5432, user=params.username, dbname=params.database
+    )
     try:
         with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM daily_profiles")  # the next run re-reads every day (its run supersedes the last)
+            cursor.execute(
+                "DELETE FROM daily_profiles"
+            )  # the next run re-reads every day (its run supersedes the last)
         connection.commit()
     finally:
         connection.close()
@@ -332,7 +372,16 @@ def _rss_mb() -> float:
 
 
 def _spawn(kind: str, url: str, window_end: datetime) -> dict[str, Any]:
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--url", url, "--window-end", window_end.isoformat()]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        kind,
+        "--url",
+        url,
+        "--window-end",
+        window_end.isoformat(),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=False, env={**os.environ, "DO_NOT_TRACK": "1"})
     if done.returncode != 0:
         raise SystemExit(f"{kind} child failed:\n{done.stderr[-3000:]}")
@@ -358,7 +407,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--small-rows", type=int, default=100_000)
-    parser.add_argument("--pg-url", default=os.environ.get("RADMON_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("RADMON_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"),
+    )
     parser.add_argument("--nannyml-python", default=os.environ.get("NANNYML_PYTHON"))
     parser.add_argument("--skip-evidently", action="store_true")
     parser.add_argument("--child")
@@ -375,14 +427,20 @@ def main() -> None:
 
     admin_url = make_url(args.pg_url)
     name = f"radmon_bench_drift_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host=admin_url.host, port=admin_url.port or 5432, user=admin_url.username, dbname=admin_url.database)
+    admin = psycopg2.connect(
+        host=admin_url.host, port=admin_url.port or 5432, user=admin_url.username, dbname=admin_url.database
+    )
     admin.autocommit = True
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
     url = admin_url.set(database=name).render_as_string(hide_password=False)
     try:
-        print(f"drift bench on PostgreSQL: reference {args.rows:,} rows, window A {args.rows:,} rows, window B {args.small_rows:,} rows, 30 features")
+        print(
+            f"drift bench on PostgreSQL: reference {args.rows:,} rows, window A {args.rows:,} rows, window B {args.small_rows:,} rows, 30 features"
+        )
         timings = setup(url, args.rows, args.small_rows)
-        print(f"setup: reference upload (validate, COPY, profile) {timings['reference_upload_s']:.1f} s; inferences COPY {timings['inferences_copy_s']:.1f} s")
+        print(
+            f"setup: reference upload (validate, COPY, profile) {timings['reference_upload_s']:.1f} s; inferences COPY {timings['inferences_copy_s']:.1f} s"
+        )
         print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         cold_serial = _spawn("radmon-serial", url, WINDOW_A_END)
         _clear_profiles(url)
@@ -408,14 +466,18 @@ def main() -> None:
                 f"  speed-up: cold (first run, 7 days to profile) {evidently['seconds'] / cold_a['seconds']:.1f}x (goal >= 20x); "
                 f"daily (one new day) {evidently['seconds'] / next_day['seconds']:.1f}x; warm {evidently['seconds'] / warm_a['seconds']:.0f}x"
             )
-            print(f"  peak memory: radmon {cold_a['peak_rss_mb']:.0f} MB vs Evidently path {evidently['peak_rss_mb']:.0f} MB ({evidently['peak_rss_mb'] / cold_a['peak_rss_mb']:.1f}x)")
+            print(
+                f"  peak memory: radmon {cold_a['peak_rss_mb']:.0f} MB vs Evidently path {evidently['peak_rss_mb']:.0f} MB ({evidently['peak_rss_mb'] / cold_a['peak_rss_mb']:.1f}x)"
+            )
             same = cold_a["drifted"] == evidently["drifted"]
             print(f"  drifted columns identical: {same}; radmon {cold_a['drifted']}; Evidently {evidently['drifted']}")
         nannyml = _nannyml(args.nannyml_python, url)
         if isinstance(nannyml, str):
             print(f"NannyML: {nannyml}")
         else:
-            print(f"NannyML univariate drift, window A: {nannyml['seconds']:.1f} s, peak RSS {nannyml['peak_rss_mb']:.0f} MB, alerts {nannyml['drifted']}")
+            print(
+                f"NannyML univariate drift, window A: {nannyml['seconds']:.1f} s, peak RSS {nannyml['peak_rss_mb']:.0f} MB, alerts {nannyml['drifted']}"
+            )
     finally:
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
@@ -441,10 +503,16 @@ def report(
     print(line(f"A moved on a day ({next_day['rows']:,})", next_day))
     print(line(f"window B ({cold_b['rows']:,} rows), cold", cold_b))
     print(line("window B, warm", warm_b))
-    print(f"  warm check time, A / B ({cold_a['rows'] // cold_b['rows']}x the rows): {warm_a['seconds'] / warm_b['seconds']:.2f} (flat: ~1)")
+    print(
+        f"  warm check time, A / B ({cold_a['rows'] // cold_b['rows']}x the rows): {warm_a['seconds'] / warm_b['seconds']:.2f} (flat: ~1)"
+    )
     print(f"load average at end of the radmon runs: {os.getloadavg()[0]:.1f}")
-    print(f"  peak memory goal <= 1024 MB: {'met' if max(cold_a['peak_rss_mb'], cold_b['peak_rss_mb']) <= 1024 else 'MISSED'}")
-    print(f"  expected drifted {sorted(DRIFTED)}; Evidently-rule verdicts {cold_a['drifted']}; methods {sorted(set((cold_a['methods'] or {}).values()))}")
+    print(
+        f"  peak memory goal <= 1024 MB: {'met' if max(cold_a['peak_rss_mb'], cold_b['peak_rss_mb']) <= 1024 else 'MISSED'}"
+    )
+    print(
+        f"  expected drifted {sorted(DRIFTED)}; Evidently-rule verdicts {cold_a['drifted']}; methods {sorted(set((cold_a['methods'] or {}).values()))}"
+    )
 
 
 if __name__ == "__main__":

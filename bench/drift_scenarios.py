@@ -28,10 +28,10 @@ os.environ.setdefault("RADMON_SECRET_KEY", "bench-secret-key-0123456789")
 os.environ.setdefault("RADMON_OUTBOX_DIR", "/tmp/radmon-bench-outbox")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor import migrate  # noqa: E402
-from monitor.db import Database  # noqa: E402
-from monitor.simulate import Simulation  # noqa: E402
-from tests.checks.scenarios import DayResult, daily_checks, load  # noqa: E402
+from monitor import migrate
+from monitor.db import Database
+from monitor.simulate import Simulation
+from tests.checks.scenarios import DayResult, daily_checks, load
 
 ONSET = 45
 DETECTION: dict[str, dict[str, list[tuple[str, ...]]]] = {
@@ -48,7 +48,11 @@ DETECTION: dict[str, dict[str, list[tuple[str, ...]]]] = {
     # The same change with blood read 12 HU darker instead of 8: an output effect at north about
     # twice the default's (docs/decisions/0501).
     "scanner_change:site=north,onset=45,hu_shift=-12": {
-        "outputs": [("drift_score", "score", "site=north"), ("positive_rate", "prediction", "site=north"), ("output_drift",)],
+        "outputs": [
+            ("drift_score", "score", "site=north"),
+            ("positive_rate", "prediction", "site=north"),
+            ("output_drift",),
+        ],
     },
     "prevalence_shift:onset=45,to=0.2": {"outputs": [("drift_score", "score"), ("positive_rate", "prediction")]},
     "calibration_decay:onset=45,ramp=7": {"outputs": [("drift_score", "score"), ("positive_rate", "prediction")]},
@@ -86,19 +90,30 @@ def null_rates(seeds: list[int], days: int, per_day: int) -> None:
             f"  null seed {seed:2d}: {len(results)} daily runs, {len(found)} with a finding "
             f"({sum(1 for r in results if r.segment_breaches)} in a segment), "
             f"{sum(1 for r in results if r.warnings or r.segment_warnings)} with a warning ({time.perf_counter() - started:.0f} s)"
-            + (f"; findings on days {[r.day for r in found]}: {sorted(set().union(*(r.breaches | r.segment_breaches for r in found)), key=str)}" if found else ""),
+            + (
+                f"; findings on days {[r.day for r in found]}: {sorted(set().union(*(r.breaches | r.segment_breaches for r in found)), key=str)}"
+                if found
+                else ""
+            ),
             flush=True,
         )
-    print(f"null: false-finding rate {with_finding}/{runs} daily runs = {with_finding / runs:.2%} (seeds {seeds[0]}..{seeds[-1]})")
+    print(
+        f"null: false-finding rate {with_finding}/{runs} daily runs = {with_finding / runs:.2%} (seeds {seeds[0]}..{seeds[-1]})"
+    )
     print(f"null: runs with a segment finding {with_segment_finding}/{runs} = {with_segment_finding / runs:.2%}")
-    print(f"null: runs with a warning {with_warning}/{runs} = {with_warning / runs:.2%} (in a segment: {with_segment_warning}); warnings by metric: {dict(warned.most_common(6))}")
+    print(
+        f"null: runs with a warning {with_warning}/{runs} = {with_warning / runs:.2%} (in a segment: {with_segment_warning}); warnings by metric: {dict(warned.most_common(6))}"
+    )
     if metrics:
         print(f"null: findings by metric: {dict(metrics)}")
 
 
 def _breached(result: DayResult, finding: tuple[str, ...]) -> bool:
     if finding == ("output_drift",):
-        return any(f[:2] in (("drift_score", "score"), ("positive_rate", "prediction")) for f in result.breaches | result.segment_breaches)
+        return any(
+            f[:2] in (("drift_score", "score"), ("positive_rate", "prediction"))
+            for f in result.breaches | result.segment_breaches
+        )
     return finding in (result.breaches if len(finding) == 2 else result.segment_breaches)
 
 
@@ -130,11 +145,17 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=1, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--skip-null", action="store_true")
     parser.add_argument("--skip-delays", action="store_true")
-    parser.add_argument("--scenarios", nargs="*", default=[], help="delays for these scenario names only (default: all)")
+    parser.add_argument(
+        "--scenarios", nargs="*", default=[], help="delays for these scenario names only (default: all)"
+    )
     args = parser.parse_args()
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    print(f"drift findings on simulated traffic: {args.per_day} studies/day, reference 5000 rows, policy = simulate.default_policy()")
-    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs", flush=True)
+    print(
+        f"drift findings on simulated traffic: {args.per_day} studies/day, reference 5000 rows, policy = simulate.default_policy()"
+    )
+    print(
+        f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs", flush=True
+    )
     if not args.skip_null:
         null_rates(seeds, args.days, args.per_day)
     if not args.skip_delays:

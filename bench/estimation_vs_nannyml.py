@@ -75,7 +75,12 @@ def radmon_estimates(frame: Any, reference: Any) -> list[dict[str, Any]]:
     for rows in chunks(len(frame)):
         part = frame.iloc[rows]
         figures = estimation.estimated_figures(
-            fitted, part["y_pred_proba"].to_numpy(), part["y_pred"].to_numpy(), targets={}, limits=Limits(), replicates=200
+            fitted,
+            part["y_pred_proba"].to_numpy(),
+            part["y_pred"].to_numpy(),
+            targets={},
+            limits=Limits(),
+            replicates=200,
         )
         by_metric = {f.metric: f for f in figures if f.segment is None}
         out.append(
@@ -125,7 +130,10 @@ def compare(data: Path, nannyml_python: str | None) -> dict[str, Any]:
     theirs, version = None, None
     if nannyml_python:
         answer = subprocess.run(
-            [nannyml_python, __file__, "--nannyml-side", "--data", str(data)], capture_output=True, text=True, check=True
+            [nannyml_python, __file__, "--nannyml-side", "--data", str(data)],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         parsed = json.loads(answer.stdout)
         theirs, version = parsed["chunks"], parsed["version"]
@@ -135,18 +143,28 @@ def compare(data: Path, nannyml_python: str | None) -> dict[str, Any]:
         entry = {
             "radmon_mae": float(np.mean(ours_error)),
             "radmon_max": float(np.max(ours_error)),
-            "radmon_inside": int(sum(o[metric]["low"] <= t[metric] <= o[metric]["high"] for o, t in zip(ours, truth, strict=True))),
+            "radmon_inside": int(
+                sum(o[metric]["low"] <= t[metric] <= o[metric]["high"] for o, t in zip(ours, truth, strict=True))
+            ),
         }
         if theirs is not None:
             their_error = [abs(n[metric]["value"] - t[metric]) for n, t in zip(theirs, truth, strict=True)]
             entry |= {
                 "nannyml_mae": float(np.mean(their_error)),
                 "nannyml_max": float(np.max(their_error)),
-                "nannyml_inside": int(sum(n[metric]["low"] <= t[metric] <= n[metric]["high"] for n, t in zip(theirs, truth, strict=True))),
+                "nannyml_inside": int(
+                    sum(n[metric]["low"] <= t[metric] <= n[metric]["high"] for n, t in zip(theirs, truth, strict=True))
+                ),
             }
         summary["metrics"][metric] = entry
     summary["rows"] = [
-        {"chunk": i, **{m: {"realized": t[m], "radmon": o[m]["value"], "nannyml": theirs[i][m]["value"] if theirs else None} for m in METRICS}}
+        {
+            "chunk": i,
+            **{
+                m: {"realized": t[m], "radmon": o[m]["value"], "nannyml": theirs[i][m]["value"] if theirs else None}
+                for m in METRICS
+            },
+        }
         for i, (t, o) in enumerate(zip(truth, ours, strict=True))
     ]
     return summary

@@ -41,15 +41,15 @@ from sqlalchemy import make_url, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor import migrate  # noqa: E402
-from monitor.auth import service as auth_service  # noqa: E402
-from monitor.auth.actors import SYSTEM  # noqa: E402
-from monitor.client import RadmonClient, RadmonError  # noqa: E402
-from monitor.db import Database  # noqa: E402
-from monitor.ingest.models import Inference  # noqa: E402
-from monitor.ingest.pseudonym import pseudonymize  # noqa: E402
-from monitor.registry import service as registry_service  # noqa: E402
-from monitor.registry.schemas import ModelCreate, VersionCreate  # noqa: E402
+from monitor import migrate
+from monitor.auth import service as auth_service
+from monitor.auth.actors import SYSTEM
+from monitor.client import RadmonClient, RadmonError
+from monitor.db import Database
+from monitor.ingest.models import Inference
+from monitor.ingest.pseudonym import pseudonymize
+from monitor.registry import service as registry_service
+from monitor.registry.schemas import ModelCreate, VersionCreate
 
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 SECRET_KEY = "bench-secret-key-0123456789"
@@ -126,8 +126,13 @@ def seed(database: Database) -> tuple[str, int, int]:
             session=session,
             actor=SYSTEM,
             model_name=MODEL,
-            data=VersionCreate(version=VERSION, artifact_uri="s3://m/ich.onnx", artifact_sha256="ab" * 32,
-                               targets={"sensitivity": 0.9}, decision_threshold=0.5),  # fmt: skip
+            data=VersionCreate(
+                version=VERSION,
+                artifact_uri="s3://m/ich.onnx",
+                artifact_sha256="ab" * 32,
+                targets={"sensitivity": 0.9},
+                decision_threshold=0.5,
+            ),  # fmt: skip
         )
         registry_service.activate_first(
             session=session, actor=SYSTEM, model_name=MODEL, version=VERSION, reason="bench"
@@ -362,8 +367,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--orm-rows", type=int, default=50_000, help="ORM phase subset (extrapolated); 0 = all rows")
-    parser.add_argument("--orm-flush-rows", type=int, default=10_000,
-                        help="subset for the ORM phase that flushes each object on its own (extrapolated); 0 = all rows")
+    parser.add_argument(
+        "--orm-flush-rows",
+        type=int,
+        default=10_000,
+        help="subset for the ORM phase that flushes each object on its own (extrapolated); 0 = all rows",
+    )
     parser.add_argument("--pg-url", default=os.environ.get("RADMON_TEST_PG_URL", DEFAULT_PG_URL), help="admin URL")
     parser.add_argument("--rate", type=float, default=200.0, help="single-record requests per second")
     parser.add_argument("--seconds", type=float, default=30.0, help="duration of the latency phase")

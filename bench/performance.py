@@ -39,13 +39,13 @@ from sqlalchemy import make_url, text
 os.environ.setdefault("RADMON_SECRET_KEY", "bench-secret-key-0123456789")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor import migrate  # noqa: E402
-from monitor.auth.actors import SYSTEM  # noqa: E402
-from monitor.checks import service as checks_service  # noqa: E402
-from monitor.checks.schemas import MonitoringPolicy  # noqa: E402
-from monitor.db import Database  # noqa: E402
-from monitor.registry import service as registry_service  # noqa: E402
-from monitor.registry.schemas import ModelCreate, VersionCreate  # noqa: E402
+from monitor import migrate
+from monitor.auth.actors import SYSTEM
+from monitor.checks import service as checks_service
+from monitor.checks.schemas import MonitoringPolicy
+from monitor.db import Database
+from monitor.registry import service as registry_service
+from monitor.registry.schemas import ModelCreate, VersionCreate
 
 MODEL, VERSION = "ich-ct", "2.1.0"
 WINDOW_END = datetime(2026, 11, 20, tzinfo=UTC)
@@ -66,7 +66,9 @@ def scratch_database(admin_url: str) -> Iterator[Database]:
     """A new, migrated PostgreSQL database, dropped afterwards whatever happens."""
     url = make_url(admin_url)
     name = f"radmon_bench_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password, dbname=url.database)
+    admin = psycopg2.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, dbname=url.database
+    )
     admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{name}"')
@@ -83,18 +85,26 @@ def scratch_database(admin_url: str) -> Iterator[Database]:
 
 def seed_model(database: Database) -> tuple[int, int]:
     with database.transaction() as session:
-        model = registry_service.create_model(session=session, actor=SYSTEM, data=ModelCreate(name=MODEL, display_name="ICH triage"))
+        model = registry_service.create_model(
+            session=session, actor=SYSTEM, data=ModelCreate(name=MODEL, display_name="ICH triage")
+        )
         version = registry_service.create_version(
             session=session, actor=SYSTEM, model_name=MODEL,
             data=VersionCreate(version=VERSION, artifact_uri="s3://m/ich.onnx", artifact_sha256="ab" * 32,
                                targets={"sensitivity": 0.9, "specificity": 0.8, "auc": 0.85}, decision_threshold=0.5),
         )  # fmt: skip
-        registry_service.activate_first(session=session, actor=SYSTEM, model_name=MODEL, version=VERSION, reason="bench")
-        checks_service.put_policy(session=session, actor=SYSTEM, model_name=MODEL, policy=MonitoringPolicy.model_validate(POLICY))
+        registry_service.activate_first(
+            session=session, actor=SYSTEM, model_name=MODEL, version=VERSION, reason="bench"
+        )
+        checks_service.put_policy(
+            session=session, actor=SYSTEM, model_name=MODEL, policy=MonitoringPolicy.model_validate(POLICY)
+        )
         return model.id, version.id
 
 
-def frames(rows: int, model_id: int, version_id: int, seed: int = 2026) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+def frames(
+    rows: int, model_id: int, version_id: int, seed: int = 2026
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Inference and outcome rows as they are stored (vectorized)."""
     rng = np.random.default_rng(seed)
     label = rng.random(rows) < 0.1
@@ -102,7 +112,10 @@ def frames(rows: int, model_id: int, version_id: int, seed: int = 2026) -> tuple
     sensitivity_drop = np.where(site == 0, 0.9, 1.0)  # one site a little worse
     score = np.clip(rng.beta(1.2, 9, rows) + label * rng.beta(6, 2, rows) * sensitivity_drop, 0, 1).round(6)
     occurred = WINDOW_END - timedelta(days=7) + pd.to_timedelta(rng.integers(0, 7 * 86400, rows), unit="s")
-    values = {name: np.array(choices, dtype=object)[rng.integers(0, len(choices), rows)] for name, choices in ATTRIBUTES.items()}
+    values = {
+        name: np.array(choices, dtype=object)[rng.integers(0, len(choices), rows)]
+        for name, choices in ATTRIBUTES.items()
+    }
     values["site"] = np.array(ATTRIBUTES["site"], dtype=object)[site]
     sex = values["patient_sex"]
     features = (
@@ -165,7 +178,9 @@ def load(database: Database, rows: int) -> None:
     with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("ANALYZE inferences"))
         connection.execute(text("ANALYZE outcomes"))
-    print(f"loaded {rows} inferences and {len(outcomes)} outcomes ({int(later.sum())} superseding) in {time.perf_counter() - started:.1f} s")
+    print(
+        f"loaded {rows} inferences and {len(outcomes)} outcomes ({int(later.sum())} superseding) in {time.perf_counter() - started:.1f} s"
+    )
 
 
 def peak_mb() -> float:
@@ -194,12 +209,20 @@ def measure(url: str, kind: str) -> None:
         backend = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
         backend_before, own_before = backend_cpu(backend), time.process_time()
         started = time.perf_counter()
-        run = checks_service.run_checks(session=session, actor=SYSTEM, model_name=MODEL, kinds=[kind], window_end=WINDOW_END)[0]
+        run = checks_service.run_checks(
+            session=session, actor=SYSTEM, model_name=MODEL, kinds=[kind], window_end=WINDOW_END
+        )[0]
         summary = {"status": run.status, "error": run.error, "labelled": run.summary.get("labelled"), "segments": run.summary.get("segments"),
                    "tests": run.summary.get("tests"), "breaches": run.summary.get("breaches")}  # fmt: skip
         seconds = time.perf_counter() - started
-        cpu = {"python_cpu_s": time.process_time() - own_before, "postgres_cpu_s": backend_cpu(backend) - backend_before}
-    json.dump({"kind": kind, "seconds": seconds, "peak_mb": peak_mb(), **cpu, "load": os.getloadavg()[0], **summary}, sys.stdout)
+        cpu = {
+            "python_cpu_s": time.process_time() - own_before,
+            "postgres_cpu_s": backend_cpu(backend) - backend_before,
+        }
+    json.dump(
+        {"kind": kind, "seconds": seconds, "peak_mb": peak_mb(), **cpu, "load": os.getloadavg()[0], **summary},
+        sys.stdout,
+    )
 
 
 def main() -> None:
@@ -216,12 +239,17 @@ def main() -> None:
         results = []
         for kind in ("subgroups", "performance"):
             answer = subprocess.run(
-                [sys.executable, __file__, "--measure", database.url, kind], stdout=subprocess.PIPE, text=True, check=True
+                [sys.executable, __file__, "--measure", database.url, kind],
+                stdout=subprocess.PIPE,
+                text=True,
+                check=True,
             )
             results.append(json.loads(answer.stdout.strip().splitlines()[-1]))
             print(json.dumps(results[-1]))
     load_avg = os.getloadavg()[0]
-    print(f"\nsummary ({args.rows} labelled rows, PostgreSQL, 1-minute load average {load_avg:.1f} on {os.cpu_count()} cores)")
+    print(
+        f"\nsummary ({args.rows} labelled rows, PostgreSQL, 1-minute load average {load_avg:.1f} on {os.cpu_count()} cores)"
+    )
     print("  kind          wall s  python cpu s  postgres cpu s  peak MB  load  run")
     for result in results:
         goal = " (goal <= 10 s, <= 1024 MB)" if result["kind"] == "subgroups" else ""

@@ -34,11 +34,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor.checks import estimation, performance  # noqa: E402
-from monitor.checks.performance_checks import Rows, support_figures  # noqa: E402
-from monitor.checks.schemas import FeatureSpec  # noqa: E402
-from monitor.simulate import Simulation, default_policy  # noqa: E402
-from monitor.simulate.simulation import TARGETS  # noqa: E402
+from monitor.checks import estimation, performance
+from monitor.checks.performance_checks import Rows, support_figures
+from monitor.checks.schemas import FeatureSpec
+from monitor.simulate import Simulation, default_policy
+from monitor.simulate.simulation import TARGETS
 
 POLICY = default_policy()
 NORTH = ("site=north", "manufacturer=GE MEDICAL SYSTEMS", "site=north&manufacturer=GE MEDICAL SYSTEMS")
@@ -51,12 +51,19 @@ def columns(frame: Any, rows: np.ndarray) -> dict[str, np.ndarray]:
 def breaches(frame: Any, rows: np.ndarray, label: np.ndarray) -> list[tuple[str, str]]:
     parts = performance.partitions(columns(frame, rows), POLICY["segments"], POLICY["intersections"])
     table = performance.subgroup_table(
-        label[rows], frame.score.to_numpy()[rows], frame.prediction.to_numpy()[rows], parts, targets=TARGETS, limits=performance.Limits(replicates=50)
+        label[rows],
+        frame.score.to_numpy()[rows],
+        frame.prediction.to_numpy()[rows],
+        parts,
+        targets=TARGETS,
+        limits=performance.Limits(replicates=50),
     )
     return [(f.segment or "", f.metric) for f in table.figures if f.status == "breach"]
 
 
-def evaluate(simulation: Simulation, window: int, ends: range, *, labels_as_of: int | None = None) -> dict[int, list[tuple[str, str]]]:
+def evaluate(
+    simulation: Simulation, window: int, ends: range, *, labels_as_of: int | None = None
+) -> dict[int, list[tuple[str, str]]]:
     """Breaches per window end; labels: every outcome that ever arrives, or those in by day `labels_as_of`."""
     frame = simulation.frame()
     arrived = frame.confirmed_at.notna().to_numpy()
@@ -71,7 +78,10 @@ def wall_clock(simulation: Simulation, window: int, end: int) -> int | None:
     """The first day on which window `end` shows the north breach with the labels arrived by then
     (the window is recomputed daily within the label horizon as outcomes come in)."""
     for as_of in range(end, end + 29):
-        if any(segment in NORTH for segment, _ in evaluate(simulation, window, range(end, end + 1), labels_as_of=as_of)[end]):
+        if any(
+            segment in NORTH
+            for segment, _ in evaluate(simulation, window, range(end, end + 1), labels_as_of=as_of)[end]
+        ):
             return as_of
     return None
 
@@ -98,11 +108,24 @@ def early_estimate(simulation: Simulation, window: int, ends: range) -> dict[int
             day=np.zeros(len(part), dtype=np.int64), columns={f.name: _values(part[f.name].tolist(), f.type) for f in features},
         )  # fmt: skip
         parts = performance.partitions({"site": part.site.to_numpy(object)}, ["site"], [])
-        estimated = estimation.estimated_figures(fitted, part.score.to_numpy(), part.prediction.to_numpy(), targets=TARGETS, limits=performance.Limits(), parts=parts, replicates=100)
+        estimated = estimation.estimated_figures(
+            fitted,
+            part.score.to_numpy(),
+            part.prediction.to_numpy(),
+            targets=TARGETS,
+            limits=performance.Limits(),
+            parts=parts,
+            replicates=100,
+        )
         support = support_figures(window_rows, reference, features, parts)
         sensitivity = next(f for f in estimated if f.segment == "site=north" and f.metric == "sensitivity")
         north_support = next(f for f in support if f.segment == "site=north")
-        out[end] = {"cbpe_sensitivity": sensitivity.value, "cbpe_status": sensitivity.status, "support": north_support.value, "support_status": north_support.status}
+        out[end] = {
+            "cbpe_sensitivity": sensitivity.value,
+            "cbpe_status": sensitivity.status,
+            "support": north_support.value,
+            "support_status": north_support.status,
+        }
     return out
 
 
@@ -127,7 +150,9 @@ def main() -> None:
     change_seeds = range(args.first_seed, args.first_seed + args.seeds)
     null_seeds = range(args.first_seed, args.first_seed + (args.seeds if args.null_seeds is None else args.null_seeds))
     for seed in change_seeds:
-        simulation = Simulation(days=args.onset + 31, per_day=300, seed=seed, scenarios=f"scanner_change:site=north,onset={args.onset}")
+        simulation = Simulation(
+            days=args.onset + 31, per_day=300, seed=seed, scenarios=f"scanner_change:site=north,onset={args.onset}"
+        )
         found = evaluate(simulation, args.window, range(args.onset + 1, args.onset + 31))
         at_north = [end for end, hits in found.items() if any(segment in NORTH for segment, _ in hits)]
         delay = at_north[0] - args.onset if at_north else None
@@ -147,10 +172,14 @@ def main() -> None:
         )
     within = sum(d is not None and d <= 14 for d in delays)
     known = sorted(d for d in delays if d is not None)
-    print(f"  detected within 14 days: {within}/{len(change_seeds)}; median delay {np.median(known) if known else None} days (detected seeds)")
+    print(
+        f"  detected within 14 days: {within}/{len(change_seeds)}; median delay {np.median(known) if known else None} days (detected seeds)"
+    )
     if args.skip_null:
         return
-    print(f"\nnull scenario, 90 days, seeds {null_seeds.start}-{null_seeds.stop - 1}: daily runs with any critical subgroup breach")
+    print(
+        f"\nnull scenario, 90 days, seeds {null_seeds.start}-{null_seeds.stop - 1}: daily runs with any critical subgroup breach"
+    )
     total_runs = total_bad = seeds_bad = 0
     for seed in null_seeds:
         found = evaluate(Simulation(days=90, per_day=300, seed=seed), args.window, range(args.window, 91))
@@ -158,7 +187,9 @@ def main() -> None:
         total_runs += len(found)
         total_bad += len(bad)
         seeds_bad += bool(bad)
-        detail = "; ".join(f"day {end}: {sorted({s for s, _ in hits})[0]} {hits[0][1]}" for end, hits in list(bad.items())[:3])
+        detail = "; ".join(
+            f"day {end}: {sorted({s for s, _ in hits})[0]} {hits[0][1]}" for end, hits in list(bad.items())[:3]
+        )
         print(f"  seed {seed}: {len(bad)} of {len(found)} runs" + (f" ({detail})" if bad else ""))
     print(f"  runs with a critical breach: {total_bad}/{total_runs}; seeds with any: {seeds_bad}/{len(null_seeds)}")
     print(f"\n{time.perf_counter() - started:.0f} s")

@@ -52,11 +52,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor.checks import performance, stats  # noqa: E402
-from monitor.checks.performance_checks import SUPPORT_BREACH, SUPPORT_MIN_ROWS, Rows, _outside  # noqa: E402
-from monitor.checks.schemas import FeatureSpec  # noqa: E402
-from monitor.simulate import Simulation, default_policy  # noqa: E402
-from monitor.simulate.simulation import TARGETS  # noqa: E402
+from monitor.checks import performance, stats
+from monitor.checks.performance_checks import SUPPORT_BREACH, SUPPORT_MIN_ROWS, Rows, _outside
+from monitor.checks.schemas import FeatureSpec
+from monitor.simulate import Simulation, default_policy
+from monitor.simulate.simulation import TARGETS
 
 POLICY = default_policy()
 FEATURES = [FeatureSpec(**f) for f in POLICY["features"]]
@@ -72,7 +72,9 @@ class Series:
 
     counts: dict[str, np.ndarray]  # tp, positives, tn, negatives per day
     anchor: int | None
-    positives: np.ndarray | None = None  # labelled positives (north only): inference day, day the label arrived, detected
+    positives: np.ndarray | None = (
+        None  # labelled positives (north only): inference day, day the label arrived, detected
+    )
 
 
 @dataclass
@@ -92,7 +94,9 @@ def seed_data(simulation: Simulation) -> Seed:
     arrived = frame.confirmed_at.notna().to_numpy()
     label = np.where(arrived, frame.label.to_numpy(), -1)
     prediction, day = frame.prediction.to_numpy().astype(bool), frame.day.to_numpy()
-    arrival = ((frame.confirmed_at - simulation.start).dt.total_seconds() // 86400).fillna(-1).to_numpy().astype(np.int64)
+    arrival = (
+        ((frame.confirmed_at - simulation.start).dt.total_seconds() // 86400).fillna(-1).to_numpy().astype(np.int64)
+    )
     reference_rows = simulation.reference(5000)
     reference = Rows(
         pk=np.arange(len(reference_rows)), score=np.zeros(len(reference_rows)), prediction=np.zeros(len(reference_rows), dtype=np.int64),
@@ -106,8 +110,13 @@ def seed_data(simulation: Simulation) -> Seed:
     outside, _, _ = _outside(rows, reference, FEATURES)
     y_ref = np.array([r["label"] for r in reference_rows])
     p_ref = np.array([r["score"] for r in reference_rows]) >= simulation.threshold
-    reference_figures = {"sensitivity": float(p_ref[y_ref == 1].mean()), "specificity": float((~p_ref[y_ref == 0]).mean())}
-    parts = performance.partitions({n: frame[n].to_numpy(object) for n in POLICY["segments"]}, POLICY["segments"], POLICY["intersections"])
+    reference_figures = {
+        "sensitivity": float(p_ref[y_ref == 1].mean()),
+        "specificity": float((~p_ref[y_ref == 0]).mean()),
+    }
+    parts = performance.partitions(
+        {n: frame[n].to_numpy(object) for n in POLICY["segments"]}, POLICY["segments"], POLICY["intersections"]
+    )
     segments: dict[str, Series] = {}
     seen: set[tuple] = set()
     for part in parts:
@@ -125,7 +134,12 @@ def seed_data(simulation: Simulation) -> Seed:
             seen.add(key)
             share = np.where(total >= SUPPORT_MIN_ROWS, per_day(outside[rows_of]) / np.maximum(total, 1), 0.0)
             crossed = np.flatnonzero(share >= SUPPORT_BREACH)
-            counts = {"tp": per_day((y == 1) & p), "positives": per_day(y == 1), "tn": per_day((y == 0) & ~p), "negatives": per_day(y == 0)}
+            counts = {
+                "tp": per_day((y == 1) & p),
+                "positives": per_day(y == 1),
+                "tn": per_day((y == 0) & ~p),
+                "negatives": per_day(y == 0),
+            }
             positives = None
             if name in NORTH:
                 found = y == 1
@@ -225,7 +239,12 @@ def anchored_wall_clock(series: Series, alpha: float, *, horizon: int = 60) -> i
     runs = range(start + 1, start + LOOKS + horizon)
     cases, successes = np.zeros(len(runs), dtype=np.int64), np.zeros(len(runs), dtype=np.int64)
     for i, run_day in enumerate(runs):
-        inside = (arrived >= 0) & (arrived < run_day) & (inference_day >= start) & (inference_day < min(run_day, start + LOOKS))
+        inside = (
+            (arrived >= 0)
+            & (arrived < run_day)
+            & (inference_day >= start)
+            & (inference_day < min(run_day, start + LOOKS))
+        )
         cases[i], successes[i] = inside.sum(), detected[inside].sum()
     c = boundary(np.diff(cases, prepend=0), TARGETS["sensitivity"], alpha)
     hit = np.flatnonzero(_z(successes, cases, TARGETS["sensitivity"]) < -c)
@@ -244,7 +263,9 @@ def ceiling(series: Series, metric: str, _reference: float, ends: range) -> int 
     """Not a rule: one test of the first 14 days after the true onset, no multiplicity, 2.5% one-sided."""
     success_key, total_key = METRICS[metric]
     x, n = series.counts[success_key][ONSET : ONSET + 14].sum(), series.counts[total_key][ONSET : ONSET + 14].sum()
-    return ONSET + 14 if metric == "sensitivity" and _z(np.array([x]), np.array([n]), TARGETS[metric])[0] < -1.96 else None
+    return (
+        ONSET + 14 if metric == "sensitivity" and _z(np.array([x]), np.array([n]), TARGETS[metric])[0] < -1.96 else None
+    )
 
 
 RULES: list[tuple[str, Rule]] = [
@@ -288,14 +309,27 @@ def main() -> None:
     started, cpu = time.perf_counter(), time.process_time()
     change_sets, null_sets = halves(seeds_of(args.change_seeds)), halves(seeds_of(args.null_seeds))
     change = {
-        s: seed_data(Simulation(days=CHANGE_DAYS, per_day=300, seed=s, scenarios=f"scanner_change:site=north,onset={ONSET}"))
+        s: seed_data(
+            Simulation(days=CHANGE_DAYS, per_day=300, seed=s, scenarios=f"scanner_change:site=north,onset={ONSET}")
+        )
         for s in seeds_of(args.change_seeds)
     }
     null = {s: seed_data(Simulation(days=NULL_DAYS, per_day=300, seed=s)) for s in seeds_of(args.null_seeds)}
-    anchors = sorted({(name, series.anchor) for data in null.values() for name, series in data.segments.items() if series.anchor is not None})
+    anchors = sorted(
+        {
+            (name, series.anchor)
+            for data in null.values()
+            for name, series in data.segments.items()
+            if series.anchor is not None
+        }
+    )
     north_anchors = sorted({data.segments["site=north"].anchor for data in change.values()})
-    print(f"input-support anchors: null {anchors or 'none'}; change scenario, site=north: days {north_anchors} (onset {ONSET})")
-    header = [f"change {r.start}-{r.stop - 1}" for r in change_sets] + [f"null {r.start}-{r.stop - 1}" for r in null_sets]
+    print(
+        f"input-support anchors: null {anchors or 'none'}; change scenario, site=north: days {north_anchors} (onset {ONSET})"
+    )
+    header = [f"change {r.start}-{r.stop - 1}" for r in change_sets] + [
+        f"null {r.start}-{r.stop - 1}" for r in null_sets
+    ]
     print(f"{'rule':48s} " + " ".join(f"{h:>14s}" for h in header) + "   delays (days after onset), change seeds")
     for label, rule in RULES:
         cells, delays = [], []
@@ -325,14 +359,20 @@ def main() -> None:
             cells.append(f"{bad}/{len(seeds)}")
         shown = ",".join("-" if d is None else str(d) for d in delays)
         print(f"{label:48s} " + " ".join(f"{c:>14s}" for c in cells) + f"   {shown}", flush=True)
-    print("change cells: detections within 14 days at north; null cells: seeds with any breach (sensitivity or specificity, any segment)")
+    print(
+        "change cells: detections within 14 days at north; null cells: seeds with any breach (sensitivity or specificity, any segment)"
+    )
     for alpha in (0.025, 0.0125):
         days = [anchored_wall_clock(change[s].segments["site=north"], alpha) for s in seeds_of(args.change_seeds)]
         shown = ",".join("-" if d is None else str(d - ONSET) for d in days)
-        print(f"anchored {alpha}, wall clock (one run a day, labels in hand, boundary over those runs): days after onset {shown}")
+        print(
+            f"anchored {alpha}, wall clock (one run a day, labels in hand, boundary over those runs): days after onset {shown}"
+        )
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
-    print(f"{time.perf_counter() - started:.0f} s wall, {time.process_time() - cpu:.0f} s CPU; load average {' '.join(load)}")
+    print(
+        f"{time.perf_counter() - started:.0f} s wall, {time.process_time() - cpu:.0f} s CPU; load average {' '.join(load)}"
+    )
 
 
 if __name__ == "__main__":

@@ -168,9 +168,7 @@ def _harden(response: Response) -> Response:
         response.headers.setdefault("Cache-Control", "no-store")
     token = csrf_token()
     if token and request.cookies.get(CSRF_COOKIE) != token:
-        response.set_cookie(
-            CSRF_COOKIE, token, path=PREFIX, samesite="Strict", secure=_cookie_secure(), httponly=False
-        )
+        response.set_cookie(CSRF_COOKIE, token, path=PREFIX, samesite="Strict", secure=_cookie_secure(), httponly=False)
     elif not token and CSRF_COOKIE in request.cookies:
         response.delete_cookie(CSRF_COOKIE, path=PREFIX)
     return response

@@ -78,7 +78,12 @@ def sign_in(*, username: str, password: str) -> Actor | None:
             )
             return None
         audit_service.record(
-            session=session, actor=actor, action="auth.login", entity="user", entity_id=username, after={"via": "dashboard"}
+            session=session,
+            actor=actor,
+            action="auth.login",
+            entity="user",
+            entity_id=username,
+            after={"via": "dashboard"},
         )
         return actor
 
@@ -163,7 +168,9 @@ def activate_first_version(*, actor: Actor, model_name: str, version: str, reaso
 # -- change requests (rollback, promotion) and their signatures ----------------------------------
 
 
-def change_requests(*, actor: Actor, model_name: str | None = None, status: str | None = None) -> list[ChangeRequestOut]:
+def change_requests(
+    *, actor: Actor, model_name: str | None = None, status: str | None = None
+) -> list[ChangeRequestOut]:
     """Change requests with their signatures, newest first (status as the service reads it: expiry applied)."""
     with transaction() as session:
         return changes_service.list_change_requests(session=session, actor=actor, model_name=model_name, status=status)
@@ -200,10 +207,16 @@ def decide_change_request(
 
     A refused signature (wrong password, lockout, expiry) is recorded and committed before the
     refusal is raised, as the API does (decision 0200); the deployment webhook goes out after commit."""
-    body = _validated(DecisionCreate, {"decision": decision, "meaning": meaning, "password": password, "comment": comment})
+    body = _validated(
+        DecisionCreate, {"decision": decision, "meaning": meaning, "password": password, "comment": comment}
+    )
     with transaction() as session:
         result = changes_service.decide(
-            session=session, actor=actor, change_request_id=change_request_id, data=body, webhook_url=settings.webhook_url
+            session=session,
+            actor=actor,
+            change_request_id=change_request_id,
+            data=body,
+            webhook_url=settings.webhook_url,
         )
     if result.refusal is not None:
         raise result.refusal
@@ -269,7 +282,10 @@ def _validated(schema: Any, values: dict[str, Any]) -> Any:
         return schema.model_validate(values)
     except ValidationError as exc:
         details = [
-            {"field": ".".join(str(part) for part in error["loc"]) or "policy", "reason": error["msg"].removeprefix("Value error, ")}
+            {
+                "field": ".".join(str(part) for part in error["loc"]) or "policy",
+                "reason": error["msg"].removeprefix("Value error, "),
+            }
             for error in exc.errors()
         ]
         raise Invalid("; ".join(f"{d['field']}: {d['reason']}" for d in details[:5]), details=details) from None
@@ -290,15 +306,21 @@ class AlertFilters:
     model: str | None = None
 
     def query(self) -> dict[str, str]:
-        pairs = {"status": self.status if self.status != "active" else None, "severity": self.severity, "model": self.model}
+        pairs = {
+            "status": self.status if self.status != "active" else None,
+            "severity": self.severity,
+            "model": self.model,
+        }
         return {key: value for key, value in pairs.items() if value}
 
 
 def alerts(*, actor: Actor, filters: AlertFilters, settings: Settings) -> list[AlertOut]:
     """Matching alerts, most severe first, then most recently seen."""
-    statuses: list[str | None] = ["open", "acknowledged"] if filters.status == "active" else [
-        None if filters.status == "all" else filters.status
-    ]
+    statuses: list[str | None] = (
+        ["open", "acknowledged"]
+        if filters.status == "active"
+        else [None if filters.status == "all" else filters.status]
+    )
     with transaction() as session:
         found = [
             alert
@@ -444,7 +466,9 @@ def start_full_verification(*, actor: Actor) -> datetime:
     global _full_verification
     with _full_verification_lock:
         if _full_verification is None or not _full_verification[1].is_alive():
-            thread = threading.Thread(target=_verify_full_logged, kwargs={"actor": actor}, name="audit-full-verification", daemon=True)
+            thread = threading.Thread(
+                target=_verify_full_logged, kwargs={"actor": actor}, name="audit-full-verification", daemon=True
+            )
             _full_verification = (datetime.now(UTC), thread)
             thread.start()
         return _full_verification[0]
@@ -532,7 +556,9 @@ def _monitoring_status(state: checks_service.ModelMonitoring, first: date) -> Mo
         open_alerts=sum(state.alerts.get("open", {}).values()),
         acknowledged_alerts=sum(state.alerts.get("acknowledged", {}).values()),
         last_run=state.last_run,
-        volume=[(first + timedelta(days=i), state.volume.get(first + timedelta(days=i), 0)) for i in range(VOLUME_DAYS)],
+        volume=[
+            (first + timedelta(days=i), state.volume.get(first + timedelta(days=i), 0)) for i in range(VOLUME_DAYS)
+        ],
         label_coverage=summary.get("label_coverage") if summary.get("labelled") else None,
         labelled=summary.get("labelled"),
         coverage_window_end=performance.window_end if performance else None,
@@ -561,7 +587,9 @@ def analysis_scope(*, actor: Actor, model_name: str | None, version: str | None)
             return None
         choices = [(m.name, m.display_name) for m, _ in models]
         model, active = registry_service.get_model(session=session, actor=actor, name=model_name or choices[0][0])
-        versions = [v.version for v in registry_service.list_versions(session=session, actor=actor, model_name=model.name)]
+        versions = [
+            v.version for v in registry_service.list_versions(session=session, actor=actor, model_name=model.name)
+        ]
         if version and version not in versions:
             raise NotFound(f"model '{model.name}' has no version '{version}'")
         selected = version or active or (versions[-1] if versions else None)
@@ -572,7 +600,9 @@ def _latest_run(session: Session, actor: Actor, scope: AnalysisScope, kind: str)
     """The newest current run of a kind for the scope's version, with its metric points."""
     if scope.version is None:
         return None
-    return checks_service.newest_run(session=session, actor=actor, model_name=scope.model.name, version=scope.version, kind=kind)
+    return checks_service.newest_run(
+        session=session, actor=actor, model_name=scope.model.name, version=scope.version, kind=kind
+    )
 
 
 def _series(
@@ -609,7 +639,9 @@ class DriftView:
 def drift_view(*, actor: Actor, scope: AnalysisScope, since: datetime) -> DriftView:
     """The scope's drift series for windows ending from `since`, and its latest drift runs."""
     with transaction() as session:
-        inputs = _series(session, actor, scope, "input_drift", ("drift_score", "unified_drift"), since, details_of=("unified_drift",))
+        inputs = _series(
+            session, actor, scope, "input_drift", ("drift_score", "unified_drift"), since, details_of=("unified_drift",)
+        )
         outputs = _series(session, actor, scope, "output_drift", ("drift_score", "positive_rate"), since)
         return DriftView(
             drift_scores=[p for p in inputs if p.metric == "drift_score"],
@@ -657,7 +689,12 @@ def drift_distribution(*, actor: Actor, run_id: int, feature: str) -> Distributi
         return Distribution(**base, **empty, kind=found.reference.kind, reference_n=reference.n, window_n=0,
                             reference_missing=reference.missing, window_missing=window.missing if window else 0)  # fmt: skip
     counted = None if feature == "score" else drift_stats.value_counts(found.reference, window)
-    common = {"reference_n": reference.n, "window_n": window.n, "reference_missing": reference.missing, "window_missing": window.missing}
+    common = {
+        "reference_n": reference.n,
+        "window_n": window.n,
+        "reference_missing": reference.missing,
+        "window_missing": window.missing,
+    }
     if counted is not None:
         keys, ref, cur = counted
         known = len(keys) - int((ref == 0).sum())
@@ -683,7 +720,9 @@ def _shares(counts: np.ndarray) -> list[float]:
     return (counts / total).tolist() if total else [0.0] * len(counts)
 
 
-def _numeric_shares(column: NumericColumn, window: NumericHist, *, score: bool) -> tuple[np.ndarray, list[float], list[float]]:
+def _numeric_shares(
+    column: NumericColumn, window: NumericHist, *, score: bool
+) -> tuple[np.ndarray, list[float], list[float]]:
     """Equal-width display bins over both samples' central range (scores: 0 to 1)."""
     low, high = min(column.hist.vmin, window.vmin), max(column.hist.vmax, window.vmax)
     if score:
@@ -719,14 +758,19 @@ class PerformanceView:
     segments: list[str] = field(default_factory=list)  # what the segment picker offers
 
 
-def performance_view(*, actor: Actor, scope: AnalysisScope, since: datetime, segment: str | None = None) -> PerformanceView:
+def performance_view(
+    *, actor: Actor, scope: AnalysisScope, since: datetime, segment: str | None = None
+) -> PerformanceView:
     """The scope's performance series for windows ending from `since` (overall, or one segment's
     realized subgroup figures and estimate), and its latest runs. Each series is one indexed read
     of that segment's points only."""
     with transaction() as session:
         segments = (
             checks_service.series_segments(
-                session=session, actor=actor, model_name=scope.model.name, version=scope.version,
+                session=session,
+                actor=actor,
+                model_name=scope.model.name,
+                version=scope.version,
                 kinds=("subgroups", "estimated_performance"),
             )  # fmt: skip
             if scope.version
@@ -735,7 +779,9 @@ def performance_view(*, actor: Actor, scope: AnalysisScope, since: datetime, seg
         if segment is not None and segment not in segments:
             raise NotFound(f"version {scope.version} of '{scope.model.name}' has no figures for segment '{segment}'")
         realized_kind = "performance" if segment is None else "subgroups"
-        realized = _series(session, actor, scope, realized_kind, (*PERFORMANCE_METRICS, "label_coverage"), since, segment=segment)
+        realized = _series(
+            session, actor, scope, realized_kind, (*PERFORMANCE_METRICS, "label_coverage"), since, segment=segment
+        )
         estimated = _series(session, actor, scope, "estimated_performance", PERFORMANCE_METRICS, since, segment=segment)
         latest = _latest_run(session, actor, scope, "performance")
         latest_estimate = checks_service.list_runs(
@@ -757,12 +803,22 @@ class SubgroupView:
 def subgroup_view(*, actor: Actor, scope: AnalysisScope, window_end: datetime | None) -> SubgroupView:
     """The segment table of the version's subgroups run for window_end (default: the latest)."""
     with transaction() as session:
-        runs = checks_service.list_runs(session=session, actor=actor, model_name=scope.model.name, kind="subgroups", limit=200)
-        windows = [(run.window_end, len(run.summary.get("breached_segments") or [])) for run in runs if run.version == scope.version]
+        runs = checks_service.list_runs(
+            session=session, actor=actor, model_name=scope.model.name, kind="subgroups", limit=200
+        )
+        windows = [
+            (run.window_end, len(run.summary.get("breached_segments") or []))
+            for run in runs
+            if run.version == scope.version
+        ]
         if not windows:
             return SubgroupView(None, [])
         table = performance_checks.subgroup_report(
-            session=session, actor=actor, model_name=scope.model.name, window_end=window_end or windows[0][0], version=scope.version
+            session=session,
+            actor=actor,
+            model_name=scope.model.name,
+            window_end=window_end or windows[0][0],
+            version=scope.version,
         )
         return SubgroupView(table, windows)
 

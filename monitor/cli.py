@@ -148,7 +148,9 @@ def serve(
 @app.command()
 @reports_errors
 def demo(
-    days: Annotated[int, typer.Option(min=1, max=365, help="Days of simulated traffic to seed (the scanner change is on day 45).")] = 90,
+    days: Annotated[
+        int, typer.Option(min=1, max=365, help="Days of simulated traffic to seed (the scanner change is on day 45).")
+    ] = 90,
     port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 8000,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     db: Annotated[Path, typer.Option(help="SQLite file, deleted and recreated on each run.")] = Path("radmon-demo.db"),
@@ -158,9 +160,7 @@ def demo(
     """Seed a demo hospital in a fresh SQLite file, through the real API, and serve it."""
     from monitor import demo as demo_module
 
-    demo_module.run(
-        db_path=db, days=days, host=host, port=port, seed=seed, serve_forever=not no_serve, out=console()
-    )
+    demo_module.run(db_path=db, days=days, host=host, port=port, seed=seed, serve_forever=not no_serve, out=console())
 
 
 # ---------------------------------------------------------------------------- db
@@ -386,7 +386,9 @@ def _utc_instant(value: str, option: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise fail(f"{option} must be an ISO date or date-time (e.g. 2026-11-02 or 2026-11-02T00:00Z); got '{value}'") from None
+        raise fail(
+            f"{option} must be an ISO date or date-time (e.g. 2026-11-02 or 2026-11-02T00:00Z); got '{value}'"
+        ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -395,7 +397,9 @@ def _utc_instant(value: str, option: str) -> datetime:
 def checks_run(
     model: Annotated[str, typer.Option(help="Model name.")],
     kind: Annotated[list[str] | None, typer.Option(help="Check kind (repeatable); default: every kind.")] = None,
-    window_end: Annotated[str | None, typer.Option(help="End of the window (ISO, UTC); default today 00:00 UTC.")] = None,
+    window_end: Annotated[
+        str | None, typer.Option(help="End of the window (ISO, UTC); default today 00:00 UTC.")
+    ] = None,
 ) -> None:
     """Run checks for one window now; a re-run supersedes the window's previous runs (both kept)."""
     from monitor.auth.actors import SYSTEM
@@ -403,12 +407,18 @@ def checks_run(
 
     end = _utc_instant(window_end, "--window-end") if window_end else None
     with transaction() as session:
-        runs = checks_service.run_checks(session=session, actor=SYSTEM, model_name=model, kinds=kind or None, window_end=end)
+        runs = checks_service.run_checks(
+            session=session, actor=SYSTEM, model_name=model, kinds=kind or None, window_end=end
+        )
         table = Table("run", "version", "kind", "window", "status", "breaches", title=f"Checks for {model}")
         for run in runs:
             out = checks_service.run_out(session=session, run=run)
             table.add_row(
-                str(out.id), out.version, out.kind, f"{_when(out.window_start)} .. {_when(out.window_end)}", out.status,
+                str(out.id),
+                out.version,
+                out.kind,
+                f"{_when(out.window_start)} .. {_when(out.window_end)}",
+                out.status,
                 str(sum(1 for point in out.metrics if point.status == "breach")),
             )
     console().print(table)
@@ -438,7 +448,9 @@ def checks_backfill(
             made = checks_jobs.backfill(
                 model, ends, database=database, on_window=lambda _end, _runs: progress.advance(task)
             )
-    console().print(f"{made} check runs over {len(ends)} daily windows of {model} ({_when(ends[0])} .. {_when(ends[-1])}).")
+    console().print(
+        f"{made} check runs over {len(ends)} daily windows of {model} ({_when(ends[0])} .. {_when(ends[-1])})."
+    )
 
 
 # ---------------------------------------------------------------------------- simulate
@@ -447,12 +459,19 @@ def checks_backfill(
 @app.command()
 @reports_errors
 def simulate(
-    scenario: Annotated[str, typer.Option(help="Scenario name or spec, e.g. scanner_change or 'scanner_change:site=north,onset=45+prevalence_shift'; 'demo' is the demo's mix.")] = "null",
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="Scenario name or spec, e.g. scanner_change or 'scanner_change:site=north,onset=45+prevalence_shift'; 'demo' is the demo's mix."
+        ),
+    ] = "null",
     days: Annotated[int, typer.Option(min=1, max=3650, help="Days of traffic.")] = 90,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same records).")] = 7,
     per_day: Annotated[int, typer.Option(min=1, help="Studies per day.")] = 300,
     out: Annotated[Path, typer.Option(help="Folder for the JSON-lines files.")] = Path("radmon-simulation"),
-    post: Annotated[str | None, typer.Option(help="Also post the traffic to this radmon (base URL) with --api-key.")] = None,
+    post: Annotated[
+        str | None, typer.Option(help="Also post the traffic to this radmon (base URL) with --api-key.")
+    ] = None,
     api_key: Annotated[str | None, typer.Option(envvar="RADMON_API_KEY", help="Ingest API key for --post.")] = None,
 ) -> None:
     """Simulate head-CT traffic with injected failure modes: write reference, inferences, outcomes

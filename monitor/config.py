@@ -49,12 +49,10 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _secrets_outside_demo(self) -> "Settings":
+    def _secrets_outside_demo(self) -> Settings:
         if not self.secret_key:
             if not self.demo:
-                raise ValueError(
-                    "RADMON_SECRET_KEY is required outside the demo (set it to a long random string)"
-                )
+                raise ValueError("RADMON_SECRET_KEY is required outside the demo (set it to a long random string)")
             self.secret_key = DEMO_SECRET
         if len(self.secret_key) < 16:
             raise ValueError("RADMON_SECRET_KEY must be at least 16 characters")

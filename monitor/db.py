@@ -101,9 +101,8 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits on success and rolls back on error."""
-        with self.sessions() as session:
-            with session.begin():
-                yield session
+        with self.sessions() as session, session.begin():
+            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()

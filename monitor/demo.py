@@ -68,7 +68,12 @@ def demo_simulation(*, days: int, seed: int, now: datetime) -> Simulation:
     `days` days that end at today's midnight (UTC) before `now`."""
     end = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return create_simulation(
-        scenario=SCENARIO, days=days, per_day=PER_DAY, seed=seed, model=MODEL, version=ACTIVE_VERSION,
+        scenario=SCENARIO,
+        days=days,
+        per_day=PER_DAY,
+        seed=seed,
+        model=MODEL,
+        version=ACTIVE_VERSION,
         start=end - timedelta(days=days),
     )
 
@@ -241,7 +246,9 @@ def run(
         out.print(f"Stored {counts['inferences']} inferences and {counts['outcomes']} outcomes in {db_path}.")
         counts["runs"] = backfill_checks(database, simulation, out)
         report = alerts_jobs.deliver_due(database=database, settings=settings)
-        out.print(f"Ran {counts['runs']} check runs over {days} days of traffic (scenarios: {' + '.join(simulation.summary()['scenarios'])}).")
+        out.print(
+            f"Ran {counts['runs']} check runs over {days} days of traffic (scenarios: {' + '.join(simulation.summary()['scenarios'])})."
+        )
         out.print(open_alerts_table(database))
         for path in report.files:
             out.print(f"Alert email written to {path}")

@@ -25,7 +25,8 @@ from monitor.ingest.group_commit import GroupCommit
 from monitor.ingest.router import router as ingest_router
 from monitor.observability import RequestGuardMiddleware, RequestMetricsMiddleware
 from monitor.reference.router import router as reference_router
-from monitor.registry.router import change_requests_router, router as registry_router
+from monitor.registry.router import change_requests_router
+from monitor.registry.router import router as registry_router
 
 log = logging.getLogger("radmon")
 
@@ -113,7 +114,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _probe_routes(app)
     api = APIRouter(prefix="/api/v1")
     # Ingest first: routes are matched in order, and ingest is the hot path (hundreds of requests/s).
-    for router in (ingest_router, registry_router, change_requests_router, reference_router, checks_router, audit_router, alerts_router):
+    for router in (
+        ingest_router,
+        registry_router,
+        change_requests_router,
+        reference_router,
+        checks_router,
+        audit_router,
+        alerts_router,
+    ):
         api.include_router(router)
     app.include_router(api)
     app.add_middleware(RequestGuardMiddleware, max_bytes=settings.max_request_bytes)

@@ -42,7 +42,12 @@ os.environ.setdefault("RADMON_PSEUDONYM_KEY", "test-pseudonym-key-0123456789")
 def _pg_admin_connection():  # type: ignore[no-untyped-def]
     url = make_url(PG_ADMIN_URL)
     connection = psycopg2.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, dbname=url.database, connect_timeout=5
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+        connect_timeout=5,
     )
     connection.autocommit = True
     return connection

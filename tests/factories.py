@@ -14,7 +14,9 @@ PASSWORD = "correct horse battery"
 SHA = "ab" * 32
 
 
-def make_user(session: Session, *, role: str = "viewer", username: str | None = None, full_name: str = "") -> tuple[Actor, str]:
+def make_user(
+    session: Session, *, role: str = "viewer", username: str | None = None, full_name: str = ""
+) -> tuple[Actor, str]:
     """A user of that role and a fresh API key for them."""
     username = username or f"{role}-user"
     user = auth_service.create_user(
@@ -68,5 +70,7 @@ def make_version(
         ),
     )
     if activate:
-        registry_service.activate_first(session=session, actor=SYSTEM, model_name=model, version=version, reason="go-live")
+        registry_service.activate_first(
+            session=session, actor=SYSTEM, model_name=model, version=version, reason="go-live"
+        )
     return created

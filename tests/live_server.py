@@ -88,8 +88,20 @@ class LiveServer:
             RADMON_SECRET_KEY=SECRET_KEY,
             RADMON_PSEUDONYM_KEY=PSEUDONYM_KEY,
         )
-        command = [sys.executable, "-m", "uvicorn", "monitor.main:create_app", "--factory",
-                   "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--no-access-log"]
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "monitor.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         self._wait_ready(timeout)

@@ -31,8 +31,15 @@ def make_client(handler: Handler, **options: float) -> tuple[RadmonClient, list[
 def records(n: int, *, start: int = 0) -> list[dict[str, Any]]:
     occurred = datetime(2026, 11, 2, 8, 14, 5, tzinfo=UTC)
     return [
-        {"model": "ich-ct", "version": "2.1.0", "inference_id": f"inf-{i}", "occurred_at": occurred,
-         "score": 0.5, "prediction": 0, "features": {"kvp": 120, "site": "north"}}
+        {
+            "model": "ich-ct",
+            "version": "2.1.0",
+            "inference_id": f"inf-{i}",
+            "occurred_at": occurred,
+            "score": 0.5,
+            "prediction": 0,
+            "features": {"kvp": 120, "site": "north"},
+        }
         for i in range(start, start + n)
     ]
 
@@ -195,10 +202,12 @@ def test_backoff_grows_exponentially_with_jitter_and_stays_bounded() -> None:
 
 
 def test_retry_after_is_honoured_within_the_bound() -> None:
-    answers = iter([
-        httpx.Response(503, headers={"Retry-After": "120"}),
-        httpx.Response(200, json={"version": "2.1.0"}),
-    ])
+    answers = iter(
+        [
+            httpx.Response(503, headers={"Retry-After": "120"}),
+            httpx.Response(200, json={"version": "2.1.0"}),
+        ]
+    )
     client, sleeps = make_client(lambda _request: next(answers), backoff=0.1, max_backoff=5.0)
     assert client.active_version("ich-ct") == {"version": "2.1.0"}
     assert sleeps == [5.0]

@@ -124,10 +124,7 @@ def test_kill_9_mid_ingest_loses_nothing_acknowledged_and_stores_nothing_twice(
     with fresh_database.engine.connect() as connection:
         stored = connection.execute(text("SELECT count(*) FROM inferences")).scalar_one()
         doubled = connection.execute(
-            text(
-                "SELECT model_id, inference_id FROM inferences"
-                " GROUP BY model_id, inference_id HAVING count(*) > 1"
-            )
+            text("SELECT model_id, inference_id FROM inferences GROUP BY model_id, inference_id HAVING count(*) > 1")
         ).all()
         stored_ids = set(connection.execute(text("SELECT inference_id FROM inferences")).scalars())
     assert stored == len({r["inference_id"] for r in sent}) == TOTAL

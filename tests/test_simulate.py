@@ -77,7 +77,10 @@ def test_same_seed_gives_the_same_records_and_another_seed_does_not() -> None:
 
 
 def test_a_scenario_leaves_the_days_before_its_onset_as_the_null_run_has_them() -> None:
-    null, changed = run("null"), run(f"scanner_change:onset={ONSET}+missing_surge:onset={ONSET}+calibration_decay:onset={ONSET}")
+    null, changed = (
+        run("null"),
+        run(f"scanner_change:onset={ONSET}+missing_surge:onset={ONSET}+calibration_decay:onset={ONSET}"),
+    )
     for day in (0, ONSET - 1):
         assert null.inferences(day) == changed.inferences(day)
     assert null.inferences(ONSET) != changed.inferences(ONSET)
@@ -134,7 +137,9 @@ def test_outcomes_arrive_days_to_weeks_later_and_some_never() -> None:
     for outcome in outcomes[:50]:
         assert set(outcome) == {"model", "inference_id", "label", "source", "confirmed_at"}
         assert outcome["source"] in ("report_nlp", "consensus_read", "follow_up") and outcome["label"] in (0, 1)
-    delays = np.array([(parse_time(o["confirmed_at"]) - occurred[o["inference_id"]]).total_seconds() / 86400 for o in outcomes])
+    delays = np.array(
+        [(parse_time(o["confirmed_at"]) - occurred[o["inference_id"]]).total_seconds() / 86400 for o in outcomes]
+    )
     assert delays.min() > 0
     assert 1 < np.median(delays) < 14 and np.quantile(delays, 0.95) > 14
     assert 0.1 < 1 - len(outcomes) / len(occurred) < 0.4, "a share of studies is never confirmed"
@@ -176,7 +181,9 @@ def test_study_keys_are_opaque_tokens_never_raw_accession_numbers() -> None:
     keys = [r["study_key"] for r in sim.inferences()] + [r["study_key"] for r in sim.reference(500)]
     assert all(re.fullmatch(r"acc-[0-9a-f]{40}", key) for key in keys)
     assert len(set(keys)) == len(keys)
-    assert all(re.fullmatch(r"(inf|ref)-[0-9a-f]{32}", r["inference_id"]) for r in sim.inferences(0) + sim.reference(50))
+    assert all(
+        re.fullmatch(r"(inf|ref)-[0-9a-f]{32}", r["inference_id"]) for r in sim.inferences(0) + sim.reference(50)
+    )
 
 
 def test_batches_respect_the_api_limit() -> None:
@@ -193,7 +200,9 @@ def test_scores_come_from_a_model_that_separates_the_classes_on_the_reference() 
     assert 0.85 < auc < 0.995, auc
     positives = reference[reference.label == 1]
     assert 0.88 < positives.prediction.mean() < 0.96, "threshold set for ~92% sensitivity"
-    volume = reference.features.map(lambda f: f["hyperdense_volume_ml"] if f["hyperdense_volume_ml"] is not None else np.nan)
+    volume = reference.features.map(
+        lambda f: f["hyperdense_volume_ml"] if f["hyperdense_volume_ml"] is not None else np.nan
+    )
     assert stats.spearmanr(volume, reference.score, nan_policy="omit").statistic > 0.5
 
 
@@ -255,7 +264,9 @@ def test_missing_surge_drops_header_fields_and_nulls_image_features() -> None:
     before = [r["features"] for d in range(ONSET) for r in sim.inferences(d)]
     after = [r["features"] for d in range(ONSET, 90) for r in sim.inferences(d)]
     assert np.mean(["kvp" not in f for f in before]) < 0.02 and np.mean(["kvp" not in f for f in after]) > 0.35
-    assert np.mean([f["mean_hu"] is None for f in before]) < 0.02 and np.mean([f["mean_hu"] is None for f in after]) > 0.35
+    assert (
+        np.mean([f["mean_hu"] is None for f in before]) < 0.02 and np.mean([f["mean_hu"] is None for f in after]) > 0.35
+    )
     assert all("mean_hu" in f for f in after), "image features are sent as null, not omitted"
     assert np.mean(["kernel" not in f for f in after]) < 0.03, "fields not named keep their baseline rate"
 
@@ -286,7 +297,9 @@ def test_null_scenario_matches_the_reference_distribution() -> None:
     sim = run("null")
     reference = pd.DataFrame([r["features"] for r in sim.reference(5000)])
     traffic = frame("null")
-    p_values = [stats.ks_2samp(reference[name].dropna(), traffic[name].dropna()).pvalue for name in NUMERIC if name != "kvp"]
+    p_values = [
+        stats.ks_2samp(reference[name].dropna(), traffic[name].dropna()).pvalue for name in NUMERIC if name != "kvp"
+    ]
     assert sum(p < 0.01 for p in p_values) <= 1 and np.median(p_values) > 0.05, p_values
     for name in ("site", "manufacturer", "age_band", "patient_sex"):
         table = pd.crosstab(pd.concat([reference[name], traffic[name]]), [0] * len(reference) + [1] * len(traffic))
@@ -306,8 +319,13 @@ def test_scenarios_compose() -> None:
 
 
 def test_parse_scenarios_reads_the_command_line_form() -> None:
-    parsed = parse_scenarios("scanner_change:site=south,onset=30,kvp=80,hu_shift=-6.5+prevalence_shift:onset=20,to=0.25")
-    assert parsed == [ScannerChange(site="south", onset_day=30, kvp=80, hu_shift=-6.5), PrevalenceShift(onset_day=20, to=0.25)]
+    parsed = parse_scenarios(
+        "scanner_change:site=south,onset=30,kvp=80,hu_shift=-6.5+prevalence_shift:onset=20,to=0.25"
+    )
+    assert parsed == [
+        ScannerChange(site="south", onset_day=30, kvp=80, hu_shift=-6.5),
+        PrevalenceShift(onset_day=20, to=0.25),
+    ]
     assert parse_scenarios("missing_surge:features=kvp|kernel") == [MissingSurge(features=("kvp", "kernel"))]
     assert parse_scenarios("noise_drift") == [NoiseDrift()]
     assert [s.name for s in parse_scenarios("null")] == ["null"]

@@ -19,7 +19,11 @@ from dashboard.components.widgets import empty_state, page_header
 from monitor.checks.schemas import CheckRunOut, MetricPointOut
 
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"format": "png", "scale": 2}}
-PAGES = (("drift", "/drift", "Drift"), ("performance", "/performance", "Performance"), ("subgroups", "/subgroups", "Subgroups"))
+PAGES = (
+    ("drift", "/drift", "Drift"),
+    ("performance", "/performance", "Performance"),
+    ("subgroups", "/subgroups", "Subgroups"),
+)
 STATUS_BADGES = {
     "ok": ("ok", "success"),
     "warn": ("warning", "warning"),
@@ -61,7 +65,7 @@ def lookback_select(page: str, days: int) -> Component:
     )
 
 
-def status_badge(status: str | None, *, id: str | None = None) -> Component:  # noqa: A002 (Dash's word)
+def status_badge(status: str | None, *, id: str | None = None) -> Component:
     text, color = STATUS_BADGES.get(status or "", (status or "no data", "light"))
     props: dict[str, Any] = {"id": id} if id else {}
     return dbc.Badge(text, color=color, text_color="dark" if color in ("warning", "light") else None,
@@ -111,7 +115,10 @@ def header(
             html.Label("Model version", htmlFor=f"{prefix}-version-select", className="visually-hidden"),
             dbc.Select(
                 id=f"{prefix}-version-select",
-                options=[{"label": f"version {v}" + (" (live)" if v == scope.model.active_version else ""), "value": v} for v in scope.versions],
+                options=[
+                    {"label": f"version {v}" + (" (live)" if v == scope.model.active_version else ""), "value": v}
+                    for v in scope.versions
+                ],
                 value=scope.version or "",
                 style={"minWidth": "10rem"},
                 size="sm",
@@ -122,14 +129,22 @@ def header(
     )
     links = dbc.Nav(
         [
-            dbc.NavItem(dbc.NavLink(label, href=page_href(path, scope.query), active=key == page, id=f"{prefix}-tab-{key}"))
+            dbc.NavItem(
+                dbc.NavLink(label, href=page_href(path, scope.query), active=key == page, id=f"{prefix}-tab-{key}")
+            )
             for key, path, label in PAGES
         ],
         pills=True,
         className="radmon-analysis-tabs mb-4",
     )
     heading = [html.Span(scope.model.display_name, className="fw-semibold"), f" · {scope.model.name} · ", subtitle]
-    return html.Div([dcc.Location(id=f"{prefix}-location", refresh="callback-nav"), page_header(title, heading, actions=pickers), links])
+    return html.Div(
+        [
+            dcc.Location(id=f"{prefix}-location", refresh="callback-nav"),
+            page_header(title, heading, actions=pickers),
+            links,
+        ]
+    )
 
 
 def no_models(page: str, title: str) -> Component:
@@ -159,5 +174,7 @@ def register_navigation(app: Dash, page: str, path: str, *, extras: tuple[str, .
         query: dict[str, Any] = {"model": model}
         if ctx.triggered_id != f"{page}-model-select":
             query["version"] = version
-            query |= {i.removeprefix(f"{page}-").removesuffix("-select"): v for i, v in zip(extras, values, strict=True)}
+            query |= {
+                i.removeprefix(f"{page}-").removesuffix("-select"): v for i, v in zip(extras, values, strict=True)
+            }
         return page_href(path, query)

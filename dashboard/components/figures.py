@@ -49,7 +49,12 @@ def deployment_timeline(deployments: Sequence[Mapping[str, Any]], *, now: dateti
             x=[max((end - start).total_seconds(), 0.0) * 1000 for start, end in zip(starts, ends, strict=True)],
             marker={"color": [PAST_COLOR] * (len(ordered) - 1) + [LIVE_COLOR] if ordered else []},
             customdata=[
-                [_stamp(start), "now" if i == len(ordered) - 1 else _stamp(end), d["activated_by"], d.get("reason") or "-"]
+                [
+                    _stamp(start),
+                    "now" if i == len(ordered) - 1 else _stamp(end),
+                    d["activated_by"],
+                    d.get("reason") or "-",
+                ]
                 for i, (d, start, end) in enumerate(zip(ordered, starts, ends, strict=True))
             ],
             hovertemplate=(
@@ -78,7 +83,9 @@ def deployment_timeline(deployments: Sequence[Mapping[str, Any]], *, now: dateti
         height=140 + 44 * max(len(category_order), 1),
     )
     window_start = min([now - MIN_WINDOW, *starts])
-    layout["xaxis"].update(type="date", range=[plotly_time(window_start), plotly_time(now + (now - window_start) * 0.02)])
+    layout["xaxis"].update(
+        type="date", range=[plotly_time(window_start), plotly_time(now + (now - window_start) * 0.02)]
+    )
     layout["yaxis"].update(categoryorder="array", categoryarray=category_order, autorange="reversed", type="category")
     figure.update_layout(**layout)
     return figure
@@ -145,8 +152,12 @@ def alert_occurrences(
             error_y={
                 "type": "data",
                 "symmetric": False,
-                "array": [float(o["ci_high"]) - v if ok else 0 for o, v, ok in zip(points, values, has_interval, strict=True)],
-                "arrayminus": [v - float(o["ci_low"]) if ok else 0 for o, v, ok in zip(points, values, has_interval, strict=True)],
+                "array": [
+                    float(o["ci_high"]) - v if ok else 0 for o, v, ok in zip(points, values, has_interval, strict=True)
+                ],
+                "arrayminus": [
+                    v - float(o["ci_low"]) if ok else 0 for o, v, ok in zip(points, values, has_interval, strict=True)
+                ],
                 "color": "#adb5bd",
                 "thickness": 1.5,
                 "width": 4,
@@ -194,7 +205,13 @@ WINDOW_COLOR = "#0d6efd"
 ESTIMATE_COLOR = "#6f42c1"
 TARGET_COLOR = "#212529"
 DRIFT_P_VALUE_METHODS = ("ks", "chisquare", "z")
-PERFORMANCE_LABELS = {"sensitivity": "Sensitivity", "specificity": "Specificity", "auc": "AUC", "ppv": "PPV", "npv": "NPV"}
+PERFORMANCE_LABELS = {
+    "sensitivity": "Sensitivity",
+    "specificity": "Specificity",
+    "auc": "AUC",
+    "ppv": "PPV",
+    "npv": "NPV",
+}
 
 
 def _day(moment: datetime | date) -> str:
@@ -301,7 +318,9 @@ def drift_heatmap(cells: Sequence[Mapping[str, Any]], *, title: str, subtitle: s
         )
     )  # fmt: skip
     _status_legend(figure, {c.get("status", "insufficient_data") for c in cells})
-    layout = _layout(title, subtitle, x_title="Window end (UTC)", y_title="Feature", height=170 + 26 * max(len(features), 3))
+    layout = _layout(
+        title, subtitle, x_title="Window end (UTC)", y_title="Feature", height=170 + 26 * max(len(features), 3)
+    )
     layout["xaxis"].update(type="category", showgrid=False, tickangle=-45 if len(days) > 10 else 0)
     layout["yaxis"].update(type="category", autorange="reversed", showgrid=False)
     layout["margin"].update(l=150, b=110)
@@ -366,7 +385,9 @@ def distribution_comparison(
         barmode = "group"
     y_title = "Share of values (log scale)" if log_y else "Share of non-missing values"
     layout = _legend_below(_layout(title, subtitle, x_title=x_title, y_title=y_title, height=360))
-    layout["yaxis"].update(tickformat=".1%" if log_y else ".0%", **({"type": "log"} if log_y else {"rangemode": "tozero"}))
+    layout["yaxis"].update(
+        tickformat=".1%" if log_y else ".0%", **({"type": "log"} if log_y else {"rangemode": "tozero"})
+    )
     if kind != "numeric":
         layout["xaxis"].update(type="category")
     figure.update_layout(**layout, barmode=barmode, bargap=0.05 if kind == "numeric" else 0.2)
@@ -442,7 +463,10 @@ def metric_timeline(
     estimate dashed with its band, and the target as a line. Points have `window_end`, `value`,
     `ci_low`, `ci_high`, `n` and `status`; windows without a value are left out."""
     figure = go.Figure()
-    series = ((realized_name, realized, WINDOW_COLOR, "solid"), ("estimated (label-free)", estimated, ESTIMATE_COLOR, "dash"))
+    series = (
+        (realized_name, realized, WINDOW_COLOR, "solid"),
+        ("estimated (label-free)", estimated, ESTIMATE_COLOR, "dash"),
+    )
     for name, points, color, dash in series:
         shown = sorted((p for p in points if p.get("value") is not None), key=lambda p: p["window_end"])
         if not shown:
@@ -475,7 +499,11 @@ def metric_timeline(
     if target is not None:
         figure.add_hline(y=target, line={"color": TARGET_COLOR, "dash": "dot", "width": 1.5},
                          annotation={"text": f"{target_label} {target:.3g}", "font": {"size": 11}}, annotation_position="top right")  # fmt: skip
-    layout = _legend_below(_layout(title, subtitle, x_title="Window end (UTC)", y_title=y_title or metric_axis_title(metric), height=height))
+    layout = _legend_below(
+        _layout(
+            title, subtitle, x_title="Window end (UTC)", y_title=y_title or metric_axis_title(metric), height=height
+        )
+    )
     layout["xaxis"].update(type="date")
     figure.update_layout(**layout)
     return figure
@@ -502,7 +530,15 @@ def reliability_diagram(bins: Sequence[Mapping[str, Any]], *, title: str, subtit
             hovertemplate="mean score %{x:.2f}<br>observed rate %{y:.2f}<br>n %{customdata}<extra></extra>",
         )
     )  # fmt: skip
-    layout = _legend_below(_layout(title, subtitle, x_title="Mean predicted score in bin (0–1)", y_title="Observed positive rate (0–1)", height=360))
+    layout = _legend_below(
+        _layout(
+            title,
+            subtitle,
+            x_title="Mean predicted score in bin (0–1)",
+            y_title="Observed positive rate (0–1)",
+            height=360,
+        )
+    )
     layout["xaxis"].update(range=[0, 1])
     layout["yaxis"].update(range=[0, 1.02])
     figure.update_layout(**layout)
@@ -561,12 +597,20 @@ def subgroup_heatmap(
         for metric in metrics:
             cell = (row.get("metrics") or {}).get(metric)
             if cell is None:
-                z_row.append(None), text_row.append(""), custom_row.append([row["segment"], metric, "-", "-", "-", "-", "not computed"])
+                (
+                    z_row.append(None),
+                    text_row.append(""),
+                    custom_row.append([row["segment"], metric, "-", "-", "-", "-", "not computed"]),
+                )
                 continue
             status = cell.get("status", "insufficient_data")
             seen.add(status)
             value = cell.get("value")
-            label = f"n = {cell.get('n') or 0}" if status == "insufficient_data" else ("-" if value is None else f"{value:.2f}")
+            label = (
+                f"n = {cell.get('n') or 0}"
+                if status == "insufficient_data"
+                else ("-" if value is None else f"{value:.2f}")
+            )
             z_row.append(float(STATUS_ORDER.index(status)) if status in STATUS_ORDER else 3.0)
             text_row.append(label)
             interval = "-" if cell.get("ci_low") is None else f"{cell['ci_low']:.2f} to {cell['ci_high']:.2f}"
@@ -611,7 +655,9 @@ def forest_plot(
         cell = (row.get("metrics") or {}).get(metric)
         if cell is None or not cell.get("n"):
             continue  # no case at all: the page lists these segments instead of drawing empty rows
-        (lacking if cell.get("status") == "insufficient_data" or cell.get("value") is None else judged).append((row["segment"], cell))
+        (lacking if cell.get("status") == "insufficient_data" or cell.get("value") is None else judged).append(
+            (row["segment"], cell)
+        )
     labels = [segment for segment, _ in judged] + [f"{segment} (n = {cell.get('n') or 0})" for segment, cell in lacking]
     figure = go.Figure()
     if judged:
@@ -632,7 +678,11 @@ def forest_plot(
                 hovertemplate="<b>%{y}</b><br>%{x:.3f} (95% interval %{customdata[0]} to %{customdata[1]})<br>n %{customdata[2]} · %{customdata[3]}<extra></extra>",
             )
         )  # fmt: skip
-    low = max(0.0, min([c.get("ci_low") if c.get("ci_low") is not None else c["value"] for _, c in judged] + [target or 1.0]) - 0.05)
+    low = max(
+        0.0,
+        min([c.get("ci_low") if c.get("ci_low") is not None else c["value"] for _, c in judged] + [target or 1.0])
+        - 0.05,
+    )
     if lacking:
         figure.add_trace(
             go.Scatter(
@@ -645,8 +695,12 @@ def forest_plot(
         figure.add_vline(x=target, line={"color": TARGET_COLOR, "dash": "dot", "width": 1.5},
                          annotation={"text": f"target {target:g}", "font": {"size": 11}}, annotation_position="top")  # fmt: skip
     _status_legend(figure, {c.get("status", "") for _, c in judged})
-    layout = _layout(title, subtitle, x_title=metric_axis_title(metric), y_title="", height=150 + 24 * max(len(labels), 3))
-    layout["yaxis"].update(type="category", categoryorder="array", categoryarray=labels, autorange="reversed", showgrid=False)
+    layout = _layout(
+        title, subtitle, x_title=metric_axis_title(metric), y_title="", height=150 + 24 * max(len(labels), 3)
+    )
+    layout["yaxis"].update(
+        type="category", categoryorder="array", categoryarray=labels, autorange="reversed", showgrid=False
+    )
     layout["xaxis"].update(range=[low, 1.0])
     layout["margin"].update(l=230)
     figure.update_layout(**_legend_below(layout, bottom=90))

@@ -14,7 +14,13 @@ from dashboard.components.widgets import fmt_time, short_hash
 from monitor.auth.actors import Actor
 from monitor.registry.schemas import ChangeRequestOut, SignatureOut, VersionOut
 
-STATUS_COLORS = {"pending": "warning", "approved": "info", "executed": "success", "rejected": "danger", "expired": "secondary"}
+STATUS_COLORS = {
+    "pending": "warning",
+    "approved": "info",
+    "executed": "success",
+    "rejected": "danger",
+    "expired": "secondary",
+}
 DECISION_VERBS = {"approve": "approve", "reject": "reject"}
 
 
@@ -62,7 +68,9 @@ def _progress(change_request: ChangeRequestOut) -> Component:
     return html.Div(
         [
             html.Div(
-                f"{approvals} of {required} approvals", className="small fw-medium", id=f"versions-cr-{change_request.id}-approvals"
+                f"{approvals} of {required} approvals",
+                className="small fw-medium",
+                id=f"versions-cr-{change_request.id}-approvals",
             ),
             dbc.Progress(
                 value=100 * min(approvals, required) / required,
@@ -86,7 +94,13 @@ def _facts(change_request: ChangeRequestOut) -> list[tuple[str, Component | str]
         facts.append(("Executed", f"{fmt_time(change_request.executed_at)}: {change_request.target_version} went live"))
     if change_request.alert_id:
         facts.append(
-            ("Prompted by", html.A(f"alert #{change_request.alert_id}", href=get_relative_path("/alerts") + f"?id={change_request.alert_id}"))
+            (
+                "Prompted by",
+                html.A(
+                    f"alert #{change_request.alert_id}",
+                    href=get_relative_path("/alerts") + f"?id={change_request.alert_id}",
+                ),
+            )
         )
     facts.append(("Request hash", short_hash(change_request.request_hash, 16)))
     return facts
@@ -106,7 +120,11 @@ def signature_line(signature: SignatureOut) -> Component:
         parts.append(html.Div(["Comment: ", signature.comment], className="small text-body-secondary"))
     if not signature.bound:
         parts.append(
-            dbc.Alert("The request's content no longer matches what was signed.", color="danger", className="py-1 px-2 small mt-1 mb-0")
+            dbc.Alert(
+                "The request's content no longer matches what was signed.",
+                color="danger",
+                className="py-1 px-2 small mt-1 mb-0",
+            )
         )
     return html.Li(parts, className="radmon-signature", title=signature.manifestation)
 
@@ -119,7 +137,11 @@ def change_request_card(change_request: ChangeRequestOut, *, actor: Actor, can_d
         className="radmon-facts small mb-0",
     )
     signatures = (
-        html.Ul([signature_line(s) for s in change_request.signatures], className="list-unstyled mb-0", id=f"versions-cr-{change_request.id}-signatures")
+        html.Ul(
+            [signature_line(s) for s in change_request.signatures],
+            className="list-unstyled mb-0",
+            id=f"versions-cr-{change_request.id}-signatures",
+        )
         if change_request.signatures
         else html.Div("No signatures yet.", className="small text-body-secondary")
     )
@@ -143,19 +165,37 @@ def change_request_card(change_request: ChangeRequestOut, *, actor: Actor, can_d
             ],
             className="d-flex gap-2",
         )
-    mine = html.Div("You filed this request.", className="small text-body-secondary") if change_request.requested_by == actor.username else None
+    mine = (
+        html.Div("You filed this request.", className="small text-body-secondary")
+        if change_request.requested_by == actor.username
+        else None
+    )
     return html.Div(
         [
-            html.Div([_title(change_request), _progress(change_request)], className="d-flex justify-content-between align-items-start flex-wrap gap-2 mb-2"),
+            html.Div(
+                [_title(change_request), _progress(change_request)],
+                className="d-flex justify-content-between align-items-start flex-wrap gap-2 mb-2",
+            ),
             html.Blockquote(change_request.reason, className="radmon-reason mb-3"),
             dbc.Row(
                 [
                     dbc.Col(facts, lg=5),
-                    dbc.Col([html.Div("Signatures", className="small text-uppercase fw-semibold text-body-secondary radmon-tile-label mb-1"), signatures], lg=7),
+                    dbc.Col(
+                        [
+                            html.Div(
+                                "Signatures",
+                                className="small text-uppercase fw-semibold text-body-secondary radmon-tile-label mb-1",
+                            ),
+                            signatures,
+                        ],
+                        lg=7,
+                    ),
                 ],
                 className="g-3",
             ),
-            html.Div([mine, actions], className="d-flex justify-content-between align-items-center mt-3") if (actions or mine) else None,
+            html.Div([mine, actions], className="d-flex justify-content-between align-items-center mt-3")
+            if (actions or mine)
+            else None,
         ],
         className=f"radmon-change-request radmon-cr-{change_request.status}",
         id=f"versions-cr-{change_request.id}",
@@ -168,7 +208,10 @@ def signing_content(change_request: ChangeRequestOut, versions: Mapping[str, Ver
     def version_cell(version: str) -> Component:
         known = versions.get(version)
         return html.Div(
-            [html.Span(version, className="font-monospace fw-semibold"), html.Div(["sha256 ", short_hash(known.artifact_sha256, 16)]) if known else None]
+            [
+                html.Span(version, className="font-monospace fw-semibold"),
+                html.Div(["sha256 ", short_hash(known.artifact_sha256, 16)]) if known else None,
+            ]
         )
 
     rows = [
@@ -177,7 +220,10 @@ def signing_content(change_request: ChangeRequestOut, versions: Mapping[str, Ver
         ("To", version_cell(change_request.target_version)),
         ("Reason", change_request.reason),
         ("Requested", f"{fmt_time(change_request.requested_at)} by {change_request.requested_by}"),
-        ("Approvals", f"{change_request.approvals} of {change_request.approvals_required}; expires {fmt_time(change_request.expires_at)}"),
+        (
+            "Approvals",
+            f"{change_request.approvals} of {change_request.approvals_required}; expires {fmt_time(change_request.expires_at)}",
+        ),
     ]
     if change_request.alert_id:
         rows.append(("Prompted by", f"alert #{change_request.alert_id}"))

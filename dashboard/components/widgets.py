@@ -48,7 +48,9 @@ METRIC_LABELS = {
 def navbar(actor: Actor | None, *, csrf_token: str) -> Component:
     """Brand, page links, and who is signed in with a sign-out button (a CSRF-checked POST)."""
     links = [
-        dbc.NavItem(dbc.NavLink(label, href=get_relative_path(path), active="exact", id=f"nav-{path.strip('/') or 'overview'}"))
+        dbc.NavItem(
+            dbc.NavLink(label, href=get_relative_path(path), active="exact", id=f"nav-{path.strip('/') or 'overview'}")
+        )
         for label, path in NAV_ITEMS
     ]
     user: list[Component] = []
@@ -103,7 +105,7 @@ def page_header(title: str, subtitle: str | Component | None = None, *, actions:
     )
 
 
-def empty_state(title: str, body: str | list[Any], *, id: str) -> Component:  # noqa: A002 (Dash's word)
+def empty_state(title: str, body: str | list[Any], *, id: str) -> Component:
     """An honest "nothing here yet" panel: says what is missing and how it will appear."""
     return html.Div(
         [html.Div(title, className="fw-semibold mb-1"), html.Div(body, className="text-body-secondary small")],
@@ -112,7 +114,7 @@ def empty_state(title: str, body: str | list[Any], *, id: str) -> Component:  # 
     )
 
 
-def error_alert(exc: MonitorError, *, id: str) -> Component:  # noqa: A002
+def error_alert(exc: MonitorError, *, id: str) -> Component:
     heading = {403: "Not allowed", 404: "Not found"}.get(exc.status_code, "Could not complete the request")
     return dbc.Alert([html.Div(heading, className="fw-semibold"), html.Div(exc.message)], color="danger", id=id)
 
@@ -134,14 +136,16 @@ def guarded(page: str) -> Callable[[Callable[..., Component]], Callable[..., Com
     return decorate
 
 
-def card(title: str, body: Any, *, id: str | None = None, subtitle: str | None = None) -> Component:  # noqa: A002
+def card(title: str, body: Any, *, id: str | None = None, subtitle: str | None = None) -> Component:
     header = [html.Span(title, className="fw-semibold")]
     if subtitle:
         header.append(html.Span(subtitle, className="text-body-secondary small ms-2"))
-    return dbc.Card([dbc.CardHeader(header), dbc.CardBody(body)], className="mb-4 shadow-sm", **({"id": id} if id else {}))
+    return dbc.Card(
+        [dbc.CardHeader(header), dbc.CardBody(body)], className="mb-4 shadow-sm", **({"id": id} if id else {})
+    )
 
 
-def stat_tile(label: str, value: Any, *, hint: str = "", id: str) -> Component:  # noqa: A002
+def stat_tile(label: str, value: Any, *, hint: str = "", id: str) -> Component:
     return dbc.Card(
         dbc.CardBody(
             [
@@ -176,15 +180,23 @@ def target_badges(targets: Mapping[str, float]) -> Component:
     if not targets:
         return html.Span("none declared", className="text-body-secondary small")
     return html.Div(
-        [dbc.Badge(target_text(m, v), color="light", text_color="dark", className="border me-1 mb-1 fw-normal") for m, v in targets.items()]
+        [
+            dbc.Badge(target_text(m, v), color="light", text_color="dark", className="border me-1 mb-1 fw-normal")
+            for m, v in targets.items()
+        ]
     )
 
 
-def no_checks_badge(*, id: str) -> Component:  # noqa: A002
+def no_checks_badge(*, id: str) -> Component:
     """Monitoring status before the first check run: explicitly unknown, never 'ok'."""
-    return dbc.Badge("No checks yet", color="light", text_color="secondary", className="border", id=id, title=(
-        "Drift, performance and subgroup status appear after the first scheduled check run."
-    ))
+    return dbc.Badge(
+        "No checks yet",
+        color="light",
+        text_color="secondary",
+        className="border",
+        id=id,
+        title=("Drift, performance and subgroup status appear after the first scheduled check run."),
+    )
 
 
 def chain_status(check: ChainCheck) -> Component:
@@ -243,6 +255,7 @@ def model_picker(page: str, choices: list[tuple[str, str]], selected: str) -> tu
 
 def register_model_picker(app: Dash, page: str, href: Callable[[str], str]) -> None:
     """Choosing a model in model_picker opens the page for it (a signed-in user only)."""
+
     @app.callback(Output(f"{page}-location", "href"), Input(f"{page}-model-select", "value"), prevent_initial_call=True)
     def choose_model(model_name: str | None) -> str:
         auth.current_actor()

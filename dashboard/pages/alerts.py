@@ -14,7 +14,16 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import auth, data
 from dashboard.components.figures import alert_occurrences
-from dashboard.components.widgets import METRIC_LABELS, card, empty_state, error_alert, fmt_time, guarded, page_header, stat_tile
+from dashboard.components.widgets import (
+    METRIC_LABELS,
+    card,
+    empty_state,
+    error_alert,
+    fmt_time,
+    guarded,
+    page_header,
+    stat_tile,
+)
 from monitor.alerts.schemas import AlertOut
 from monitor.auth.actors import Actor, Permission
 from monitor.errors import Forbidden, MonitorError, NotFound
@@ -53,7 +62,9 @@ def _filters(status: str | None, severity: str | None, model: str | None) -> dat
     known_status = status if status in dict(STATUS_CHOICES) else "active"
     known_severity = severity if severity in SEVERITY_COLORS else None
     chosen_model = (model or "").strip()
-    return data.AlertFilters(status=known_status, severity=known_severity, model=chosen_model if chosen_model not in ("", ANY) else None)
+    return data.AlertFilters(
+        status=known_status, severity=known_severity, model=chosen_model if chosen_model not in ("", ANY) else None
+    )
 
 
 def _alert_id(value: Any) -> int | None:
@@ -66,7 +77,7 @@ def _alert_id(value: Any) -> int | None:
 
 @guarded("alerts")
 def layout(
-    id: str | None = None,  # noqa: A002 (the query parameter alert emails link with)
+    id: str | None = None,
     status: str | None = None,
     severity: str | None = None,
     model: str | None = None,
@@ -85,7 +96,10 @@ def layout(
     return html.Div(
         [
             dcc.Location(id="alerts-location", refresh="callback-nav"),
-            dcc.Store(id="alerts-filters-store", data={"status": filters.status, "severity": filters.severity, "model": filters.model}),
+            dcc.Store(
+                id="alerts-filters-store",
+                data={"status": filters.status, "severity": filters.severity, "model": filters.model},
+            ),
             dcc.Store(id="alerts-selected-store", data=selected),
             header,
             html.Div(_tiles(every_active), id="alerts-tiles"),
@@ -93,8 +107,12 @@ def layout(
             dbc.Row(
                 [
                     dbc.Col(
-                        card("Alerts", html.Div(alerts_table(listed, filters, selected), id="alerts-table-container"),
-                             id="alerts-list", subtitle="most severe first, then most recently seen; times in UTC"),
+                        card(
+                            "Alerts",
+                            html.Div(alerts_table(listed, filters, selected), id="alerts-table-container"),
+                            id="alerts-list",
+                            subtitle="most severe first, then most recently seen; times in UTC",
+                        ),
                         xl=6,
                     ),
                     dbc.Col(html.Div(_detail_or_hint(actor, selected), id="alerts-detail"), xl=6),
@@ -110,7 +128,12 @@ def _tiles(active: list[AlertOut]) -> Component:
         return sum(all(getattr(a, k) == v for k, v in match.items()) for a in active)
 
     tiles = [
-        ("Open critical", count(status="open", severity="critical"), "potential adverse events, not yet acknowledged", "alerts-tile-critical"),
+        (
+            "Open critical",
+            count(status="open", severity="critical"),
+            "potential adverse events, not yet acknowledged",
+            "alerts-tile-critical",
+        ),
         ("Open", count(status="open"), "waiting for someone to look", "alerts-tile-open"),
         ("Acknowledged", count(status="acknowledged"), "someone is on it", "alerts-tile-acknowledged"),
     ]
@@ -127,7 +150,12 @@ def _filter_form(actor: Actor, filters: data.AlertFilters) -> Component:
         return dbc.Col(
             [
                 dbc.Label(label, html_for=field_id, className="small"),
-                dbc.Select(id=field_id, options=[{"label": text, "value": key} for key, text in options], value=value or ANY, size="sm"),
+                dbc.Select(
+                    id=field_id,
+                    options=[{"label": text, "value": key} for key, text in options],
+                    value=value or ANY,
+                    size="sm",
+                ),
             ],
             md=4,
         )
@@ -136,7 +164,12 @@ def _filter_form(actor: Actor, filters: data.AlertFilters) -> Component:
         [
             select("alerts-filter-status", "Status", STATUS_CHOICES, filters.status),
             select("alerts-filter-severity", "Severity", SEVERITY_CHOICES, filters.severity),
-            select("alerts-filter-model", "Model", [(ANY, "All models"), *[(name, f"{display} ({name})") for name, display in models]], filters.model),
+            select(
+                "alerts-filter-model",
+                "Model",
+                [(ANY, "All models"), *[(name, f"{display} ({name})") for name, display in models]],
+                filters.model,
+            ),
         ],
         className="g-2",
     )
@@ -172,19 +205,36 @@ def alerts_table(alerts: list[AlertOut], filters: data.AlertFilters, selected: i
                     html.Td(dbc.Badge(alert.severity, color=SEVERITY_COLORS.get(alert.severity, "secondary"))),
                     html.Td(
                         [
-                            dcc.Link(what(alert), href=alerts_href(filters, alert.id), className="fw-semibold text-decoration-none", id=f"alerts-link-{alert.id}"),
+                            dcc.Link(
+                                what(alert),
+                                href=alerts_href(filters, alert.id),
+                                className="fw-semibold text-decoration-none",
+                                id=f"alerts-link-{alert.id}",
+                            ),
                             html.Div(
                                 f"#{alert.id} · {alert.model} {alert.version} · {KIND_LABELS.get(alert.kind, alert.kind)}",
                                 className="small text-body-secondary",
                             ),
                         ]
                     ),
-                    html.Td(dbc.Badge(alert.status, color=STATUS_COLORS.get(alert.status, "secondary"), className="text-uppercase radmon-status-badge")),
-                    html.Td(f"{_number(evidence.get('value'))} / {_number(evidence.get('threshold'))}", className="font-monospace small text-nowrap"),
+                    html.Td(
+                        dbc.Badge(
+                            alert.status,
+                            color=STATUS_COLORS.get(alert.status, "secondary"),
+                            className="text-uppercase radmon-status-badge",
+                        )
+                    ),
+                    html.Td(
+                        f"{_number(evidence.get('value'))} / {_number(evidence.get('threshold'))}",
+                        className="font-monospace small text-nowrap",
+                    ),
                     html.Td(
                         [
                             html.Div(alert.last_seen.strftime("%Y-%m-%d")),
-                            html.Div(f"{alert.occurrences} window{'s' if alert.occurrences != 1 else ''}", className="text-body-secondary"),
+                            html.Div(
+                                f"{alert.occurrences} window{'s' if alert.occurrences != 1 else ''}",
+                                className="text-body-secondary",
+                            ),
                         ],
                         className="text-nowrap small",
                     ),
@@ -193,7 +243,14 @@ def alerts_table(alerts: list[AlertOut], filters: data.AlertFilters, selected: i
                 className="radmon-alert-row table-active" if alert.id == selected else "radmon-alert-row",
             )
         )
-    return dbc.Table([head, html.Tbody(rows)], hover=True, size="sm", responsive=True, className="radmon-table mb-0", id="alerts-table")
+    return dbc.Table(
+        [head, html.Tbody(rows)],
+        hover=True,
+        size="sm",
+        responsive=True,
+        className="radmon-table mb-0",
+        id="alerts-table",
+    )
 
 
 # -- one alert --------------------------------------------------------------------------------------
@@ -201,7 +258,11 @@ def alerts_table(alerts: list[AlertOut], filters: data.AlertFilters, selected: i
 
 def _detail_or_hint(actor: Actor, selected: int | None, notice: Component | None = None) -> Component:
     if selected is None:
-        return empty_state("Select an alert", "Its evidence, the windows in which it held, and its history appear here.", id="alerts-no-selection")
+        return empty_state(
+            "Select an alert",
+            "Its evidence, the windows in which it held, and its history appear here.",
+            id="alerts-no-selection",
+        )
     try:
         detail = data.alert_detail(actor=actor, alert_id=selected, settings=auth.settings())
     except NotFound as exc:
@@ -217,7 +278,9 @@ def summary_sentence(alert: AlertOut) -> str:
     if evidence.get("n") is not None:
         parts.append(f"n = {evidence['n']}")
     if evidence.get("threshold") is not None:
-        parts.append(f"against {'target' if alert.kind in ('performance', 'subgroups', 'estimated_performance') else 'threshold'} {_number(evidence['threshold'])}")
+        parts.append(
+            f"against {'target' if alert.kind in ('performance', 'subgroups', 'estimated_performance') else 'threshold'} {_number(evidence['threshold'])}"
+        )
     return ", ".join(parts)
 
 
@@ -227,21 +290,41 @@ def alert_panel(actor: Actor, detail: data.AlertDetail, *, notice: Component | N
     title = html.Div(
         [
             dbc.Badge(alert.severity, color=SEVERITY_COLORS.get(alert.severity, "secondary"), className="me-2"),
-            dbc.Badge(alert.status, color=STATUS_COLORS.get(alert.status, "secondary"), className="me-2 text-uppercase radmon-status-badge", id="alerts-detail-status"),
+            dbc.Badge(
+                alert.status,
+                color=STATUS_COLORS.get(alert.status, "secondary"),
+                className="me-2 text-uppercase radmon-status-badge",
+                id="alerts-detail-status",
+            ),
             html.Span(f"Alert #{alert.id}", className="fw-semibold"),
         ],
         className="d-flex align-items-center",
     )
     facts = [
-        ("Model", dcc.Link(f"{alert.model} {alert.version}", href=dash.get_relative_path("/versions") + "?" + urlencode({"model": alert.model}))),
-        ("Check", KIND_LABELS.get(alert.kind, alert.kind) + (" (label-free estimate)" if evidence.get("estimated") else "")),
+        (
+            "Model",
+            dcc.Link(
+                f"{alert.model} {alert.version}",
+                href=dash.get_relative_path("/versions") + "?" + urlencode({"model": alert.model}),
+            ),
+        ),
+        (
+            "Check",
+            KIND_LABELS.get(alert.kind, alert.kind) + (" (label-free estimate)" if evidence.get("estimated") else ""),
+        ),
         ("Metric", METRIC_LABELS.get(alert.metric, alert.metric)),
         ("Feature", alert.feature or "-"),
         ("Segment", alert.segment or "whole population"),
         ("Value", html.Span(_number(evidence.get("value")), className="font-monospace")),
-        ("95% interval", html.Span(
-            f"{_number(evidence.get('ci_low'))} to {_number(evidence.get('ci_high'))}" if evidence.get("ci_low") is not None else "-",
-            className="font-monospace")),
+        (
+            "95% interval",
+            html.Span(
+                f"{_number(evidence.get('ci_low'))} to {_number(evidence.get('ci_high'))}"
+                if evidence.get("ci_low") is not None
+                else "-",
+                className="font-monospace",
+            ),
+        ),
         ("n", evidence.get("n") if evidence.get("n") is not None else "-"),
         ("Target / threshold", html.Span(_number(evidence.get("threshold")), className="font-monospace")),
         ("Method", evidence.get("method") or "-"),
@@ -251,14 +334,23 @@ def alert_panel(actor: Actor, detail: data.AlertDetail, *, notice: Component | N
     ]
     chart_title = f"{what(alert)}: value per window (95% interval) vs threshold"
     figure = alert_occurrences(
-        [o.model_dump() for o in detail.occurrences], metric=alert.metric, method=evidence.get("method"), title=chart_title
+        [o.model_dump() for o in detail.occurrences],
+        metric=alert.metric,
+        method=evidence.get("method"),
+        title=chart_title,
     )
     body = [
         notice,
         html.Div(summary_sentence(alert), className="radmon-alert-summary mb-3", id="alerts-detail-summary"),
-        html.Dl([item for label, value in facts for item in (html.Dt(label), html.Dd(value))], className="radmon-facts small mb-3", id="alerts-evidence"),
+        html.Dl(
+            [item for label, value in facts for item in (html.Dt(label), html.Dd(value))],
+            className="radmon-facts small mb-3",
+            id="alerts-evidence",
+        ),
         dcc.Graph(id="alerts-occurrences-graph", figure=figure, config=GRAPH_CONFIG),
-        html.Div("History", className="small text-uppercase fw-semibold text-body-secondary radmon-tile-label mt-3 mb-1"),
+        html.Div(
+            "History", className="small text-uppercase fw-semibold text-body-secondary radmon-tile-label mt-3 mb-1"
+        ),
         _history(alert),
         _actions(actor, alert),
     ]
@@ -276,14 +368,24 @@ def _history(alert: AlertOut) -> Component:
             [
                 html.Td(fmt_time(t.at), className="text-nowrap small"),
                 html.Td(t.actor, className="small"),
-                html.Td([html.Span(t.action.replace("_", " "), className="fw-medium"),
-                         html.Div(f"{t.from_status or '-'} → {t.to_status} · {t.severity}", className="small text-body-secondary")], className="small"),
+                html.Td(
+                    [
+                        html.Span(t.action.replace("_", " "), className="fw-medium"),
+                        html.Div(
+                            f"{t.from_status or '-'} → {t.to_status} · {t.severity}",
+                            className="small text-body-secondary",
+                        ),
+                    ],
+                    className="small",
+                ),
                 html.Td(t.note, className="small text-break"),
             ]
         )
         for t in reversed(alert.history)
     ]
-    return dbc.Table([head, html.Tbody(rows)], size="sm", responsive=True, className="radmon-table mb-0", id="alerts-history")
+    return dbc.Table(
+        [head, html.Tbody(rows)], size="sm", responsive=True, className="radmon-table mb-0", id="alerts-history"
+    )
 
 
 def _actions(actor: Actor, alert: AlertOut) -> Component | None:
@@ -291,16 +393,36 @@ def _actions(actor: Actor, alert: AlertOut) -> Component | None:
         return None
     buttons = [
         dbc.Button("Acknowledge", id="alerts-ack-button", color="primary", disabled=alert.status != "open"),
-        dbc.Button("Resolve", id="alerts-resolve-button", color="success", outline=True, disabled=alert.status == "resolved"),
+        dbc.Button(
+            "Resolve", id="alerts-resolve-button", color="success", outline=True, disabled=alert.status == "resolved"
+        ),
     ]
     if actor.can(Permission.CHANGES_REQUEST) and alert.kind in ("performance", "subgroups", "estimated_performance"):
-        rollback = dash.get_relative_path("/versions") + "?" + urlencode({"model": alert.model, "request": "rollback", "alert": alert.id})
-        buttons.append(dbc.Button("Request rollback…", id="alerts-rollback-link", href=rollback, color="danger", outline=True, className="ms-auto"))
+        rollback = (
+            dash.get_relative_path("/versions")
+            + "?"
+            + urlencode({"model": alert.model, "request": "rollback", "alert": alert.id})
+        )
+        buttons.append(
+            dbc.Button(
+                "Request rollback…",
+                id="alerts-rollback-link",
+                href=rollback,
+                color="danger",
+                outline=True,
+                className="ms-auto",
+            )
+        )
     return html.Div(
         [
             html.Hr(),
             dbc.Label("Note (required; recorded in the alert's history and the audit trail)", html_for="alerts-note"),
-            dbc.Textarea(id="alerts-note", rows=2, maxLength=2000, placeholder="what was checked or done, e.g. PACS team confirmed the protocol change at north"),
+            dbc.Textarea(
+                id="alerts-note",
+                rows=2,
+                maxLength=2000,
+                placeholder="what was checked or done, e.g. PACS team confirmed the protocol change at north",
+            ),
             html.Div(id="alerts-action-feedback", className="mt-2"),
             html.Div(buttons, className="d-flex gap-2 mt-2"),
         ],
@@ -333,7 +455,9 @@ def register_callbacks(app: Dash) -> None:
         State("alerts-filters-store", "data"),
         prevent_initial_call=True,
     )
-    def act(_ack: int | None, _resolve: int | None, alert_id: Any, note: str | None, filters: dict[str, Any] | None) -> tuple[Any, ...]:
+    def act(
+        _ack: int | None, _resolve: int | None, alert_id: Any, note: str | None, filters: dict[str, Any] | None
+    ) -> tuple[Any, ...]:
         actor = auth.require(Permission.ALERTS_ACT)  # a forged callback from a viewer or approver stops here
         action = {"alerts-ack-button": "acknowledge", "alerts-resolve-button": "resolve"}.get(str(ctx.triggered_id))
         selected = _alert_id(alert_id)
@@ -341,7 +465,17 @@ def register_callbacks(app: Dash) -> None:
             raise PreventUpdate
         no = dash.no_update
         if not (note or "").strip():
-            return dbc.Alert("Write a note first: what was checked or done.", color="warning", className="mb-0", id="alerts-action-error"), no, no, no
+            return (
+                dbc.Alert(
+                    "Write a note first: what was checked or done.",
+                    color="warning",
+                    className="mb-0",
+                    id="alerts-action-error",
+                ),
+                no,
+                no,
+                no,
+            )
         try:
             done = data.act_on_alert(actor=actor, alert_id=selected, action=action, note=note, settings=auth.settings())
         except Forbidden:
@@ -350,9 +484,18 @@ def register_callbacks(app: Dash) -> None:
             # Only the feedback changes, so the note the user typed stays in the box.
             return error_alert(exc, id="alerts-action-error"), no, no, no
         verb = "acknowledged" if action == "acknowledge" else "resolved"
-        notice = dbc.Alert(f"Alert #{done.id} {verb}; the note is in its history and the audit trail.", color="success",
-                           dismissable=True, id="alerts-action-done")
+        notice = dbc.Alert(
+            f"Alert #{done.id} {verb}; the note is in its history and the audit trail.",
+            color="success",
+            dismissable=True,
+            id="alerts-action-done",
+        )
         current = _filters(**(filters or {}))
         listed = data.alerts(actor=actor, filters=current, settings=auth.settings())
         every_active = data.alerts(actor=actor, filters=data.AlertFilters(), settings=auth.settings())
-        return no, _detail_or_hint(actor, selected, notice=notice), alerts_table(listed, current, selected), _tiles(every_active)
+        return (
+            no,
+            _detail_or_hint(actor, selected, notice=notice),
+            alerts_table(listed, current, selected),
+            _tiles(every_active),
+        )

@@ -16,9 +16,9 @@ from flask import Response, request
 
 from dashboard import auth, data
 from dashboard.components.widgets import card, chain_status, error_alert, fmt_time, guarded, page_header, short_hash
+from monitor.audit.schemas import AuditEventOut
 from monitor.auth.actors import Permission
 from monitor.errors import Invalid
-from monitor.audit.schemas import AuditEventOut
 
 dash.register_page(__name__, path="/audit", name="Audit trail", title="Audit trail · radmon", order=9)
 
@@ -60,7 +60,9 @@ def layout(
                 "Chain integrity",
                 [
                     dcc.Loading(html.Div(id="audit-chain-status"), type="dot"),
-                    dbc.Button("Verify full chain now", id="audit-verify-button", color="secondary", outline=True, size="sm"),
+                    dbc.Button(
+                        "Verify full chain now", id="audit-verify-button", color="secondary", outline=True, size="sm"
+                    ),
                     html.Div(
                         "On opening, only the events appended since the last verification are rehashed, from the head it "
                         "verified; the button rehashes every event from the first, in the background, and shows the result "
@@ -93,7 +95,13 @@ def _filter_form(initial: dict[str, str | None], since: str | None) -> Component
         dbc.Col(
             [
                 dbc.Label(label, html_for=f"audit-filter-{name}", className="small"),
-                dbc.Input(id=f"audit-filter-{name}", value=initial[name] or "", placeholder=placeholder, size="sm", debounce=True),
+                dbc.Input(
+                    id=f"audit-filter-{name}",
+                    value=initial[name] or "",
+                    placeholder=placeholder,
+                    size="sm",
+                    debounce=True,
+                ),
             ],
             md=2,
         )
@@ -112,15 +120,24 @@ def _filter_form(initial: dict[str, str | None], since: str | None) -> Component
         html.Div(
             [
                 dbc.Button("Apply", id="audit-apply-button", color="primary", size="sm"),
-                dbc.Button("Export CSV", id="audit-export-link", href=export_href(data.AuditFilters()), external_link=True,
-                           color="secondary", outline=True, size="sm"),
+                dbc.Button(
+                    "Export CSV",
+                    id="audit-export-link",
+                    href=export_href(data.AuditFilters()),
+                    external_link=True,
+                    color="secondary",
+                    outline=True,
+                    size="sm",
+                ),
             ],
             className="d-flex gap-2",
         ),
         md=2,
         className="d-flex align-items-end",
     )
-    hint = html.Div("Filters match exactly; leave a field empty to ignore it.", className="small text-body-secondary mt-2")
+    hint = html.Div(
+        "Filters match exactly; leave a field empty to ignore it.", className="small text-body-secondary mt-2"
+    )
     return [dbc.Row([*fields, buttons], className="g-2"), hint]
 
 
@@ -130,8 +147,12 @@ def _pager() -> Component:
             html.Span(id="audit-page-label", className="small text-body-secondary"),
             html.Div(
                 [
-                    dbc.Button("← Newer", id="audit-newer-button", size="sm", color="secondary", outline=True, disabled=True),
-                    dbc.Button("Older →", id="audit-older-button", size="sm", color="secondary", outline=True, disabled=True),
+                    dbc.Button(
+                        "← Newer", id="audit-newer-button", size="sm", color="secondary", outline=True, disabled=True
+                    ),
+                    dbc.Button(
+                        "Older →", id="audit-older-button", size="sm", color="secondary", outline=True, disabled=True
+                    ),
                 ],
                 className="d-flex gap-2",
             ),
@@ -145,17 +166,29 @@ def _change(event: AuditEventOut) -> Component:
         return html.Span("-", className="text-body-secondary")
     parts = []
     if event.before is not None:
-        parts += [html.Div("before", className="small fw-semibold mt-1"), html.Pre(json.dumps(event.before, indent=1, sort_keys=True), className="radmon-json")]
+        parts += [
+            html.Div("before", className="small fw-semibold mt-1"),
+            html.Pre(json.dumps(event.before, indent=1, sort_keys=True), className="radmon-json"),
+        ]
     if event.after is not None:
-        parts += [html.Div("after", className="small fw-semibold mt-1"), html.Pre(json.dumps(event.after, indent=1, sort_keys=True), className="radmon-json")]
-    summary = "before → after" if event.before is not None and event.after is not None else ("after" if event.after is not None else "before")
+        parts += [
+            html.Div("after", className="small fw-semibold mt-1"),
+            html.Pre(json.dumps(event.after, indent=1, sort_keys=True), className="radmon-json"),
+        ]
+    summary = (
+        "before → after"
+        if event.before is not None and event.after is not None
+        else ("after" if event.after is not None else "before")
+    )
     return html.Details([html.Summary(summary, className="small")] + parts)
 
 
 def events_table(events: list[AuditEventOut]) -> Component:
     if not events:
         return html.Div("No events match these filters.", className="text-body-secondary py-3", id="audit-no-events")
-    head = html.Thead(html.Tr([html.Th(c) for c in ("#", "Time", "Actor", "Action", "Entity", "Reason", "Change", "Hash")]))
+    head = html.Thead(
+        html.Tr([html.Th(c) for c in ("#", "Time", "Actor", "Action", "Entity", "Reason", "Change", "Hash")])
+    )
     rows = [
         html.Tr(
             [
@@ -163,7 +196,11 @@ def events_table(events: list[AuditEventOut]) -> Component:
                 html.Td(fmt_time(e.at, seconds=True), className="text-nowrap"),
                 html.Td(e.actor),
                 html.Td(html.Code(e.action)),
-                html.Td([e.entity, html.Div(e.entity_id, className="small text-body-secondary text-break")] if e.entity_id else e.entity),
+                html.Td(
+                    [e.entity, html.Div(e.entity_id, className="small text-body-secondary text-break")]
+                    if e.entity_id
+                    else e.entity
+                ),
                 html.Td(e.reason or "-", className="small"),
                 html.Td(_change(e)),
                 html.Td(short_hash(e.hash, 10)),
@@ -171,7 +208,14 @@ def events_table(events: list[AuditEventOut]) -> Component:
         )
         for e in events
     ]
-    return dbc.Table([head, html.Tbody(rows)], hover=True, size="sm", responsive=True, className="radmon-table mb-0", id="audit-table")
+    return dbc.Table(
+        [head, html.Tbody(rows)],
+        hover=True,
+        size="sm",
+        responsive=True,
+        className="radmon-table mb-0",
+        id="audit-table",
+    )
 
 
 def export_csv() -> Response:
@@ -215,7 +259,9 @@ def register_callbacks(app: Dash) -> None:
             if result is not None:
                 return chain_status(result), None, True
             if datetime.now(UTC) - started > FULL_POLL_GIVE_UP:
-                message = "The full verification has not finished; the server log says why if it failed. Try again later."
+                message = (
+                    "The full verification has not finished; the server log says why if it failed. Try again later."
+                )
                 return dbc.Alert(message, color="warning", id="audit-chain-unfinished"), None, True
             raise PreventUpdate  # still running: the next poll looks again
         return chain_status(data.audit_chain(actor=actor)), None, True

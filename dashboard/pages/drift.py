@@ -16,8 +16,14 @@ from flask import Response
 from dashboard import auth, data
 from dashboard.components import analysis
 from dashboard.components.analysis import GRAPH_CONFIG, as_dicts, status_badge
-from dashboard.components.figures import distribution_comparison, drift_heatmap, drift_ratio, metric_timeline, status_timeline
-from dashboard.components.widgets import card, empty_state, error_alert, fmt_time, guarded, stat_tile
+from dashboard.components.figures import (
+    distribution_comparison,
+    drift_heatmap,
+    drift_ratio,
+    metric_timeline,
+    status_timeline,
+)
+from dashboard.components.widgets import card, empty_state, error_alert, guarded, stat_tile
 from monitor.checks.schemas import CheckRunOut, MetricPointOut
 from monitor.checks.service import SeriesRow
 from monitor.errors import MonitorError, NotFound
@@ -46,7 +52,11 @@ def layout(model: str | None = None, version: str | None = None, days: str | Non
     lookback = analysis.lookback_days(days)
     view = data.drift_view(actor=actor, scope=scope, since=datetime.now(UTC) - timedelta(days=lookback))
     top = analysis.header(
-        "drift", "Model drift", scope, "inputs and outputs compared with the reference", extra=analysis.lookback_select("drift", lookback)
+        "drift",
+        "Model drift",
+        scope,
+        "inputs and outputs compared with the reference",
+        extra=analysis.lookback_select("drift", lookback),
     )
     if not view.drift_scores and not view.output_scores:
         return html.Div([top, _failures(view), _no_runs(scope, lookback)])
@@ -61,7 +71,12 @@ def layout(model: str | None = None, version: str | None = None, days: str | Non
             dbc.Row(
                 [
                     dbc.Col(card("Unified drift score", _unified(view, size), id="drift-unified-card"), xl=6),
-                    dbc.Col(card("Model output: score distribution", _score_distribution(actor, view), id="drift-score-card"), xl=6),
+                    dbc.Col(
+                        card(
+                            "Model output: score distribution", _score_distribution(actor, view), id="drift-score-card"
+                        ),
+                        xl=6,
+                    ),
                 ],
                 className="g-4",
             ),
@@ -112,7 +127,12 @@ def _failures(view: data.DriftView) -> Component | None:
     if not failed:
         return None
     return dbc.Alert(
-        [html.Div(f"The latest {run.kind.replace('_', ' ')} run (window ending {run.window_end:%Y-%m-%d}) failed: {run.error}") for run in failed],
+        [
+            html.Div(
+                f"The latest {run.kind.replace('_', ' ')} run (window ending {run.window_end:%Y-%m-%d}) failed: {run.error}"
+            )
+            for run in failed
+        ],
         color="danger",
         id="drift-failed",
     )
@@ -124,11 +144,27 @@ def _tiles(view: data.DriftView) -> Component:
     tiles = [
         _window_tile(inputs or outputs),
         _drifted_tile(inputs),
-        _figure_tile("Unified drift", points.get(("unified_drift", None)), "{:.1f}", "breach at {p.threshold:g}", "drift-tile-unified"),
-        _figure_tile("Score distribution", points.get(("drift_score", "score")), "{:.3f}", "{p.method} vs threshold {p.threshold:g}",
-                     "drift-tile-score"),  # fmt: skip
-        _figure_tile("Positive predictions", points.get(("positive_rate", "prediction")), "{:.1%}", "reference {p.threshold:.1%}",
-                     "drift-tile-rate"),  # fmt: skip
+        _figure_tile(
+            "Unified drift",
+            points.get(("unified_drift", None)),
+            "{:.1f}",
+            "breach at {p.threshold:g}",
+            "drift-tile-unified",
+        ),
+        _figure_tile(
+            "Score distribution",
+            points.get(("drift_score", "score")),
+            "{:.3f}",
+            "{p.method} vs threshold {p.threshold:g}",
+            "drift-tile-score",
+        ),  # fmt: skip
+        _figure_tile(
+            "Positive predictions",
+            points.get(("positive_rate", "prediction")),
+            "{:.1%}",
+            "reference {p.threshold:.1%}",
+            "drift-tile-rate",
+        ),  # fmt: skip
     ]
     return dbc.Row([dbc.Col(tile, md=4, xl=True) for tile in tiles], className="g-3 mb-4")
 
@@ -146,13 +182,22 @@ def _drifted_tile(run: CheckRunOut | None) -> Component:
         return stat_tile("Drifted features", "-", id="drift-tile-features")
     drifted = run.summary.get("drifted_features") or []
     names = ", ".join(drifted[:4]) + (" …" if len(drifted) > 4 else "") if drifted else "no feature drifted"
-    return stat_tile("Drifted features", f"{len(drifted)} of {run.summary.get('features_evaluated', '-')}", hint=names, id="drift-tile-features")
+    return stat_tile(
+        "Drifted features",
+        f"{len(drifted)} of {run.summary.get('features_evaluated', '-')}",
+        hint=names,
+        id="drift-tile-features",
+    )
 
 
-def _figure_tile(label: str, point: MetricPointOut | None, value_format: str, hint_format: str, tile_id: str) -> Component:
+def _figure_tile(
+    label: str, point: MetricPointOut | None, value_format: str, hint_format: str, tile_id: str
+) -> Component:
     """A figure of the latest run with its verdict; the hint says what it is compared with."""
     if point is None or point.value is None:
-        return stat_tile(label, "-", hint="not computed in the latest window" if point is None else "not enough data", id=tile_id)
+        return stat_tile(
+            label, "-", hint="not computed in the latest window" if point is None else "not enough data", id=tile_id
+        )
     hint = hint_format.format(p=point) if point.threshold is not None else ""
     return stat_tile(label, [value_format.format(point.value), " ", status_badge(point.status)], hint=hint, id=tile_id)
 
@@ -192,7 +237,9 @@ def distribution_card(distribution: data.Distribution) -> Component:
     else:
         figure_or_note = dcc.Graph(
             id="drift-distribution-graph",
-            figure=distribution_comparison(_plain(distribution), title=title, subtitle=f"window {window}", x_title=_x_title(distribution)),
+            figure=distribution_comparison(
+                _plain(distribution), title=title, subtitle=f"window {window}", x_title=_x_title(distribution)
+            ),
             config=GRAPH_CONFIG,
         )
     findings = [
@@ -211,11 +258,16 @@ def distribution_card(distribution: data.Distribution) -> Component:
     if distribution.unseen:
         notes.append(f"New in the window (never in the reference): {', '.join(distribution.unseen[:8])}.")
     if distribution.window_missing or distribution.reference_missing:
-        notes.append(f"Missing values: {distribution.window_missing:,} in the window, {distribution.reference_missing:,} in the reference (not drawn).")
+        notes.append(
+            f"Missing values: {distribution.window_missing:,} in the window, {distribution.reference_missing:,} in the reference (not drawn)."
+        )
     if distribution.kind == "numeric":
         notes.append("Bins are equal-width over the central 99% of both samples; the outer bins also hold the tails.")
     side = [
-        html.Div("Findings of this run", className="small text-uppercase fw-semibold text-body-secondary radmon-tile-label mb-2"),
+        html.Div(
+            "Findings of this run",
+            className="small text-uppercase fw-semibold text-body-secondary radmon-tile-label mb-2",
+        ),
         html.Ul(findings, className="list-unstyled small mb-3", id="drift-detail-findings"),
         html.Div([html.Div(note) for note in notes], className="small text-body-secondary mb-3"),
         dbc.Button(
@@ -228,7 +280,10 @@ def distribution_card(distribution: data.Distribution) -> Component:
             size="sm",
             id="drift-report-link",
         ),
-        html.Div("Opens in a new tab; the first opening of a run's report takes a few seconds.", className="small text-body-secondary mt-1"),
+        html.Div(
+            "Opens in a new tab; the first opening of a run's report takes a few seconds.",
+            className="small text-body-secondary mt-1",
+        ),
     ]
     return card(
         f"Reference vs window: {feature}",
@@ -269,7 +324,11 @@ def _finding_text(point: MetricPointOut) -> str:
 
 def _unified(view: data.DriftView, size: int | None) -> Component:
     if not view.unified:
-        return empty_state("No unified drift score yet", "Input-drift runs with enough inferences compute it.", id="drift-unified-empty")
+        return empty_state(
+            "No unified drift score yet",
+            "Input-drift runs with enough inferences compute it.",
+            id="drift-unified-empty",
+        )
     latest = view.unified[-1]
     figure = status_timeline(
         as_dicts(view.unified),
@@ -298,7 +357,9 @@ def _score_distribution(actor: Any, view: data.DriftView) -> Component:
     except MonitorError as exc:
         return error_alert(exc, id="drift-score-error")
     if distribution.window_n == 0:
-        return empty_state("No stored profile for this window", "The next run of the check stores it.", id="drift-score-empty")
+        return empty_state(
+            "No stored profile for this window", "The next run of the check stores it.", id="drift-score-empty"
+        )
     figure = distribution_comparison(
         _plain(distribution),
         title="Model score: reference vs latest window (share per 0.05 bin)",
@@ -316,7 +377,11 @@ def _score_distribution(actor: Any, view: data.DriftView) -> Component:
 
 def _positive_rate(view: data.DriftView, size: int | None) -> Component:
     if not view.positive_rates:
-        return empty_state("No positive-rate figures yet", "Output-drift runs with enough inferences compute it.", id="drift-rate-empty")
+        return empty_state(
+            "No positive-rate figures yet",
+            "Output-drift runs with enough inferences compute it.",
+            id="drift-rate-empty",
+        )
     figure = metric_timeline(
         as_dicts(view.positive_rates),
         metric="positive_rate",

@@ -74,10 +74,20 @@ def _tiles(summaries: list[data.ModelSummary], statuses: dict[str, data.Monitori
 
 
 def _models_table(summaries: list[data.ModelSummary], statuses: dict[str, data.MonitoringStatus]) -> Component:
-    columns = ("Model", "Active version", "Status", "Last check", f"Inferences per day ({data.VOLUME_DAYS} d)", "Label coverage", "Deployed")
+    columns = (
+        "Model",
+        "Active version",
+        "Status",
+        "Last check",
+        f"Inferences per day ({data.VOLUME_DAYS} d)",
+        "Label coverage",
+        "Deployed",
+    )
     head = html.Thead(html.Tr([html.Th(c) for c in columns]))
     rows = [_model_row(summary, statuses.get(summary.model.name)) for summary in summaries]
-    return dbc.Table([head, html.Tbody(rows)], hover=True, responsive=True, className="radmon-table mb-0", id="overview-table")
+    return dbc.Table(
+        [head, html.Tbody(rows)], hover=True, responsive=True, className="radmon-table mb-0", id="overview-table"
+    )
 
 
 def _model_row(summary: data.ModelSummary, status: data.MonitoringStatus | None) -> Component:
@@ -104,11 +114,19 @@ def _model_row(summary: data.ModelSummary, status: data.MonitoringStatus | None)
         else html.Span(f"not deployed ({summary.version_count} versions)", className="text-body-secondary small")
     )
     deployed = html.Td(
-        [html.Div(fmt_time(last.activated_at), className="small text-nowrap"), html.Div(f"by {last.activated_by}: {last.reason}", className="small text-body-secondary")]
+        [
+            html.Div(fmt_time(last.activated_at), className="small text-nowrap"),
+            html.Div(f"by {last.activated_by}: {last.reason}", className="small text-body-secondary"),
+        ]
         if last
         else html.Span("never", className="text-body-secondary small")
     )
-    cells = [_status_cell(model.name, status), _last_check_cell(model.name, status), _volume_cell(model.name, status), _coverage_cell(status)]
+    cells = [
+        _status_cell(model.name, status),
+        _last_check_cell(model.name, status),
+        _volume_cell(model.name, status),
+        _coverage_cell(status),
+    ]
     return html.Tr([name, active, *cells, deployed], id=f"overview-row-{model.name}")
 
 
@@ -117,15 +135,24 @@ def _status_cell(model_name: str, status: data.MonitoringStatus | None) -> Compo
     if status is None or (status.last_run is None and status.severity is None):
         return html.Td(no_checks_badge(id=cell_id))
     if status.severity is None:
-        return html.Td(dbc.Badge("No open alerts", color="success", className="radmon-status-badge text-uppercase", id=cell_id))
+        return html.Td(
+            dbc.Badge("No open alerts", color="success", className="radmon-status-badge text-uppercase", id=cell_id)
+        )
     counts = [f"{status.open_alerts} open" if status.open_alerts else None,
               f"{status.acknowledged_alerts} acknowledged" if status.acknowledged_alerts else None]  # fmt: skip
     alerts_href = dash.get_relative_path("/alerts") + "?" + urlencode({"model": model_name})
     return html.Td(
         [
-            dbc.Badge(status.severity, color=SEVERITY_COLORS.get(status.severity, "secondary"),
-                      text_color="dark" if status.severity == "warning" else None, className="text-uppercase radmon-status-badge", id=cell_id),  # fmt: skip
-            html.Div(dcc.Link(" · ".join(c for c in counts if c), href=alerts_href, className="small"), className="mt-1"),
+            dbc.Badge(
+                status.severity,
+                color=SEVERITY_COLORS.get(status.severity, "secondary"),
+                text_color="dark" if status.severity == "warning" else None,
+                className="text-uppercase radmon-status-badge",
+                id=cell_id,
+            ),  # fmt: skip
+            html.Div(
+                dcc.Link(" · ".join(c for c in counts if c), href=alerts_href, className="small"), className="mt-1"
+            ),
         ],
         className="radmon-status-cell",
     )
@@ -134,16 +161,24 @@ def _status_cell(model_name: str, status: data.MonitoringStatus | None) -> Compo
 def _last_check_cell(model_name: str, status: data.MonitoringStatus | None) -> Component:
     run = status.last_run if status else None
     if run is None:
-        return html.Td(html.Span("none yet", className="text-body-secondary small"), id=f"overview-last-check-{model_name}")
+        return html.Td(
+            html.Span("none yet", className="text-body-secondary small"), id=f"overview-last-check-{model_name}"
+        )
     label, path = KIND_PAGES.get(run.kind, (run.kind, "/drift"))
     outcome = None if run.status == "completed" else status_badge(run.status)
     return html.Td(
         [
-            dcc.Link(label, href=page_href(path, {"model": model_name, "version": run.version}), className="small fw-medium text-decoration-none"),
+            dcc.Link(
+                label,
+                href=page_href(path, {"model": model_name, "version": run.version}),
+                className="small fw-medium text-decoration-none",
+            ),
             " ",
             outcome,
             html.Div(fmt_time(run.finished_at or run.started_at), className="small text-nowrap"),
-            html.Div(f"window to {run.window_end:%Y-%m-%d}, {run.version}", className="small text-body-secondary text-nowrap"),
+            html.Div(
+                f"window to {run.window_end:%Y-%m-%d}, {run.version}", className="small text-body-secondary text-nowrap"
+            ),
         ],
         id=f"overview-last-check-{model_name}",
     )
@@ -156,8 +191,12 @@ def _volume_cell(model_name: str, status: data.MonitoringStatus | None) -> Compo
     recent = [count for _, count in status.volume[-7:]]
     return html.Td(
         [
-            dcc.Graph(figure=volume_sparkline(status.volume), config=SPARKLINE_CONFIG, className="radmon-sparkline",
-                      id=f"overview-sparkline-{model_name}"),  # fmt: skip
+            dcc.Graph(
+                figure=volume_sparkline(status.volume),
+                config=SPARKLINE_CONFIG,
+                className="radmon-sparkline",
+                id=f"overview-sparkline-{model_name}",
+            ),  # fmt: skip
             html.Div(f"{sum(recent) / len(recent):,.0f} a day, last 7 days", className="small text-body-secondary"),
         ],
         id=f"overview-volume-{model_name}",
@@ -171,6 +210,8 @@ def _coverage_cell(status: data.MonitoringStatus | None) -> Component:
         [
             html.Div(f"{status.label_coverage:.0%}", className="fw-semibold"),
             html.Div(f"{status.labelled:,} labelled", className="small text-body-secondary"),
-            html.Div(f"window to {status.coverage_window_end:%Y-%m-%d}", className="small text-body-secondary text-nowrap"),
+            html.Div(
+                f"window to {status.coverage_window_end:%Y-%m-%d}", className="small text-body-secondary text-nowrap"
+            ),
         ]
     )

@@ -25,14 +25,20 @@ PATH = "/performance"
 
 @guarded("performance")
 def layout(
-    model: str | None = None, version: str | None = None, days: str | None = None, segment: str | None = None, **_query: Any
+    model: str | None = None,
+    version: str | None = None,
+    days: str | None = None,
+    segment: str | None = None,
+    **_query: Any,
 ) -> Component:
     actor = auth.current_actor()
     scope = data.analysis_scope(actor=actor, model_name=model, version=version)
     if scope is None:
         return analysis.no_models("performance", "Performance")
     lookback = analysis.lookback_days(days)
-    view = data.performance_view(actor=actor, scope=scope, since=datetime.now(UTC) - timedelta(days=lookback), segment=segment or None)
+    view = data.performance_view(
+        actor=actor, scope=scope, since=datetime.now(UTC) - timedelta(days=lookback), segment=segment or None
+    )
     top = analysis.header(
         "performance", "Performance", scope, "realized against outcomes, and estimated before they arrive",
         extra=html.Div([_segment_select(view), analysis.lookback_select("performance", lookback)], className="d-flex gap-2"),
@@ -49,14 +55,35 @@ def layout(
             _failure(view),
             _tiles(view, latest),
             card(
-                "Realized and estimated performance per window" + (f", segment {view.segment}" if view.segment else ", whole population"),
-                [dbc.Row([dbc.Col(_timeline(view, metric, size), xl=6) for metric in data.PERFORMANCE_METRICS], className="g-3"), _legend_note()],
+                "Realized and estimated performance per window"
+                + (f", segment {view.segment}" if view.segment else ", whole population"),
+                [
+                    dbc.Row(
+                        [dbc.Col(_timeline(view, metric, size), xl=6) for metric in data.PERFORMANCE_METRICS],
+                        className="g-3",
+                    ),
+                    _legend_note(),
+                ],
                 id="performance-timelines",
             ),
             dbc.Row(
                 [
-                    dbc.Col(card("Calibration" + _population_note(view), _reliability(view, overall), id="performance-reliability-card"), xl=6),
-                    dbc.Col(card("Early warning: CUSUM" + _population_note(view), _cusum(overall), id="performance-cusum-card"), xl=6),
+                    dbc.Col(
+                        card(
+                            "Calibration" + _population_note(view),
+                            _reliability(view, overall),
+                            id="performance-reliability-card",
+                        ),
+                        xl=6,
+                    ),
+                    dbc.Col(
+                        card(
+                            "Early warning: CUSUM" + _population_note(view),
+                            _cusum(overall),
+                            id="performance-cusum-card",
+                        ),
+                        xl=6,
+                    ),
                 ],
                 className="g-4",
             ),
@@ -70,11 +97,19 @@ def _population_note(view: data.PerformanceView) -> str:
 
 def _segment_select(view: data.PerformanceView) -> Component:
     """Whole population by default, or one segment of the subgroup and estimate runs."""
-    options = [{"label": "whole population", "value": ""}] + [{"label": f"segment {s}", "value": s} for s in view.segments]
+    options = [{"label": "whole population", "value": ""}] + [
+        {"label": f"segment {s}", "value": s} for s in view.segments
+    ]
     return html.Div(
         [
             html.Label("Population shown", htmlFor="performance-segment-select", className="visually-hidden"),
-            dbc.Select(id="performance-segment-select", options=options, value=view.segment or "", size="sm", style={"minWidth": "12rem"}),
+            dbc.Select(
+                id="performance-segment-select",
+                options=options,
+                value=view.segment or "",
+                size="sm",
+                style={"minWidth": "12rem"},
+            ),
         ]
     )
 
@@ -93,7 +128,12 @@ def _failure(view: data.PerformanceView) -> Component | None:
     if not failed:
         return None
     return dbc.Alert(
-        [html.Div(f"The latest {run.kind.replace('_', ' ')} run (window ending {run.window_end:%Y-%m-%d}) failed: {run.error}") for run in failed],
+        [
+            html.Div(
+                f"The latest {run.kind.replace('_', ' ')} run (window ending {run.window_end:%Y-%m-%d}) failed: {run.error}"
+            )
+            for run in failed
+        ],
         color="danger",
         id="performance-failed",
     )
@@ -179,7 +219,11 @@ def _reliability(view: data.PerformanceView, latest: dict[str, MetricPointOut]) 
     ece = latest.get("ece")
     bins = (ece.details or {}).get("reliability") if ece else None
     if not bins or view.latest is None:
-        return empty_state("No calibration figures yet", "They need labelled outcomes in the window.", id="performance-reliability-empty")
+        return empty_state(
+            "No calibration figures yet",
+            "They need labelled outcomes in the window.",
+            id="performance-reliability-empty",
+        )
     figure = reliability_diagram(
         bins,
         title="Reliability: observed positive rate per score bin",
@@ -206,7 +250,11 @@ def _cusum(latest: dict[str, MetricPointOut]) -> Component:
     charts = {metric: _cusum_chart(latest.get(f"{metric}_cusum")) for metric in ("sensitivity", "specificity")}
     charts = {metric: chart for metric, chart in charts.items() if chart["days"]}
     if not charts:
-        return empty_state("No CUSUM chart yet", "It needs labelled positives and negatives over the look-back days.", id="performance-cusum-empty")
+        return empty_state(
+            "No CUSUM chart yet",
+            "It needs labelled positives and negatives over the look-back days.",
+            id="performance-cusum-empty",
+        )
     days = [d["day"] for chart in charts.values() for d in chart["days"]]
     figure = cusum_chart(
         charts,
@@ -216,9 +264,15 @@ def _cusum(latest: dict[str, MetricPointOut]) -> Component:
     lines = []
     for metric, chart in charts.items():
         signal = chart.get("first_signal")
-        baseline = f"in-control value {chart['mu0']:.3f} from the {str(chart.get('mu0_source', '')).replace('_', ' ')}" if chart.get("mu0") is not None else ""
+        baseline = (
+            f"in-control value {chart['mu0']:.3f} from the {str(chart.get('mu0_source', '')).replace('_', ' ')}"
+            if chart.get("mu0") is not None
+            else ""
+        )
         state = f"signalled first on {signal}" if signal else "no signal in the look-back"
-        lines.append(html.Div([html.Span(METRIC_LABELS.get(metric, metric), className="fw-medium"), f": {state}; {baseline}."]))
+        lines.append(
+            html.Div([html.Span(METRIC_LABELS.get(metric, metric), className="fw-medium"), f": {state}; {baseline}."])
+        )
     note = html.Div(
         [*lines, html.Div("CUSUM accumulates small daily shortfalls, so a sustained drop shows days before a weekly window's interval "
                           "clears the target.")],
@@ -229,4 +283,6 @@ def _cusum(latest: dict[str, MetricPointOut]) -> Component:
 
 
 def register_callbacks(app: Dash) -> None:
-    analysis.register_navigation(app, "performance", PATH, extras=("performance-segment-select", "performance-days-select"))
+    analysis.register_navigation(
+        app, "performance", PATH, extras=("performance-segment-select", "performance-days-select")
+    )

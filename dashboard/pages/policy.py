@@ -58,7 +58,11 @@ def layout(model: str | None = None, **_query: Any) -> Component:
         return html.Div(
             [
                 page_header("Monitoring policy"),
-                empty_state("No models registered yet", "A model's monitoring policy can be set once it is registered.", id="policy-empty"),
+                empty_state(
+                    "No models registered yet",
+                    "A model's monitoring policy can be set once it is registered.",
+                    id="policy-empty",
+                ),
             ]
         )
     selected = model or choices[0][0]
@@ -70,7 +74,10 @@ def layout(model: str | None = None, **_query: Any) -> Component:
     display = dict(choices).get(selected, selected)
     header = page_header(
         "Monitoring policy",
-        [html.Span(display, className="fw-semibold"), f" · {selected} · what is checked, how often, and when it alerts"],
+        [
+            html.Span(display, className="fw-semibold"),
+            f" · {selected} · what is checked, how often, and when it alerts",
+        ],
         actions=picker,
     )
     sections: list[Any] = [
@@ -92,7 +99,10 @@ def policy_view(policy: PolicyOut) -> list[Component]:
         _provenance(policy),
         dbc.Row(
             [
-                dbc.Col(card("Features", _features_table(policy), id="policy-features", subtitle="input drift per feature"), lg=7),
+                dbc.Col(
+                    card("Features", _features_table(policy), id="policy-features", subtitle="input drift per feature"),
+                    lg=7,
+                ),
                 dbc.Col(
                     [
                         card("Segments", _segments(policy), id="policy-segments", subtitle="subgroup analysis"),
@@ -129,7 +139,12 @@ def _provenance(policy: PolicyOut) -> Component:
             " by ",
             html.Span(policy.updated_by, className="fw-medium"),
             " · every change is in the ",
-            dcc.Link("audit trail", href=dash.get_relative_path("/audit") + "?" + urlencode({"action": "policy.update", "entity_id": policy.model})),
+            dcc.Link(
+                "audit trail",
+                href=dash.get_relative_path("/audit")
+                + "?"
+                + urlencode({"action": "policy.update", "entity_id": policy.model}),
+            ),
         ],
         className="small text-body-secondary mb-3",
         id="policy-provenance",
@@ -153,20 +168,34 @@ def _features_table(policy: PolicyOut) -> Component:
                 html.Td(
                     html.Span(f"{f.drift_threshold:g}", className="font-monospace")
                     if f.drift_threshold is not None
-                    else html.Span(f"{policy.drift_threshold:g} (policy default)", className="text-body-secondary font-monospace")
+                    else html.Span(
+                        f"{policy.drift_threshold:g} (policy default)", className="text-body-secondary font-monospace"
+                    )
                 ),
             ],
             id=f"policy-feature-{f.name}",
         )
         for f in policy.features
     ]
-    return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="radmon-table mb-0", id="policy-features-table")
+    return dbc.Table(
+        [head, html.Tbody(rows)],
+        size="sm",
+        hover=True,
+        responsive=True,
+        className="radmon-table mb-0",
+        id="policy-features-table",
+    )
 
 
 def _badges(values: list[str], *, empty: str) -> Component:
     if not values:
         return html.Span(empty, className="text-body-secondary small")
-    return html.Div([dbc.Badge(v, color="light", text_color="dark", className="border me-1 mb-1 fw-normal font-monospace") for v in values])
+    return html.Div(
+        [
+            dbc.Badge(v, color="light", text_color="dark", className="border me-1 mb-1 fw-normal font-monospace")
+            for v in values
+        ]
+    )
 
 
 def _segments(policy: PolicyOut) -> list[Component]:
@@ -184,7 +213,10 @@ def _segments(policy: PolicyOut) -> list[Component]:
 
 
 def _facts(pairs: list[tuple[str, Any]]) -> Component:
-    return html.Dl([item for label, value in pairs for item in (html.Dt(label), html.Dd(value))], className="radmon-facts small mb-0")
+    return html.Dl(
+        [item for label, value in pairs for item in (html.Dt(label), html.Dd(value))],
+        className="radmon-facts small mb-0",
+    )
 
 
 def describe_schedule(cron: str) -> str:
@@ -205,7 +237,13 @@ def _window_facts(policy: PolicyOut) -> list[tuple[str, Any]]:
     )
     return [
         ("Window", f"{policy.window_days} days (trailing)"),
-        ("Schedule", [html.Code(policy.schedule), html.Span(f" · {describe_schedule(policy.schedule)}", className="text-body-secondary")]),
+        (
+            "Schedule",
+            [
+                html.Code(policy.schedule),
+                html.Span(f" · {describe_schedule(policy.schedule)}", className="text-body-secondary"),
+            ],
+        ),
         ("Minimum window", f"{policy.min_window_count} inferences"),
         ("Label horizon", f"{policy.label_horizon_days} days recomputed as outcomes arrive"),
         ("Reference", baseline),
@@ -245,7 +283,11 @@ def _alerting(policy: PolicyOut) -> list[Component]:
         className="radmon-table mb-3",
         id="policy-severities",
     )
-    auto_resolve = f"after {policy.auto_resolve_after} consecutive clean runs" if policy.auto_resolve_after else "never (people resolve)"
+    auto_resolve = (
+        f"after {policy.auto_resolve_after} consecutive clean runs"
+        if policy.auto_resolve_after
+        else "never (people resolve)"
+    )
     return [
         severities,
         _facts(
@@ -261,7 +303,10 @@ def _alerting(policy: PolicyOut) -> list[Component]:
 
 def _change_facts(policy: PolicyOut) -> list[tuple[str, Any]]:
     return [
-        ("Approvals required", html.Span(str(policy.approvals_required), className="fw-semibold", id="policy-approvals-required")),
+        (
+            "Approvals required",
+            html.Span(str(policy.approvals_required), className="fw-semibold", id="policy-approvals-required"),
+        ),
         ("Requests expire", f"after {policy.change_request_ttl_hours} h"),
         ("Requester", "never approves their own request"),
     ]
@@ -311,7 +356,9 @@ def _read_only_json(policy: PolicyOut) -> Component:
         html.Details(
             [
                 html.Summary("Show the policy as the API returns it", className="small"),
-                html.Pre(data.policy_json(policy), className="radmon-json mt-2", style={"maxWidth": "none"}, id="policy-json"),
+                html.Pre(
+                    data.policy_json(policy), className="radmon-json mt-2", style={"maxWidth": "none"}, id="policy-json"
+                ),
             ]
         ),
         id="policy-read-only",
@@ -327,9 +374,15 @@ def validation_feedback(exc: MonitorError) -> Component:
         return error_alert(exc, id="policy-invalid")
     return dbc.Alert(
         [
-            html.Div(f"Not saved: {len(problems)} problem{'s' if len(problems) != 1 else ''} in the policy", className="fw-semibold mb-1"),
+            html.Div(
+                f"Not saved: {len(problems)} problem{'s' if len(problems) != 1 else ''} in the policy",
+                className="fw-semibold mb-1",
+            ),
             html.Ul(
-                [html.Li([html.Code(d["field"], className="me-2"), d["reason"]], className="radmon-field-error") for d in problems],
+                [
+                    html.Li([html.Code(d["field"], className="me-2"), d["reason"]], className="radmon-field-error")
+                    for d in problems
+                ],
                 className="mb-0 ps-3",
                 id="policy-problems",
             ),
@@ -354,7 +407,9 @@ def register_callbacks(app: Dash) -> None:
             data.parse_policy(text)
         except MonitorError as exc:
             return validation_feedback(exc)
-        return dbc.Alert("The policy is valid. Save it to apply it from the next check run.", color="success", id="policy-valid")
+        return dbc.Alert(
+            "The policy is valid. Save it to apply it from the next check run.", color="success", id="policy-valid"
+        )
 
     @app.callback(
         Output("policy-feedback", "children", allow_duplicate=True),
@@ -380,7 +435,12 @@ def register_callbacks(app: Dash) -> None:
             dismissable=True,
             id="policy-saved",
         )
-        return notice, policy_view(saved), saved.updated_at.isoformat() if saved.updated_at else None, data.policy_json(saved)
+        return (
+            notice,
+            policy_view(saved),
+            saved.updated_at.isoformat() if saved.updated_at else None,
+            data.policy_json(saved),
+        )
 
     @app.callback(
         Output("policy-editor", "value", allow_duplicate=True),
@@ -395,4 +455,9 @@ def register_callbacks(app: Dash) -> None:
         """The policy as saved now (perhaps by someone else since the page opened)."""
         actor = auth.require(Permission.POLICY_WRITE)
         current = data.policy(actor=actor, model_name=model_name)
-        return data.policy_json(current), None, policy_view(current), current.updated_at.isoformat() if current.updated_at else None
+        return (
+            data.policy_json(current),
+            None,
+            policy_view(current),
+            current.updated_at.isoformat() if current.updated_at else None,
+        )

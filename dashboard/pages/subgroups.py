@@ -38,7 +38,11 @@ def _window_end(value: str | None) -> datetime | None:
 
 @guarded("subgroups")
 def layout(
-    model: str | None = None, version: str | None = None, window: str | None = None, metric: str | None = None, **_query: Any
+    model: str | None = None,
+    version: str | None = None,
+    window: str | None = None,
+    metric: str | None = None,
+    **_query: Any,
 ) -> Component:
     actor = auth.current_actor()
     scope = data.analysis_scope(actor=actor, model_name=model, version=version)
@@ -63,7 +67,9 @@ def layout(
                     dcc.Graph(
                         id="subgroups-heatmap",
                         figure=subgroup_heatmap(
-                            rows, metrics=HEATMAP_METRICS, title="Realized performance per segment (value; colour: verdict against target)",
+                            rows,
+                            metrics=HEATMAP_METRICS,
+                            title="Realized performance per segment (value; colour: verdict against target)",
                             subtitle=f"{window_label}; rows ranked by how far below target; 'n = k': too few cases to judge",
                         ),
                         config=GRAPH_CONFIG,
@@ -72,10 +78,18 @@ def layout(
                 ],
                 id="subgroups-heatmap-card",
             ),
-            card(f"{METRIC_LABELS.get(chosen, chosen)} per segment", _forest(rows, chosen, table, window_label), id="subgroups-forest-card",
-                 subtitle="pick another metric at the top of the page"),
-            card("Ranking", _ranking_table(rows), id="subgroups-ranking-card",
-                 subtitle="furthest below target first; labelled cases of the window"),
+            card(
+                f"{METRIC_LABELS.get(chosen, chosen)} per segment",
+                _forest(rows, chosen, table, window_label),
+                id="subgroups-forest-card",
+                subtitle="pick another metric at the top of the page",
+            ),
+            card(
+                "Ranking",
+                _ranking_table(rows),
+                id="subgroups-ranking-card",
+                subtitle="furthest below target first; labelled cases of the window",
+            ),
         ]
     )
 
@@ -83,17 +97,30 @@ def layout(
 def _controls(view: data.SubgroupView, metric: str) -> Component:
     current = view.table["window_end"] if view.table else None
     options = [
-        {"label": f"window to {end:%Y-%m-%d}" + (f" · {breached} below target" if breached else ""), "value": end.isoformat()}
+        {
+            "label": f"window to {end:%Y-%m-%d}" + (f" · {breached} below target" if breached else ""),
+            "value": end.isoformat(),
+        }
         for end, breached in view.windows
     ]
     return html.Div(
         [
             html.Label("Window", htmlFor="subgroups-window-select", className="visually-hidden"),
-            dbc.Select(id="subgroups-window-select", options=options, value=current.isoformat() if current else "", size="sm",
-                       style={"minWidth": "14rem"}),  # fmt: skip
+            dbc.Select(
+                id="subgroups-window-select",
+                options=options,
+                value=current.isoformat() if current else "",
+                size="sm",
+                style={"minWidth": "14rem"},
+            ),  # fmt: skip
             html.Label("Metric of the forest plot", htmlFor="subgroups-metric-select", className="visually-hidden"),
-            dbc.Select(id="subgroups-metric-select", options=[{"label": METRIC_LABELS.get(m, m), "value": m} for m in FOREST_METRICS],
-                       value=metric, size="sm", style={"minWidth": "9rem"}),  # fmt: skip
+            dbc.Select(
+                id="subgroups-metric-select",
+                options=[{"label": METRIC_LABELS.get(m, m), "value": m} for m in FOREST_METRICS],
+                value=metric,
+                size="sm",
+                style={"minWidth": "9rem"},
+            ),  # fmt: skip
         ],
         className="d-flex gap-2 radmon-analysis-pickers",
     )
@@ -110,11 +137,17 @@ def _no_runs(scope: data.AnalysisScope) -> Component:
 
 def _ranked(segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Judged segments by rank (1: furthest below target), then the ones too small to judge."""
-    return sorted(segments, key=lambda s: (s.get("status") == "insufficient_data", s.get("rank") is None, s.get("rank") or 0, s["segment"]))
+    return sorted(
+        segments,
+        key=lambda s: (s.get("status") == "insufficient_data", s.get("rank") is None, s.get("rank") or 0, s["segment"]),
+    )
 
 
 def _tiles(table: dict[str, Any], rows: list[dict[str, Any]]) -> Component:
-    count = {status: sum(1 for r in rows if r.get("status") == status) for status in ("breach", "warn", "ok", "insufficient_data")}
+    count = {
+        status: sum(1 for r in rows if r.get("status") == status)
+        for status in ("breach", "warn", "ok", "insufficient_data")
+    }
     tiles = [
         ("Window", f"{table['window_end']:%b %d}", f"{table['window_start']:%Y-%m-%d} to {table['window_end']:%Y-%m-%d} (UTC)",
          "subgroups-tile-window"),
@@ -125,7 +158,10 @@ def _tiles(table: dict[str, Any], rows: list[dict[str, Any]]) -> Component:
          f"Benjamini-Hochberg at q = {table['fdr_q']:g}" if table.get("fdr_q") is not None else "", "subgroups-tile-tests"),
     ]  # fmt: skip
     return dbc.Row(
-        [dbc.Col(stat_tile(label, value, hint=hint, id=tile_id), md=4, xl=True) for label, value, hint, tile_id in tiles],
+        [
+            dbc.Col(stat_tile(label, value, hint=hint, id=tile_id), md=4, xl=True)
+            for label, value, hint, tile_id in tiles
+        ],
         className="g-3 mb-4",
     )
 
@@ -202,14 +238,19 @@ def _ranking_table(rows: list[dict[str, Any]]) -> Component:
                     html.Td([html.Div(row["segment"], className="fw-medium text-break"), _same_rows(row)]),
                     html.Td(status_badge(row.get("status"))),
                     html.Td(_shortfall_text(row) if judged else "too few cases to judge", className="small"),
-                    *[html.Td(_count(row, key), className="small text-end font-monospace") for key in ("positives", "negatives", "inferences")],
+                    *[
+                        html.Td(_count(row, key), className="small text-end font-monospace")
+                        for key in ("positives", "negatives", "inferences")
+                    ],
                 ],
                 id=f"subgroups-row-{position}",
                 className="table-danger" if row.get("status") == "breach" else None,
             )
         )
     return html.Div(
-        dbc.Table([head, html.Tbody(body)], size="sm", hover=True, className="radmon-table mb-0", id="subgroups-ranking"),
+        dbc.Table(
+            [head, html.Tbody(body)], size="sm", hover=True, className="radmon-table mb-0", id="subgroups-ranking"
+        ),
         style={"maxHeight": "40rem", "overflowY": "auto"},
     )
 

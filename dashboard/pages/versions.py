@@ -67,7 +67,9 @@ def layout(model: str | None = None, request: str | None = None, alert: str | No
     try:
         detail = data.model_detail(actor=actor, model_name=selected)
     except NotFound as exc:
-        return html.Div([nav, page_header("Versions & deployments", actions=picker), error_alert(exc, id="versions-error")])
+        return html.Div(
+            [nav, page_header("Versions & deployments", actions=picker), error_alert(exc, id="versions-error")]
+        )
     header = page_header(
         "Versions & deployments",
         [html.Span(detail.model.display_name, className="fw-semibold"), f" · {detail.model.name}"],
@@ -124,10 +126,13 @@ def _pending_elsewhere(actor: Actor, model_name: str) -> Component | None:
         return None
     links: list[Any] = []
     for number, change_request in enumerate(waiting):
-        links += [", " if number else "", dcc.Link(
-            f"{change_request.model} #{change_request.id} ({change_request.kind} to {change_request.target_version})",
-            href=versions_href(change_request.model),
-        )]
+        links += [
+            ", " if number else "",
+            dcc.Link(
+                f"{change_request.model} #{change_request.id} ({change_request.kind} to {change_request.target_version})",
+                href=versions_href(change_request.model),
+            ),
+        ]
     return dbc.Alert(
         [html.Span("Awaiting signatures on other models: ", className="fw-semibold"), *links],
         color="warning",
@@ -148,7 +153,11 @@ def _model_card(detail: data.ModelDetail) -> Component:
     ]
     body = dbc.Row(
         [
-            dbc.Col([html.Div(label, className="small text-body-secondary"), html.Div(value, className="fw-medium")], md=4, className="mb-3")
+            dbc.Col(
+                [html.Div(label, className="small text-body-secondary"), html.Div(value, className="fw-medium")],
+                md=4,
+                className="mb-3",
+            )
             for label, value in facts
         ],
         className="mb-n3",
@@ -166,9 +175,18 @@ def _status(version: VersionOut, detail: data.ModelDetail) -> Component:
 
 def _versions_table(detail: data.ModelDetail) -> Component:
     if not detail.versions:
-        return empty_state("No versions yet", "An administrator registers versions with their artifact hash and targets.", id="versions-none")
+        return empty_state(
+            "No versions yet",
+            "An administrator registers versions with their artifact hash and targets.",
+            id="versions-none",
+        )
     head = html.Thead(
-        html.Tr([html.Th(c) for c in ("Version", "Status", "Performance targets", "Decision threshold", "Artifact", "Registered")])
+        html.Tr(
+            [
+                html.Th(c)
+                for c in ("Version", "Status", "Performance targets", "Decision threshold", "Artifact", "Registered")
+            ]
+        )
     )
     rows = [
         html.Tr(
@@ -183,13 +201,20 @@ def _versions_table(detail: data.ModelDetail) -> Component:
                         html.Div(v.artifact_uri, className="small text-body-secondary text-break"),
                     ]
                 ),
-                html.Td([html.Div(fmt_time(v.created_at)), html.Div(f"by {v.created_by}", className="small text-body-secondary")]),
+                html.Td(
+                    [
+                        html.Div(fmt_time(v.created_at)),
+                        html.Div(f"by {v.created_by}", className="small text-body-secondary"),
+                    ]
+                ),
             ],
             id=f"versions-row-{v.version}",
         )
         for v in reversed(detail.versions)
     ]
-    return dbc.Table([head, html.Tbody(rows)], hover=True, responsive=True, className="radmon-table mb-0", id="versions-table")
+    return dbc.Table(
+        [head, html.Tbody(rows)], hover=True, responsive=True, className="radmon-table mb-0", id="versions-table"
+    )
 
 
 def _deployments_card(detail: data.ModelDetail) -> Component:
@@ -224,7 +249,13 @@ def _deployments_table(deployments: list[DeploymentOut]) -> Component:
         )
         for d in reversed(deployments)
     ]
-    return dbc.Table([head, html.Tbody(rows)], size="sm", responsive=True, className="radmon-table mt-3 mb-0", id="versions-deployments-table")
+    return dbc.Table(
+        [head, html.Tbody(rows)],
+        size="sm",
+        responsive=True,
+        className="radmon-table mt-3 mb-0",
+        id="versions-deployments-table",
+    )
 
 
 def _first_activation_card(detail: data.ModelDetail) -> Component:
@@ -232,16 +263,26 @@ def _first_activation_card(detail: data.ModelDetail) -> Component:
     form = dbc.Row(
         [
             dbc.Col(
-                [dbc.Label("Version", html_for="versions-activate-version"),
-                 dbc.Select(id="versions-activate-version", options=versions, value=versions[0])],
+                [
+                    dbc.Label("Version", html_for="versions-activate-version"),
+                    dbc.Select(id="versions-activate-version", options=versions, value=versions[0]),
+                ],
                 md=3,
             ),
             dbc.Col(
-                [dbc.Label("Reason (recorded in the audit trail)", html_for="versions-activate-reason"),
-                 dbc.Input(id="versions-activate-reason", placeholder="e.g. go-live after local validation", maxLength=2000)],
+                [
+                    dbc.Label("Reason (recorded in the audit trail)", html_for="versions-activate-reason"),
+                    dbc.Input(
+                        id="versions-activate-reason", placeholder="e.g. go-live after local validation", maxLength=2000
+                    ),
+                ],
                 md=6,
             ),
-            dbc.Col(dbc.Button("Activate", id="versions-activate-button", color="primary", className="w-100"), md=3, className="d-flex align-items-end"),
+            dbc.Col(
+                dbc.Button("Activate", id="versions-activate-button", color="primary", className="w-100"),
+                md=3,
+                className="d-flex align-items-end",
+            ),
         ],
         className="g-3",
     )
@@ -286,22 +327,36 @@ def _change_requests_card(actor: Actor, detail: data.ModelDetail, opening: Reque
     listing: Any = (
         html.Div([change_request_card(r, actor=actor, can_decide=can_decide) for r in ordered], id="versions-cr-list")
         if ordered
-        else empty_state("No change requests yet", "Rollbacks and promotions of this model appear here with their signatures.", id="versions-cr-none")
+        else empty_state(
+            "No change requests yet",
+            "Rollbacks and promotions of this model appear here with their signatures.",
+            id="versions-cr-none",
+        )
     )
     body = [intro, listing]
     if actor.can(Permission.CHANGES_REQUEST):
         body.append(_request_modal(detail, opening if not pending else RequestOpening()))
-    return card("Change requests", body, id="versions-change-requests", subtitle="rollback and promotion, two-person signed")
+    return card(
+        "Change requests", body, id="versions-change-requests", subtitle="rollback and promotion, two-person signed"
+    )
 
 
 def _request_button(actor: Actor, pending: list[ChangeRequestOut], choices: dict[str, list[str]]) -> Component | None:
     if not actor.can(Permission.CHANGES_REQUEST):
         return None
-    blocked = f"#{pending[0].id} is pending" if pending else (None if any(choices.values()) else "no other version registered")
-    button = dbc.Button("Request a change", id="versions-request-open", color="primary", disabled=bool(blocked), className="text-nowrap")
+    blocked = (
+        f"#{pending[0].id} is pending"
+        if pending
+        else (None if any(choices.values()) else "no other version registered")
+    )
+    button = dbc.Button(
+        "Request a change", id="versions-request-open", color="primary", disabled=bool(blocked), className="text-nowrap"
+    )
     if not blocked:
         return button
-    return html.Div([button, html.Div(blocked, className="small text-body-secondary text-end mt-1", id="versions-request-blocked")])
+    return html.Div(
+        [button, html.Div(blocked, className="small text-body-secondary text-end mt-1", id="versions-request-blocked")]
+    )
 
 
 def _version_choices(detail: data.ModelDetail) -> dict[str, list[str]]:
@@ -316,24 +371,48 @@ def _request_modal(detail: data.ModelDetail, opening: RequestOpening) -> Compone
     kind = opening.kind or ("rollback" if choices["rollback"] else "promotion")
     form = [
         html.P(
-            [f"{detail.model.display_name} runs version ", html.Span(detail.model.active_version, className="font-monospace fw-semibold"),
-             " now. The request takes effect only when it has its signed approvals."],
+            [
+                f"{detail.model.display_name} runs version ",
+                html.Span(detail.model.active_version, className="font-monospace fw-semibold"),
+                " now. The request takes effect only when it has its signed approvals.",
+            ],
             className="text-body-secondary",
         ),
         dbc.Label("Kind", html_for="versions-request-kind"),
         dbc.RadioItems(
             id="versions-request-kind",
-            options=[{"label": "Rollback (to an older version)", "value": "rollback"}, {"label": "Promotion (to a newer version)", "value": "promotion"}],
+            options=[
+                {"label": "Rollback (to an older version)", "value": "rollback"},
+                {"label": "Promotion (to a newer version)", "value": "promotion"},
+            ],
             value=kind,
             inline=True,
             className="mb-3",
         ),
         dbc.Label("Target version", html_for="versions-request-target"),
-        dbc.Select(id="versions-request-target", options=choices[kind], value=(choices[kind] or [None])[0], className="mb-3"),
-        dbc.Label("Reason (shown to the approvers and recorded in the audit trail)", html_for="versions-request-reason"),
-        dbc.Textarea(id="versions-request-reason", rows=3, maxLength=4000, placeholder="e.g. sensitivity at site north below target since the scanner upgrade", className="mb-3"),
+        dbc.Select(
+            id="versions-request-target", options=choices[kind], value=(choices[kind] or [None])[0], className="mb-3"
+        ),
+        dbc.Label(
+            "Reason (shown to the approvers and recorded in the audit trail)", html_for="versions-request-reason"
+        ),
+        dbc.Textarea(
+            id="versions-request-reason",
+            rows=3,
+            maxLength=4000,
+            placeholder="e.g. sensitivity at site north below target since the scanner upgrade",
+            className="mb-3",
+        ),
         dbc.Label("Alert that prompted it (optional)", html_for="versions-request-alert"),
-        dbc.Input(id="versions-request-alert", type="number", min=1, step=1, value=opening.alert_id, placeholder="alert id", style={"maxWidth": "12rem"}),
+        dbc.Input(
+            id="versions-request-alert",
+            type="number",
+            min=1,
+            step=1,
+            value=opening.alert_id,
+            placeholder="alert id",
+            style={"maxWidth": "12rem"},
+        ),
         dcc.Store(id="versions-request-choices", data=choices),
         html.Div(id="versions-request-feedback", className="mt-3"),
     ]
@@ -360,7 +439,10 @@ def _sign_modal() -> Component:
         html.Div(id="versions-sign-content", className="mb-3"),
         html.Div(
             [
-                html.Div("By signing you state", className="small text-uppercase fw-semibold text-body-secondary radmon-tile-label"),
+                html.Div(
+                    "By signing you state",
+                    className="small text-uppercase fw-semibold text-body-secondary radmon-tile-label",
+                ),
                 html.Blockquote(id="versions-sign-meaning", className="radmon-meaning mb-0"),
             ],
             className="mb-3",
@@ -584,7 +666,12 @@ def _register_signature_callbacks(app: Dash) -> None:
         prevent_initial_call=True,
     )
     def sign(
-        _clicks: int | None, _enter: int | None, target: dict[str, Any] | None, password: str | None, comment: str | None, model_name: str
+        _clicks: int | None,
+        _enter: int | None,
+        target: dict[str, Any] | None,
+        password: str | None,
+        comment: str | None,
+        model_name: str,
     ) -> tuple[Any, ...]:
         actor = auth.require(Permission.CHANGES_DECIDE)  # a forged callback from another role stops here
         no = dash.no_update
@@ -592,7 +679,13 @@ def _register_signature_callbacks(app: Dash) -> None:
             raise PreventUpdate
         if not password:
             # An empty field is a slip, not a failed signature: it must not count towards the lockout.
-            return dbc.Alert("Enter your password to sign.", color="warning", className="mb-0", id="versions-sign-error"), "", no, no, no
+            return (
+                dbc.Alert("Enter your password to sign.", color="warning", className="mb-0", id="versions-sign-error"),
+                "",
+                no,
+                no,
+                no,
+            )
         decision = "reject" if target.get("decision") == "reject" else "approve"
         try:
             change_request = data.change_request(actor=actor, change_request_id=int(target["change_request_id"]))

@@ -4,6 +4,7 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-26
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -46,7 +47,9 @@ def upgrade() -> None:
         sa.Column("updated_at", UTC, nullable=False),
         sa.Column("resolved_at", UTC, nullable=True),
         sa.ForeignKeyConstraint(["model_id"], ["models.id"], name=op.f("fk_alerts_model_id_models")),
-        sa.ForeignKeyConstraint(["version_id"], ["model_versions.id"], name=op.f("fk_alerts_version_id_model_versions")),
+        sa.ForeignKeyConstraint(
+            ["version_id"], ["model_versions.id"], name=op.f("fk_alerts_version_id_model_versions")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alerts")),
         sa.UniqueConstraint("fingerprint", name=op.f("uq_alerts_fingerprint")),
     )
@@ -118,9 +121,14 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_notifications_alert_id"), "notifications", ["alert_id"], unique=False)
     op.create_index(op.f("ix_notifications_group_key"), "notifications", ["group_key"], unique=False)
-    op.create_index("ix_notifications_status_next_attempt_at", "notifications", ["status", "next_attempt_at"], unique=False)
     op.create_index(
-        "ix_notifications_model_id_category_created_at", "notifications", ["model_id", "category", "created_at"], unique=False
+        "ix_notifications_status_next_attempt_at", "notifications", ["status", "next_attempt_at"], unique=False
+    )
+    op.create_index(
+        "ix_notifications_model_id_category_created_at",
+        "notifications",
+        ["model_id", "category", "created_at"],
+        unique=False,
     )
 
     op.create_table(
@@ -134,7 +142,9 @@ def upgrade() -> None:
         sa.Column("outcome", sa.String(length=16), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["notification_id"], ["notifications.id"], name=op.f("fk_notification_attempts_notification_id_notifications")
+            ["notification_id"],
+            ["notifications.id"],
+            name=op.f("fk_notification_attempts_notification_id_notifications"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notification_attempts")),
         sa.UniqueConstraint("notification_id", "number", name=op.f("uq_notification_attempts_notification_id_number")),

@@ -4,6 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-26
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -56,9 +57,13 @@ def upgrade() -> None:
             ["from_version_id"], ["model_versions.id"], name=op.f("fk_change_requests_from_version_id_model_versions")
         ),
         sa.ForeignKeyConstraint(["model_id"], ["models.id"], name=op.f("fk_change_requests_model_id_models")),
-        sa.ForeignKeyConstraint(["requested_by_id"], ["users.id"], name=op.f("fk_change_requests_requested_by_id_users")),
         sa.ForeignKeyConstraint(
-            ["target_version_id"], ["model_versions.id"], name=op.f("fk_change_requests_target_version_id_model_versions")
+            ["requested_by_id"], ["users.id"], name=op.f("fk_change_requests_requested_by_id_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["target_version_id"],
+            ["model_versions.id"],
+            name=op.f("fk_change_requests_target_version_id_model_versions"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_change_requests")),
     )
@@ -107,7 +112,10 @@ def upgrade() -> None:
     with op.batch_alter_table("deployments", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_deployments_change_request_id"), ["change_request_id"], unique=False)
         batch_op.create_foreign_key(
-            batch_op.f("fk_deployments_change_request_id_change_requests"), "change_requests", ["change_request_id"], ["id"]
+            batch_op.f("fk_deployments_change_request_id_change_requests"),
+            "change_requests",
+            ["change_request_id"],
+            ["id"],
         )
 
     op.create_table(

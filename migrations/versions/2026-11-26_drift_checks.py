@@ -4,6 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-26
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -47,7 +48,9 @@ def upgrade() -> None:
         sa.Column("superseded_at", UTC, nullable=True),
         sa.Column("superseded_by", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(["model_id"], ["models.id"], name=op.f("fk_reference_sets_model_id_models")),
-        sa.ForeignKeyConstraint(["version_id"], ["model_versions.id"], name=op.f("fk_reference_sets_version_id_model_versions")),
+        sa.ForeignKeyConstraint(
+            ["version_id"], ["model_versions.id"], name=op.f("fk_reference_sets_version_id_model_versions")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reference_sets")),
     )
     op.create_index("ix_reference_sets_model_version", "reference_sets", ["model_id", "version_id"], unique=False)
@@ -95,10 +98,16 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["reference_set_id"], ["reference_sets.id"], name=op.f("fk_daily_profiles_reference_set_id_reference_sets")
         ),
-        sa.ForeignKeyConstraint(["version_id"], ["model_versions.id"], name=op.f("fk_daily_profiles_version_id_model_versions")),
+        sa.ForeignKeyConstraint(
+            ["version_id"], ["model_versions.id"], name=op.f("fk_daily_profiles_version_id_model_versions")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_daily_profiles")),
         sa.UniqueConstraint(
-            "model_id", "version_id", "reference_set_id", "day", name=op.f("uq_daily_profiles_model_id_version_id_reference_set_id_day")
+            "model_id",
+            "version_id",
+            "reference_set_id",
+            "day",
+            name=op.f("uq_daily_profiles_model_id_version_id_reference_set_id_day"),
         ),
     )
 
@@ -123,7 +132,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["reference_set_id"], ["reference_sets.id"], name=op.f("fk_check_runs_reference_set_id_reference_sets")
         ),
-        sa.ForeignKeyConstraint(["version_id"], ["model_versions.id"], name=op.f("fk_check_runs_version_id_model_versions")),
+        sa.ForeignKeyConstraint(
+            ["version_id"], ["model_versions.id"], name=op.f("fk_check_runs_version_id_model_versions")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_check_runs")),
     )
     op.create_index("ix_check_runs_model_kind_window", "check_runs", ["model_id", "kind", "window_end"], unique=False)
@@ -172,7 +183,9 @@ def upgrade() -> None:
         sa.Column("details", JSON, nullable=True),
         sa.ForeignKeyConstraint(["model_id"], ["models.id"], name=op.f("fk_metric_points_model_id_models")),
         sa.ForeignKeyConstraint(["run_id"], ["check_runs.id"], name=op.f("fk_metric_points_run_id_check_runs")),
-        sa.ForeignKeyConstraint(["version_id"], ["model_versions.id"], name=op.f("fk_metric_points_version_id_model_versions")),
+        sa.ForeignKeyConstraint(
+            ["version_id"], ["model_versions.id"], name=op.f("fk_metric_points_version_id_model_versions")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_metric_points")),
     )
     op.create_index("ix_metric_points_series", "metric_points", ["model_id", "metric", "window_end"], unique=False)

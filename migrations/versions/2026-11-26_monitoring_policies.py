@@ -4,6 +4,7 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-26
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -23,7 +24,9 @@ def upgrade() -> None:
         "monitoring_policies",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("model_id", sa.Integer(), nullable=False),
-        sa.Column("body", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False),
+        sa.Column(
+            "body", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
+        ),
         sa.Column("updated_at", monitor.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_by", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(["model_id"], ["models.id"], name=op.f("fk_monitoring_policies_model_id_models")),

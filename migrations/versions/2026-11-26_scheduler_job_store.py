@@ -7,6 +7,7 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-26
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

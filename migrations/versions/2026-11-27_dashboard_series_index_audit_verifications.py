@@ -9,6 +9,7 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-27
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -24,7 +25,10 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index(
-        "ix_metric_points_kind_series", "metric_points", ["model_id", "kind", "metric", "segment", "window_end"], unique=False
+        "ix_metric_points_kind_series",
+        "metric_points",
+        ["model_id", "kind", "metric", "segment", "window_end"],
+        unique=False,
     )
     op.create_table(
         "audit_verifications",

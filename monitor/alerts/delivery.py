@@ -56,7 +56,9 @@ def sign(*, secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def verify_signature(*, secret: str, header: str, body: bytes, now: float | None = None, tolerance_seconds: int = 300) -> bool:
+def verify_signature(
+    *, secret: str, header: str, body: bytes, now: float | None = None, tolerance_seconds: int = 300
+) -> bool:
     """What a receiver does with the header: recompute, compare in constant time, refuse stale timestamps."""
     try:
         fields = dict(part.split("=", 1) for part in header.split(","))
@@ -119,7 +121,9 @@ def claim_next(*, session: Session, worker: str, now: datetime, channels: list[s
             )
         ).scalars():
             attempt.finished_at, attempt.outcome = now, "interrupted"
-            attempt.error = f"worker {attempt.worker} stopped before recording the result; the message may have gone out"
+            attempt.error = (
+                f"worker {attempt.worker} stopped before recording the result; the message may have gone out"
+            )
     number = (
         session.execute(
             select(func.max(NotificationAttempt.number)).where(NotificationAttempt.notification_id == row.id)
@@ -131,8 +135,15 @@ def claim_next(*, session: Session, worker: str, now: datetime, channels: list[s
     session.add(NotificationAttempt(notification_id=row.id, number=number, worker=worker, started_at=now))
     session.flush()
     return Claimed(
-        id=row.id, number=number, worker=worker, channel=row.channel, category=row.category, recipient=row.recipient,
-        message_id=row.message_id, payload=dict(row.payload), alert_id=row.alert_id,
+        id=row.id,
+        number=number,
+        worker=worker,
+        channel=row.channel,
+        category=row.category,
+        recipient=row.recipient,
+        message_id=row.message_id,
+        payload=dict(row.payload),
+        alert_id=row.alert_id,
     )
 
 
@@ -165,8 +176,12 @@ def record(*, session: Session, claimed: Claimed, result: SendResult, now: datet
             entity="notification",
             entity_id=row.id,
             after={
-                "channel": row.channel, "category": row.category, "recipient": row.recipient,
-                "alert_id": row.alert_id, "message_id": row.message_id, "attempts": row.attempts,
+                "channel": row.channel,
+                "category": row.category,
+                "recipient": row.recipient,
+                "alert_id": row.alert_id,
+                "message_id": row.message_id,
+                "attempts": row.attempts,
             },
             reason=result.error,
         )
@@ -199,8 +214,11 @@ class Transports:
         if claimed.alert_id is not None:
             extra["X-Radmon-Alert"] = str(claimed.alert_id)
         message = emails.build_message(
-            payload=claimed.payload, sender=self.settings.smtp_from, recipient=claimed.recipient,
-            message_id=claimed.message_id, headers=extra,
+            payload=claimed.payload,
+            sender=self.settings.smtp_from,
+            recipient=claimed.recipient,
+            message_id=claimed.message_id,
+            headers=extra,
         )
         return self.send_email(message, recipient=claimed.recipient, file_name=f"notification-{claimed.id:08d}.eml")
 
@@ -218,7 +236,9 @@ class Transports:
             smtp = self._connection()
         except (OSError, smtplib.SMTPException) as exc:
             self._close_smtp()
-            return SendResult(False, f"cannot reach SMTP server {self.smtp_address}: {_reason(exc)}", transport_down=True)
+            return SendResult(
+                False, f"cannot reach SMTP server {self.smtp_address}: {_reason(exc)}", transport_down=True
+            )
         try:
             smtp.send_message(message, from_addr=self.settings.smtp_from, to_addrs=[recipient])
         except smtplib.SMTPRecipientsRefused as exc:
@@ -298,17 +318,23 @@ class Transports:
         try:
             answer = self._http.post(claimed.recipient, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            return SendResult(False, f"webhook {claimed.recipient} unreachable: {type(exc).__name__}: {exc}", transport_down=True)
+            return SendResult(
+                False, f"webhook {claimed.recipient} unreachable: {type(exc).__name__}: {exc}", transport_down=True
+            )
         if answer.is_success:
             return SendResult(True)
         transient = answer.status_code in (408, 429) or answer.status_code >= 500
-        return SendResult(False, f"webhook answered HTTP {answer.status_code}: {answer.text[:200]}", permanent=not transient)
+        return SendResult(
+            False, f"webhook answered HTTP {answer.status_code}: {answer.text[:200]}", permanent=not transient
+        )
 
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return "; ".join(f"{addr}: {code} {msg.decode(errors='replace') if isinstance(msg, bytes) else msg}"
-                         for addr, (code, msg) in exc.recipients.items())
+        return "; ".join(
+            f"{addr}: {code} {msg.decode(errors='replace') if isinstance(msg, bytes) else msg}"
+            for addr, (code, msg) in exc.recipients.items()
+        )
     if isinstance(exc, smtplib.SMTPResponseException):
         text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
         return f"{exc.smtp_code} {text}"

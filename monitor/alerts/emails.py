@@ -31,7 +31,15 @@ KIND_EXPLANATIONS = {
 # 78 characters must not be folded right after "Subject:": parsers then keep the fold's leading space.
 _UNFOLDED_HEADERS = email_policy.default.clone(max_line_length=998)
 # Metrics where a smaller value is better: their breach is "above target".
-LOWER_IS_BETTER = {"brier", "brier_score", "ece", "expected_calibration_error", "drift_score", "drift_share", "missing_share"}
+LOWER_IS_BETTER = {
+    "brier",
+    "brier_score",
+    "ece",
+    "expected_calibration_error",
+    "drift_score",
+    "drift_share",
+    "missing_share",
+}
 
 
 @lru_cache(maxsize=1)
@@ -60,7 +68,16 @@ def segment_phrase(segment: str | None) -> str:
     return f"at {named}" if parts[0][0] == "site" else f"for {named}"
 
 
-def headline(*, kind: str, metric: str, feature: str | None, segment: str | None, value: float | None, threshold: float | None, estimated: bool) -> str:
+def headline(
+    *,
+    kind: str,
+    metric: str,
+    feature: str | None,
+    segment: str | None,
+    value: float | None,
+    threshold: float | None,
+    estimated: bool,
+) -> str:
     """What happened, in a subject line's words: 'sensitivity below target at site north'."""
     if kind in ("input_drift", "output_drift"):
         subject = f"{KIND_LABELS[kind]} in {feature}" if feature else f"{KIND_LABELS[kind]} ({metric})"
@@ -163,7 +180,9 @@ def new_message_id(*, sender: str, tag: str) -> str:
     return make_msgid(idstring=tag, domain=domain)
 
 
-def build_message(*, payload: dict[str, Any], sender: str, recipient: str, message_id: str, headers: dict[str, str] | None = None) -> EmailMessage:
+def build_message(
+    *, payload: dict[str, Any], sender: str, recipient: str, message_id: str, headers: dict[str, str] | None = None
+) -> EmailMessage:
     """The MIME message (text and HTML alternatives) for a stored payload: the same bytes on every attempt."""
     message = EmailMessage()
     message["Subject"] = payload["subject"]

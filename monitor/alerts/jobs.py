@@ -91,13 +91,29 @@ def send_test_email(*, to: str, settings: Settings | None = None) -> TestEmailRe
     else:
         via = f"the file outbox {settings.outbox_dir} (RADMON_SMTP_HOST is not set)"
     message_id = emails.new_message_id(sender=settings.smtp_from, tag="radmon.test")
-    content = {**emails.render_test(sender=settings.smtp_from, recipient=address, transport=via, sent_at=now),
-               "date": now.isoformat()}
+    content = {
+        **emails.render_test(sender=settings.smtp_from, recipient=address, transport=via, sent_at=now),
+        "date": now.isoformat(),
+    }
     message = emails.build_message(payload=content, sender=settings.smtp_from, recipient=address, message_id=message_id)
     with delivery.Transports(settings) as transports:
-        result = transports.send_email(message, recipient=address, file_name=f"test-{now.strftime('%Y%m%dT%H%M%S')}.eml")
+        result = transports.send_email(
+            message, recipient=address, file_name=f"test-{now.strftime('%Y%m%dT%H%M%S')}.eml"
+        )
     if not result.ok:
-        return TestEmailResult(False, "smtp" if settings.smtp_host else "file", f"test email to {address} failed: {result.error}", message_id)
+        return TestEmailResult(
+            False,
+            "smtp" if settings.smtp_host else "file",
+            f"test email to {address} failed: {result.error}",
+            message_id,
+        )
     if result.location:
-        return TestEmailResult(True, "file", f"RADMON_SMTP_HOST is not set: test email written to {result.location} (no mail was sent)", message_id)
-    return TestEmailResult(True, "smtp", f"test email accepted for {address} by {via}; Message-ID {message_id}", message_id)
+        return TestEmailResult(
+            True,
+            "file",
+            f"RADMON_SMTP_HOST is not set: test email written to {result.location} (no mail was sent)",
+            message_id,
+        )
+    return TestEmailResult(
+        True, "smtp", f"test email accepted for {address} by {via}; Message-ID {message_id}", message_id
+    )

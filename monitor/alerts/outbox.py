@@ -49,7 +49,9 @@ def target_of(alert: Alert, version: ModelVersion) -> float | None:
     return None if target is None else float(target)
 
 
-def alert_view(*, alert: Alert, model: Model, version: ModelVersion, settings: Settings, event: str = "") -> dict[str, Any]:
+def alert_view(
+    *, alert: Alert, model: Model, version: ModelVersion, settings: Settings, event: str = ""
+) -> dict[str, Any]:
     """Everything an email or webhook says about an alert, as plain values."""
     evidence = dict(alert.evidence)
     target = target_of(alert, version)
@@ -89,8 +91,23 @@ def alert_view(*, alert: Alert, model: Model, version: ModelVersion, settings: S
 
 
 def _jsonable_view(view: dict[str, Any]) -> dict[str, Any]:
-    keys = ("id", "model", "version", "kind", "severity", "status", "fingerprint", "metric", "feature", "segment",
-            "occurrences", "evidence", "target", "headline", "link")
+    keys = (
+        "id",
+        "model",
+        "version",
+        "kind",
+        "severity",
+        "status",
+        "fingerprint",
+        "metric",
+        "feature",
+        "segment",
+        "occurrences",
+        "evidence",
+        "target",
+        "headline",
+        "link",
+    )
     body = {key: view[key] for key in keys}
     body["first_seen"] = view["first_seen"].isoformat()
     body["last_seen"] = view["last_seen"].isoformat()
@@ -143,20 +160,45 @@ def enqueue_email(
     """One row per recipient; without recipients a dead-letter row says so (never a silent nothing)."""
     payload = {**content, "date": now.isoformat()}
     rows = [
-        _add(session, channel="email", category=category, group_key=group_key, recipient=address, payload=payload,
-             now=now, settings=settings, alert_id=alert_id, model_id=model_id)
+        _add(
+            session,
+            channel="email",
+            category=category,
+            group_key=group_key,
+            recipient=address,
+            payload=payload,
+            now=now,
+            settings=settings,
+            alert_id=alert_id,
+            model_id=model_id,
+        )
         for address in recipients
     ]
     if not rows:
-        row = _add(session, channel="email", category=category, group_key=group_key, recipient="", payload=payload,
-                   now=now, settings=settings, alert_id=alert_id, model_id=model_id)
+        row = _add(
+            session,
+            channel="email",
+            category=category,
+            group_key=group_key,
+            recipient="",
+            payload=payload,
+            now=now,
+            settings=settings,
+            alert_id=alert_id,
+            model_id=model_id,
+        )
         row.status = "dead"
         row.last_error = "no recipients: set alert_recipients in the model's monitoring policy or on the model"
         rows.append(row)
         session.flush()
         audit_service.record(
-            session=session, actor=SYSTEM, action="notification.failed", entity="notification", entity_id=row.id,
-            after={"category": category, "alert_id": alert_id, "group_key": group_key}, reason=row.last_error,
+            session=session,
+            actor=SYSTEM,
+            action="notification.failed",
+            entity="notification",
+            entity_id=row.id,
+            after={"category": category, "alert_id": alert_id, "group_key": group_key},
+            reason=row.last_error,
         )
     session.flush()
     return rows
@@ -176,8 +218,13 @@ def _critical_emails_in_window(session: Session, model_id: int, now: datetime) -
 
 def _fold(session: Session, *, alert: Alert, event: str, reason: str, due_at: datetime, now: datetime) -> DigestItem:
     item = DigestItem(
-        model_id=alert.model_id, alert_id=alert.id, event=event, severity=alert.severity, reason=reason,
-        created_at=now, due_at=due_at,
+        model_id=alert.model_id,
+        alert_id=alert.id,
+        event=event,
+        severity=alert.severity,
+        reason=reason,
+        created_at=now,
+        due_at=due_at,
     )
     session.add(item)
     session.flush()
@@ -199,53 +246,86 @@ def on_event(
     warning digest item, webhook event. Info alerts notify nobody (the dashboard lists them)."""
     view = alert_view(alert=alert, model=model, version=version, settings=settings, event=event)
     if settings.webhook_url and alert.severity in ("critical", "warning"):
-        _add(session, channel="webhook", category="alert", group_key=f"alert-{alert.id}-{event}-{uuid.uuid4().hex[:8]}",
-             recipient=settings.webhook_url, payload={"event": f"alert.{event}", "alert": _jsonable_view(view)},
-             now=now, settings=settings, alert_id=alert.id, model_id=model.id)
+        _add(
+            session,
+            channel="webhook",
+            category="alert",
+            group_key=f"alert-{alert.id}-{event}-{uuid.uuid4().hex[:8]}",
+            recipient=settings.webhook_url,
+            payload={"event": f"alert.{event}", "alert": _jsonable_view(view)},
+            now=now,
+            settings=settings,
+            alert_id=alert.id,
+            model_id=model.id,
+        )
         session.flush()
     if event not in RAISING_EVENTS:
         return
     if alert.severity == "critical":
         if _critical_emails_in_window(session, model.id, now) < policy.critical_emails_per_hour:
-            enqueue_email(session, content=emails.render_adverse_event(view), category="adverse_event",
-                          group_key=f"alert-{alert.id}-{event}-{uuid.uuid4().hex[:8]}",
-                          recipients=recipients_for(model=model, policy=policy), now=now, settings=settings,
-                          alert_id=alert.id, model_id=model.id)
+            enqueue_email(
+                session,
+                content=emails.render_adverse_event(view),
+                category="adverse_event",
+                group_key=f"alert-{alert.id}-{event}-{uuid.uuid4().hex[:8]}",
+                recipients=recipients_for(model=model, policy=policy),
+                now=now,
+                settings=settings,
+                alert_id=alert.id,
+                model_id=model.id,
+            )
         else:
             # Folded, never dropped: the digest at the next full hour carries it.
             _fold(session, alert=alert, event=event, reason="rate_limited", due_at=next_boundary(now, 1), now=now)
     elif alert.severity == "warning":
-        _fold(session, alert=alert, event=event, reason="warning", due_at=next_boundary(now, policy.digest_hours), now=now)
+        _fold(
+            session, alert=alert, event=event, reason="warning", due_at=next_boundary(now, policy.digest_hours), now=now
+        )
 
 
 def build_due_digests(*, session: Session, now: datetime, settings: Settings) -> int:
     """Turn each model's waiting items into one digest email once any of them is due; returns how many."""
-    model_ids = session.execute(
-        select(DigestItem.model_id).where(DigestItem.digest_key.is_(None), DigestItem.due_at <= now).distinct()
-    ).scalars().all()
+    model_ids = (
+        session.execute(
+            select(DigestItem.model_id).where(DigestItem.digest_key.is_(None), DigestItem.due_at <= now).distinct()
+        )
+        .scalars()
+        .all()
+    )
     built = 0
     for model_id in sorted(model_ids):
         # SKIP LOCKED: a second scheduler building the same digest at the same moment finds nothing.
-        items = session.execute(
-            select(DigestItem)
-            .where(DigestItem.model_id == model_id, DigestItem.digest_key.is_(None))
-            .order_by(DigestItem.id)
-            .with_for_update(skip_locked=True)
-        ).scalars().all()
+        items = (
+            session.execute(
+                select(DigestItem)
+                .where(DigestItem.model_id == model_id, DigestItem.digest_key.is_(None))
+                .order_by(DigestItem.id)
+                .with_for_update(skip_locked=True)
+            )
+            .scalars()
+            .all()
+        )
         if items and any(item.due_at <= now for item in items):
             _build_digest(session, model_id=model_id, items=list(items), now=now, settings=settings)
             built += 1
     return built
 
 
-def _build_digest(session: Session, *, model_id: int, items: list[DigestItem], now: datetime, settings: Settings) -> None:
+def _build_digest(
+    session: Session, *, model_id: int, items: list[DigestItem], now: datetime, settings: Settings
+) -> None:
     model = session.get(Model, model_id)
     assert model is not None
     policy = checks_service.policy_for(session=session, model_id=model_id)
-    alerts = {a.id: a for a in session.execute(select(Alert).where(Alert.id.in_({i.alert_id for i in items}))).scalars()}
-    versions = {v.id: v for v in session.execute(
-        select(ModelVersion).where(ModelVersion.id.in_({a.version_id for a in alerts.values()}))
-    ).scalars()}
+    alerts = {
+        a.id: a for a in session.execute(select(Alert).where(Alert.id.in_({i.alert_id for i in items}))).scalars()
+    }
+    versions = {
+        v.id: v
+        for v in session.execute(
+            select(ModelVersion).where(ModelVersion.id.in_({a.version_id for a in alerts.values()}))
+        ).scalars()
+    }
     latest: dict[int, DigestItem] = {}
     folded: set[int] = set()
     for item in items:  # one line per alert: its latest event
@@ -255,17 +335,32 @@ def _build_digest(session: Session, *, model_id: int, items: list[DigestItem], n
     entries = []
     for alert_id in sorted(latest, key=lambda a: (a not in folded, a)):
         alert = alerts[alert_id]
-        view = alert_view(alert=alert, model=model, version=versions[alert.version_id], settings=settings,
-                          event=latest[alert_id].event)
+        view = alert_view(
+            alert=alert,
+            model=model,
+            version=versions[alert.version_id],
+            settings=settings,
+            event=latest[alert_id].event,
+        )
         view["folded_critical"] = alert_id in folded
         entries.append(view)
     key = f"digest-{model.name}-{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
     content = emails.render_digest(
-        model={"name": model.name, "display_name": model.display_name}, entries=entries, period_hours=policy.digest_hours
+        model={"name": model.name, "display_name": model.display_name},
+        entries=entries,
+        period_hours=policy.digest_hours,
     )
-    enqueue_email(session, content=content, category="digest", group_key=key,
-                  recipients=recipients_for(model=model, policy=policy), now=now, settings=settings,
-                  alert_id=None, model_id=model.id)
+    enqueue_email(
+        session,
+        content=content,
+        category="digest",
+        group_key=key,
+        recipients=recipients_for(model=model, policy=policy),
+        now=now,
+        settings=settings,
+        alert_id=None,
+        model_id=model.id,
+    )
     for item in items:
         item.digest_key = key
     session.flush()

@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from monitor.alerts import service
-from monitor.alerts.schemas import AlertNote, AlertOut, AlertStatus, NotificationOut, NotificationStatus, OccurrenceOut, Severity
+from monitor.alerts.schemas import (
+    AlertNote,
+    AlertOut,
+    AlertStatus,
+    NotificationOut,
+    NotificationStatus,
+    OccurrenceOut,
+    Severity,
+)
 from monitor.auth.dependencies import ActorDep
 from monitor.config import Settings
 from monitor.db import SessionDep
@@ -33,7 +41,13 @@ def list_alerts(
 ) -> list[AlertOut]:
     """Alerts, most recently seen first."""
     return service.list_alerts(
-        session=session, actor=actor, status=status, model=model, severity=severity, limit=limit, settings=_settings(request)
+        session=session,
+        actor=actor,
+        status=status,
+        model=model,
+        severity=severity,
+        limit=limit,
+        settings=_settings(request),
     )
 
 
@@ -52,7 +66,9 @@ def list_occurrences(alert_id: AlertId, session: SessionDep, actor: ActorDep) ->
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
 def acknowledge(alert_id: AlertId, body: AlertNote, request: Request, session: SessionDep, actor: ActorDep) -> AlertOut:
     """Acknowledge (qa, admin): someone is on it."""
-    return service.acknowledge(session=session, actor=actor, alert_id=alert_id, note=body.note, settings=_settings(request))
+    return service.acknowledge(
+        session=session, actor=actor, alert_id=alert_id, note=body.note, settings=_settings(request)
+    )
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)

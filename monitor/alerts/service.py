@@ -103,7 +103,9 @@ class _Context:
 # ---------------------------------------------------------------------------- check results in
 
 
-def process_run(*, session: Session, run_id: int, now: datetime | None = None, settings: Settings | None = None) -> list[Alert]:
+def process_run(
+    *, session: Session, run_id: int, now: datetime | None = None, settings: Settings | None = None
+) -> list[Alert]:
     """Turn a run's metric points into alerts (the check runner calls this after writing them)."""
     return process_findings(session=session, findings=_findings_of_run(session, run_id), now=now, settings=settings)
 
@@ -124,10 +126,22 @@ def _findings_of_run(session: Session, run_id: int) -> list[Finding]:
     ).all()
     return [
         Finding(
-            model=model_name, version=version, kind=point.kind, metric=point.metric, status=point.status,
-            window_end=point.window_end, feature=point.feature, segment=point.segment, value=point.value,
-            ci_low=point.ci_low, ci_high=point.ci_high, n=point.n, threshold=point.threshold, method=point.method,
-            estimated=bool(point.estimated), run_id=run_id,
+            model=model_name,
+            version=version,
+            kind=point.kind,
+            metric=point.metric,
+            status=point.status,
+            window_end=point.window_end,
+            feature=point.feature,
+            segment=point.segment,
+            value=point.value,
+            ci_low=point.ci_low,
+            ci_high=point.ci_high,
+            n=point.n,
+            threshold=point.threshold,
+            method=point.method,
+            estimated=bool(point.estimated),
+            run_id=run_id,
         )
         for point, model_name, version in rows
     ]
@@ -170,8 +184,12 @@ def _context(session: Session, finding: Finding, now: datetime, settings: Settin
 
 def _fingerprint_of(finding: Finding) -> str:
     return fingerprint(
-        model=finding.model, version=finding.version, kind=finding.kind, metric=finding.metric,
-        feature=finding.feature, segment=finding.segment,
+        model=finding.model,
+        version=finding.version,
+        kind=finding.kind,
+        metric=finding.metric,
+        feature=finding.feature,
+        segment=finding.segment,
     )
 
 
@@ -221,11 +239,27 @@ def _observe_firing(session: Session, context: _Context, finding: Finding, sever
     if alert.status == "resolved":
         if alert.resolved_through is None or finding.window_end > alert.resolved_through:
             alert.resolved_at, alert.clean_runs = None, 0
-            _transition(session, context, alert, actor=SYSTEM, action="reopened", to_status="open", severity=severity,
-                        note=f"condition returned: {_summary(alert)}")
+            _transition(
+                session,
+                context,
+                alert,
+                actor=SYSTEM,
+                action="reopened",
+                to_status="open",
+                severity=severity,
+                note=f"condition returned: {_summary(alert)}",
+            )
     elif SEVERITY_RANK[severity] > SEVERITY_RANK[alert.severity]:
-        _transition(session, context, alert, actor=SYSTEM, action="escalated", to_status="open", severity=severity,
-                    note=f"severity raised from {alert.severity} to {severity}: {_summary(alert)}")
+        _transition(
+            session,
+            context,
+            alert,
+            actor=SYSTEM,
+            action="escalated",
+            to_status="open",
+            severity=severity,
+            note=f"severity raised from {alert.severity} to {severity}: {_summary(alert)}",
+        )
     session.flush()
     return alert
 
@@ -233,10 +267,22 @@ def _observe_firing(session: Session, context: _Context, finding: Finding, sever
 def _open_new(session: Session, context: _Context, finding: Finding, severity: str, key: str) -> Alert | None:
     """A new alert, or None when a concurrent transaction created the same fingerprint first."""
     alert = Alert(
-        fingerprint=key, model_id=context.model.id, version_id=context.version.id, kind=finding.kind,
-        metric=finding.metric, feature=finding.feature, segment=finding.segment, severity=severity, status="open",
-        first_seen=finding.window_end, last_seen=finding.window_end, occurrences=0, clean_runs=0,
-        evidence=evidence_of(finding), opened_at=context.now, updated_at=context.now,
+        fingerprint=key,
+        model_id=context.model.id,
+        version_id=context.version.id,
+        kind=finding.kind,
+        metric=finding.metric,
+        feature=finding.feature,
+        segment=finding.segment,
+        severity=severity,
+        status="open",
+        first_seen=finding.window_end,
+        last_seen=finding.window_end,
+        occurrences=0,
+        clean_runs=0,
+        evidence=evidence_of(finding),
+        opened_at=context.now,
+        updated_at=context.now,
     )
     try:
         with session.begin_nested():
@@ -245,8 +291,16 @@ def _open_new(session: Session, context: _Context, finding: Finding, severity: s
     except IntegrityError:
         return None
     _record_occurrence(session, context, alert, finding, severity, new=True)
-    _transition(session, context, alert, actor=SYSTEM, action="opened", to_status="open", severity=severity,
-                note=_summary(alert))
+    _transition(
+        session,
+        context,
+        alert,
+        actor=SYSTEM,
+        action="opened",
+        to_status="open",
+        severity=severity,
+        note=_summary(alert),
+    )
     return alert
 
 
@@ -254,9 +308,15 @@ def _record_occurrence(
     session: Session, context: _Context, alert: Alert, finding: Finding, severity: str, *, new: bool = False
 ) -> None:
     """One occurrence per window: a recomputed window updates its row instead of counting twice."""
-    occurrence = None if new else session.execute(
-        select(AlertOccurrence).where(AlertOccurrence.alert_id == alert.id, AlertOccurrence.window_end == finding.window_end)
-    ).scalar_one_or_none()
+    occurrence = (
+        None
+        if new
+        else session.execute(
+            select(AlertOccurrence).where(
+                AlertOccurrence.alert_id == alert.id, AlertOccurrence.window_end == finding.window_end
+            )
+        ).scalar_one_or_none()
+    )
     if occurrence is None:
         occurrence = AlertOccurrence(alert_id=alert.id, window_end=finding.window_end)
         session.add(occurrence)
@@ -284,10 +344,17 @@ def _observe_clean(session: Session, context: _Context, finding: Finding, alert:
     needed = context.policy.auto_resolve_after
     if needed and alert.clean_runs >= needed:
         alert.resolved_through, alert.resolved_at = finding.window_end, context.now
-        _transition(session, context, alert, actor=SYSTEM, action="auto_resolved", to_status="resolved",
-                    severity=alert.severity,
-                    note=f"resolved automatically after {alert.clean_runs} consecutive clean runs "
-                    f"(last window ending {finding.window_end.isoformat()})")
+        _transition(
+            session,
+            context,
+            alert,
+            actor=SYSTEM,
+            action="auto_resolved",
+            to_status="resolved",
+            severity=alert.severity,
+            note=f"resolved automatically after {alert.clean_runs} consecutive clean runs "
+            f"(last window ending {finding.window_end.isoformat()})",
+        )
     session.flush()
     return alert
 
@@ -303,8 +370,14 @@ def _summary(alert: Alert) -> str:
     )
 
 
-_ACTION_VERBS = {"opened": "open", "acknowledged": "acknowledge", "resolved": "resolve", "auto_resolved": "auto_resolve",
-                 "reopened": "reopen", "escalated": "escalate"}
+_ACTION_VERBS = {
+    "opened": "open",
+    "acknowledged": "acknowledge",
+    "resolved": "resolve",
+    "auto_resolved": "auto_resolve",
+    "reopened": "reopen",
+    "escalated": "escalate",
+}
 
 
 def _transition(
@@ -321,27 +394,57 @@ def _transition(
     """Move the alert, write its history and audit event, and queue what the event sends."""
     before = None if action == "opened" else {"status": alert.status, "severity": alert.severity}
     alert.status, alert.severity, alert.updated_at = to_status, severity, context.now
-    session.add(AlertTransition(
-        alert_id=alert.id, at=context.now, actor=actor.username, action=action,
-        from_status=None if before is None else before["status"], to_status=to_status, severity=severity, note=note,
-    ))
+    session.add(
+        AlertTransition(
+            alert_id=alert.id,
+            at=context.now,
+            actor=actor.username,
+            action=action,
+            from_status=None if before is None else before["status"],
+            to_status=to_status,
+            severity=severity,
+            note=note,
+        )
+    )
     session.flush()
     audit_service.record(
-        session=session, actor=actor, action=f"alert.{_ACTION_VERBS[action]}", entity="alert", entity_id=alert.id,
+        session=session,
+        actor=actor,
+        action=f"alert.{_ACTION_VERBS[action]}",
+        entity="alert",
+        entity_id=alert.id,
         before=before,
-        after={"status": to_status, "severity": severity, "fingerprint": alert.fingerprint,
-               "occurrences": alert.occurrences},
+        after={
+            "status": to_status,
+            "severity": severity,
+            "fingerprint": alert.fingerprint,
+            "occurrences": alert.occurrences,
+        },
         reason=note,
     )
-    outbox.on_event(session, alert=alert, model=context.model, version=context.version, event=action,
-                    policy=context.policy, now=context.now, settings=context.settings)
+    outbox.on_event(
+        session,
+        alert=alert,
+        model=context.model,
+        version=context.version,
+        event=action,
+        policy=context.policy,
+        now=context.now,
+        settings=context.settings,
+    )
 
 
 # ---------------------------------------------------------------------------- people act
 
 
 def acknowledge(
-    *, session: Session, actor: Actor, alert_id: int, note: str, now: datetime | None = None, settings: Settings | None = None
+    *,
+    session: Session,
+    actor: Actor,
+    alert_id: int,
+    note: str,
+    now: datetime | None = None,
+    settings: Settings | None = None,
 ) -> AlertOut:
     """Someone is on it (qa, admin); audited with the note."""
     authorize(actor, Permission.ALERTS_ACT)
@@ -350,13 +453,27 @@ def acknowledge(
         raise Conflict(f"alert {alert_id} is already acknowledged")
     if alert.status == "resolved":
         raise Conflict(f"alert {alert_id} is resolved; it reopens by itself if the condition returns")
-    _transition(session, context, alert, actor=actor, action="acknowledged", to_status="acknowledged",
-                severity=alert.severity, note=note)
+    _transition(
+        session,
+        context,
+        alert,
+        actor=actor,
+        action="acknowledged",
+        to_status="acknowledged",
+        severity=alert.severity,
+        note=note,
+    )
     return _out(session, [alert], context.settings)[0]
 
 
 def resolve(
-    *, session: Session, actor: Actor, alert_id: int, note: str, now: datetime | None = None, settings: Settings | None = None
+    *,
+    session: Session,
+    actor: Actor,
+    alert_id: int,
+    note: str,
+    now: datetime | None = None,
+    settings: Settings | None = None,
 ) -> AlertOut:
     """Close the alert with a note (qa, admin); a later window with the same breach reopens it."""
     authorize(actor, Permission.ALERTS_ACT)
@@ -364,12 +481,22 @@ def resolve(
     if alert.status == "resolved":
         raise Conflict(f"alert {alert_id} is already resolved")
     alert.resolved_through, alert.resolved_at = alert.last_seen, context.now
-    _transition(session, context, alert, actor=actor, action="resolved", to_status="resolved",
-                severity=alert.severity, note=note)
+    _transition(
+        session,
+        context,
+        alert,
+        actor=actor,
+        action="resolved",
+        to_status="resolved",
+        severity=alert.severity,
+        note=note,
+    )
     return _out(session, [alert], context.settings)[0]
 
 
-def _for_action(session: Session, alert_id: int, now: datetime | None, settings: Settings | None) -> tuple[Alert, _Context]:
+def _for_action(
+    session: Session, alert_id: int, now: datetime | None, settings: Settings | None
+) -> tuple[Alert, _Context]:
     alert = session.execute(select(Alert).where(Alert.id == alert_id).with_for_update()).scalar_one_or_none()
     if alert is None:
         raise NotFound(f"alert {alert_id} does not exist")
@@ -377,7 +504,9 @@ def _for_action(session: Session, alert_id: int, now: datetime | None, settings:
     version = session.get(ModelVersion, alert.version_id)
     assert model is not None and version is not None
     policy = checks_service.policy_for(session=session, model_id=model.id)
-    return alert, _Context(model=model, version=version, policy=policy, now=now or utcnow(), settings=settings or get_settings())
+    return alert, _Context(
+        model=model, version=version, policy=policy, now=now or utcnow(), settings=settings or get_settings()
+    )
 
 
 # ---------------------------------------------------------------------------- reading
@@ -429,10 +558,16 @@ def _out(session: Session, alerts: Sequence[Alert], settings: Settings) -> list[
     if not alerts:
         return []
     ids = [a.id for a in alerts]
-    names = dict(session.execute(select(Model.id, Model.name).where(Model.id.in_({a.model_id for a in alerts}))).tuples().all())
-    versions = dict(session.execute(
-        select(ModelVersion.id, ModelVersion.version).where(ModelVersion.id.in_({a.version_id for a in alerts}))
-    ).tuples().all())
+    names = dict(
+        session.execute(select(Model.id, Model.name).where(Model.id.in_({a.model_id for a in alerts}))).tuples().all()
+    )
+    versions = dict(
+        session.execute(
+            select(ModelVersion.id, ModelVersion.version).where(ModelVersion.id.in_({a.version_id for a in alerts}))
+        )
+        .tuples()
+        .all()
+    )
     history: dict[int, list[TransitionOut]] = {alert_id: [] for alert_id in ids}
     for row in session.execute(
         select(AlertTransition).where(AlertTransition.alert_id.in_(ids)).order_by(AlertTransition.id)
@@ -440,10 +575,22 @@ def _out(session: Session, alerts: Sequence[Alert], settings: Settings) -> list[
         history[row.alert_id].append(TransitionOut.model_validate(row, from_attributes=True))
     return [
         AlertOut(
-            id=a.id, model=names[a.model_id], version=versions[a.version_id], kind=a.kind, severity=a.severity,  # type: ignore[arg-type]
-            status=a.status, fingerprint=a.fingerprint, metric=a.metric, feature=a.feature,  # type: ignore[arg-type]
-            segment=a.segment, first_seen=a.first_seen, last_seen=a.last_seen, occurrences=a.occurrences,
-            evidence=a.evidence, history=history[a.id], link=emails.alert_link(settings.dashboard_url, a.id),
+            id=a.id,
+            model=names[a.model_id],
+            version=versions[a.version_id],
+            kind=a.kind,
+            severity=a.severity,  # type: ignore[arg-type]
+            status=a.status,
+            fingerprint=a.fingerprint,
+            metric=a.metric,
+            feature=a.feature,  # type: ignore[arg-type]
+            segment=a.segment,
+            first_seen=a.first_seen,
+            last_seen=a.last_seen,
+            occurrences=a.occurrences,
+            evidence=a.evidence,
+            history=history[a.id],
+            link=emails.alert_link(settings.dashboard_url, a.id),
         )
         for a in alerts
     ]
@@ -473,10 +620,20 @@ def list_notifications(
             attempts[attempt.notification_id].append(AttemptOut.model_validate(attempt, from_attributes=True))
     return [
         NotificationOut(
-            id=row.id, alert_id=row.alert_id, channel=row.channel, category=row.category, recipient=row.recipient,
-            subject=row.payload.get("subject"), message_id=row.message_id, status=row.status,  # type: ignore[arg-type]
-            attempts=row.attempts, next_attempt_at=row.next_attempt_at, last_error=row.last_error,
-            created_at=row.created_at, sent_at=row.sent_at, attempt_log=attempts[row.id],
+            id=row.id,
+            alert_id=row.alert_id,
+            channel=row.channel,
+            category=row.category,
+            recipient=row.recipient,
+            subject=row.payload.get("subject"),
+            message_id=row.message_id,
+            status=row.status,  # type: ignore[arg-type]
+            attempts=row.attempts,
+            next_attempt_at=row.next_attempt_at,
+            last_error=row.last_error,
+            created_at=row.created_at,
+            sent_at=row.sent_at,
+            attempt_log=attempts[row.id],
         )
         for row in rows
     ]
@@ -497,6 +654,11 @@ def requeue(*, session: Session, actor: Actor, notification_id: int, now: dateti
     row.status, row.next_attempt_at, row.attempts = "pending", now or utcnow(), 0
     session.flush()
     audit_service.record(
-        session=session, actor=actor, action="notification.requeue", entity="notification", entity_id=row.id,
-        before={"status": "dead", "last_error": row.last_error}, after={"status": "pending"},
+        session=session,
+        actor=actor,
+        action="notification.requeue",
+        entity="notification",
+        entity_id=row.id,
+        before={"status": "dead", "last_error": row.last_error},
+        after={"status": "pending"},
     )

@@ -112,9 +112,7 @@ def _chained(session: Session, events: list[PendingEvent]) -> list[AuditEvent]:
     `at` never goes back along the chain."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _CHAIN_LOCK_ID})
-    head = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
+    head = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
     seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
     at = utcnow()
     chained = []
@@ -190,9 +188,7 @@ def walk_chain(events: Iterable[Any], prev_hash: str = GENESIS_HASH, expected_se
 def verify(*, session: Session, actor: Actor) -> Verification:
     """Recompute the chain from the start and name the first broken link."""
     authorize(actor, Permission.AUDIT_READ)
-    rows = session.execute(
-        select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)
-    ).scalars()
+    rows = session.execute(select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)).scalars()
     walk = walk_chain(rows)
     return Verification(walk.ok, walk.checked, walk.head_hash, walk.first_broken_seq, walk.problem)
 
@@ -258,7 +254,19 @@ def list_events(
     return list(session.execute(query.order_by(AuditEvent.seq.desc()).limit(limit)).scalars())
 
 
-EXPORT_COLUMNS = ("seq", "at", "actor", "action", "entity", "entity_id", "before", "after", "reason", "prev_hash", "hash")
+EXPORT_COLUMNS = (
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "entity",
+    "entity_id",
+    "before",
+    "after",
+    "reason",
+    "prev_hash",
+    "hash",
+)
 # A cell starting with one of these is a formula to a spreadsheet: an auditor opening the
 # export must not run what someone typed into a reason.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

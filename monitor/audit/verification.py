@@ -59,7 +59,9 @@ class ChainCheck:
 
 
 def _events_after(session: Session, seq: int) -> Iterable[Any]:
-    return session.execute(select(*_HASHED).where(AuditEvent.seq > seq).order_by(AuditEvent.seq).execution_options(yield_per=2000))
+    return session.execute(
+        select(*_HASHED).where(AuditEvent.seq > seq).order_by(AuditEvent.seq).execution_options(yield_per=2000)
+    )
 
 
 def _record(session: Session, actor: Actor, scope: str, from_seq: int, walk: ChainWalk) -> AuditVerification:
@@ -80,9 +82,14 @@ def _record(session: Session, actor: Actor, scope: str, from_seq: int, walk: Cha
     return row
 
 
-def _check(session: Session, row: AuditVerification, *, checked: int | None = None, from_seq: int | None = None) -> ChainCheck:
+def _check(
+    session: Session, row: AuditVerification, *, checked: int | None = None, from_seq: int | None = None
+) -> ChainCheck:
     full = session.execute(
-        select(AuditVerification).where(AuditVerification.scope == "full").order_by(AuditVerification.id.desc()).limit(1)
+        select(AuditVerification)
+        .where(AuditVerification.scope == "full")
+        .order_by(AuditVerification.id.desc())
+        .limit(1)
     ).scalar_one_or_none()
     return ChainCheck(
         ok=row.ok,
@@ -114,7 +121,9 @@ def verify_since_checkpoint(*, session: Session, actor: Actor) -> ChainCheck:
     checkpoint yet, a full verification. A failed verification stands until a full one passes:
     this never hides a break found earlier."""
     authorize(actor, Permission.AUDIT_READ)
-    last = session.execute(select(AuditVerification).order_by(AuditVerification.id.desc()).limit(1)).scalar_one_or_none()
+    last = session.execute(
+        select(AuditVerification).order_by(AuditVerification.id.desc()).limit(1)
+    ).scalar_one_or_none()
     if last is None:
         return verify_full(session=session, actor=actor)
     if not last.ok:
@@ -123,7 +132,9 @@ def verify_since_checkpoint(*, session: Session, actor: Actor) -> ChainCheck:
     if last.through_seq > 0:
         head = session.execute(select(*_HASHED).where(AuditEvent.seq == last.through_seq)).one_or_none()
         if head is None or head.hash != last.head_hash or head.hash != chain_hash(head.prev_hash, head):
-            problem = f"event {last.through_seq} no longer matches the hash verified on {last.verified_at:%Y-%m-%d %H:%M} UTC"
+            problem = (
+                f"event {last.through_seq} no longer matches the hash verified on {last.verified_at:%Y-%m-%d %H:%M} UTC"
+            )
             walk = ChainWalk(False, last.through_seq - 1, last.head_hash, 1, last.through_seq, problem)
             return _check(session, _record(session, actor, "incremental", last.through_seq, walk))
     walk = walk_chain(_events_after(session, last.through_seq), last.head_hash, start)

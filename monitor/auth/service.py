@@ -106,7 +106,12 @@ def create_user(
     session.add(user)
     session.flush()
     audit_service.record(
-        session=session, actor=actor, action="user.create", entity="user", entity_id=username, after=_user_snapshot(user)
+        session=session,
+        actor=actor,
+        action="user.create",
+        entity="user",
+        entity_id=username,
+        after=_user_snapshot(user),
     )
     return user
 

@@ -145,7 +145,11 @@ def value_counts(column: Column, window: Hist) -> tuple[list[Any], np.ndarray, n
         if window.unseen_overflow:
             extra["(other unseen)"] = window.unseen_overflow
         keys += list(extra)
-        return keys, np.concatenate([ref, np.zeros(len(extra), np.int64)]), np.concatenate([cur, list(extra.values())]).astype(np.int64)
+        return (
+            keys,
+            np.concatenate([ref, np.zeros(len(extra), np.int64)]),
+            np.concatenate([cur, list(extra.values())]).astype(np.int64),
+        )
     assert isinstance(window, NumericHist)
     if not column.discrete or window.novel is None:
         return None
@@ -173,7 +177,10 @@ def _z_test(column: Column, window: Hist) -> tuple[float, dict[str, Any]]:
     if counted is None:
         raise ValueError("the Z-test needs value counts; this feature has too many distinct values")
     keys, ref, cur = counted
-    ref_present, cur_present = [k for k, c in zip(keys, ref, strict=True) if c], [k for k, c in zip(keys, cur, strict=True) if c]
+    ref_present, cur_present = (
+        [k for k, c in zip(keys, ref, strict=True) if c],
+        [k for k, c in zip(keys, cur, strict=True) if c],
+    )
     if len(ref_present) == 1 and len(cur_present) == 1 and ref_present[0] == cur_present[0]:
         return 1.0, {}
     first = sorted(keys)[0]
@@ -491,7 +498,9 @@ def _js_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum((left + right) / 2, 0.0))
 
 
-def _categorical_noise(column: CategoricalColumn, window: CategoricalHist, rng: np.random.Generator, replicates: int) -> Noise:
+def _categorical_noise(
+    column: CategoricalColumn, window: CategoricalHist, rng: np.random.Generator, replicates: int
+) -> Noise:
     reference = np.append(column.hist.counts, 0) / column.hist.n
     current = np.append(window.counts, window.unseen_rows) / window.n
     a, b = (_shares(_resample(reference, size, rng, replicates)) for size in (column.hist.n, window.n))
@@ -507,7 +516,9 @@ def noise(column: Column, window: Hist, rng: np.random.Generator, replicates: in
     return _categorical_noise(column, window, rng, replicates)
 
 
-def rate_noise(reference: tuple[int, int], window: tuple[int, int], rng: np.random.Generator, replicates: int = NOISE_REPLICATES) -> Noise:
+def rate_noise(
+    reference: tuple[int, int], window: tuple[int, int], rng: np.random.Generator, replicates: int = NOISE_REPLICATES
+) -> Noise:
     """|window rate - reference rate| and its two-sample bootstrap; arguments are (positives, n)."""
     (ref_pos, ref_n), (pos, n) = reference, window
     rate = ref_pos / ref_n
@@ -568,9 +579,14 @@ def unified_drift(inputs: dict[str, Noise], outputs: dict[str, Noise]) -> Unifie
     _weigh(components)
     replicates = min(len(c.noise.null) for c in components)
     null = np.stack(
-        [np.clip((c.noise.null[:replicates] - c.noise.mean) / max(c.noise.sd, 1e-9), *Z_LIMITS) * c.weight for c in components]
+        [
+            np.clip((c.noise.null[:replicates] - c.noise.mean) / max(c.noise.sd, 1e-9), *Z_LIMITS) * c.weight
+            for c in components
+        ]
     ).sum(axis=0)
-    return UnifiedDrift(float(sum(c.contribution for c in components)), components, float(null.mean()), float(null.std()))
+    return UnifiedDrift(
+        float(sum(c.contribution for c in components)), components, float(null.mean()), float(null.std())
+    )
 
 
 def _weigh(components: list[Component]) -> None:

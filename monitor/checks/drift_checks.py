@@ -148,7 +148,11 @@ def _unseen_finding(name: str, window: CategoricalHist) -> Finding:
         n=window.n,
         threshold=UNSEEN_SHARE,
         status=status,
-        details={"rows": rows, "categories": top, "distinct": len(window.unseen) + (1 if window.unseen_overflow else 0)},
+        details={
+            "rows": rows,
+            "categories": top,
+            "distinct": len(window.unseen) + (1 if window.unseen_overflow else 0),
+        },
     )
 
 
@@ -201,7 +205,9 @@ def _unified_findings(context: KindContext, inputs: dict[str, drift.Noise]) -> t
     unified = drift.unified_drift(inputs, _output_noise(context))
     if not unified.components:
         return [], {}
-    status = "breach" if unified.value >= drift.UNIFIED_BREACH else "warn" if unified.value >= drift.UNIFIED_WARN else "ok"
+    status = (
+        "breach" if unified.value >= drift.UNIFIED_BREACH else "warn" if unified.value >= drift.UNIFIED_WARN else "ok"
+    )
     top = sorted(unified.components, key=lambda c: -c.contribution)[:5]
     findings = [
         Finding(
@@ -400,7 +406,9 @@ def _rank_test(window: np.ndarray, reference: np.ndarray) -> tuple[float, float]
     u = float(np.sum(window * (below + 0.5 * reference)))
     total = n_w + n_r
     ties = window + reference
-    variance = n_w * n_r / 12.0 * ((total + 1) - float(np.sum(ties.astype(np.float64) ** 3 - ties)) / (total * (total - 1)))
+    variance = (
+        n_w * n_r / 12.0 * ((total + 1) - float(np.sum(ties.astype(np.float64) ** 3 - ties)) / (total * (total - 1)))
+    )
     auc = u / (n_w * n_r)
     if variance <= 0:
         return auc, 1.0
@@ -410,7 +418,12 @@ def _rank_test(window: np.ndarray, reference: np.ndarray) -> tuple[float, float]
 
 def _two_proportions(window: SegmentOutputs, reference: SegmentOutputs) -> tuple[float, float]:
     """(relative change of the positive rate, pooled two-proportion z-test two-sided p)."""
-    x1, n1, x2, n2 = window.positive_predictions, window.predictions, reference.positive_predictions, reference.predictions
+    x1, n1, x2, n2 = (
+        window.positive_predictions,
+        window.predictions,
+        reference.positive_predictions,
+        reference.predictions,
+    )
     p1, p2 = x1 / n1, x2 / n2
     effect = (p1 - p2) / p2 if p2 > 0 else (0.0 if p1 == 0 else math.inf)
     pooled = (x1 + x2) / (n1 + n2)
@@ -441,14 +454,26 @@ def segment_output_findings(context: KindContext) -> list[Finding]:
         for value in sorted(mine):
             name, counts, base = f"{attribute}={value}", mine[value], theirs.get(value)
             reason = None
-            if base is None or base.scored < minimum or base.predictions < minimum or len(base.bins) != len(counts.bins):
+            if (
+                base is None
+                or base.scored < minimum
+                or base.predictions < minimum
+                or len(base.bins) != len(counts.bins)
+            ):
                 have = 0 if base is None else base.scored
                 reason = f"{have} reference rows in this segment; the policy's minimum is {minimum}"
             elif counts.scored < minimum or counts.predictions < minimum:
                 reason = f"{counts.scored} scored inferences in the segment; the policy's minimum is {minimum}"
             if reason:
                 findings += [
-                    Finding(metric=m, feature=f, segment=name, n=counts.scored, status="insufficient_data", details={"reason": reason})
+                    Finding(
+                        metric=m,
+                        feature=f,
+                        segment=name,
+                        n=counts.scored,
+                        status="insufficient_data",
+                        details={"reason": reason},
+                    )
                     for m, f in (("drift_score", "score"), ("positive_rate", "prediction"))
                 ]
                 continue
@@ -467,7 +492,12 @@ def segment_output_findings(context: KindContext) -> list[Finding]:
         effect = _logit_shift(counts, base)
         auc, p_value = _rank_test(counts.bins, base.bins)
         status = _segment_status(effect, policy.drift_threshold, p_value, tests)
-        common = {"tests": tests, "alpha": SEGMENT_ALPHA, "adjusted_p_value": min(1.0, p_value * tests), "p_value": p_value}
+        common = {
+            "tests": tests,
+            "alpha": SEGMENT_ALPHA,
+            "adjusted_p_value": min(1.0, p_value * tests),
+            "p_value": p_value,
+        }
         if name in same_as:
             common["same_rows_as"] = same_as[name]
         findings.append(
@@ -531,4 +561,3 @@ def _with_counts(summary: dict[str, Any], findings: list[Finding]) -> dict[str, 
         if f.status in ("breach", "warn")
     ]
     return summary
-

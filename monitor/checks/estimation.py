@@ -105,7 +105,9 @@ class Expected:
         }[metric]
 
 
-def expected_confusion(probability: np.ndarray, prediction: np.ndarray, groups: np.ndarray, n_groups: int) -> tuple[np.ndarray, ...]:
+def expected_confusion(
+    probability: np.ndarray, prediction: np.ndarray, groups: np.ndarray, n_groups: int
+) -> tuple[np.ndarray, ...]:
     predicted = np.asarray(prediction).astype(bool)
     cell = np.asarray(groups, dtype=np.int64) * 2 + predicted
     positive = np.bincount(cell, weights=probability, minlength=2 * n_groups).reshape(n_groups, 2)
@@ -141,7 +143,9 @@ def expected_auc(probability: np.ndarray, scores: np.ndarray, groups: np.ndarray
     return stats._ratio(numerator, denominator)
 
 
-def expected(probability: np.ndarray, scores: np.ndarray, prediction: np.ndarray, groups: np.ndarray, n_groups: int) -> Expected:
+def expected(
+    probability: np.ndarray, scores: np.ndarray, prediction: np.ndarray, groups: np.ndarray, n_groups: int
+) -> Expected:
     tp, fp, fn, tn = expected_confusion(probability, prediction, groups, n_groups)
     auc = expected_auc(probability, np.asarray(scores, dtype=np.float64), groups, n_groups)
     return Expected(tp, fp, fn, tn, auc, np.bincount(groups, minlength=n_groups))
@@ -220,10 +224,32 @@ def estimated_figures(
     """Estimated metrics overall (segment None) and per segment, with prediction intervals."""
     scores = np.asarray(scores, dtype=np.float64)
     probability = reference.calibrator(scores)
-    figures = _figures_for(reference, probability, scores, prediction, np.zeros(len(scores), dtype=np.int64), [None], (), targets, limits, replicates, 0)
+    figures = _figures_for(
+        reference,
+        probability,
+        scores,
+        prediction,
+        np.zeros(len(scores), dtype=np.int64),
+        [None],
+        (),
+        targets,
+        limits,
+        replicates,
+        0,
+    )
     for k, part in enumerate(parts):
         figures += _figures_for(
-            reference, probability, scores, prediction, part.codes, part.names, part.attributes, targets, limits, replicates, k + 1
+            reference,
+            probability,
+            scores,
+            prediction,
+            part.codes,
+            part.names,
+            part.attributes,
+            targets,
+            limits,
+            replicates,
+            k + 1,
         )
     return figures
 
@@ -243,7 +269,9 @@ def _figures_for(
 ) -> list[Figure]:
     n_groups = len(names)
     point = expected(probability, scores, prediction, groups, n_groups)
-    draws = simulate(reference, scores, prediction, groups, n_groups, replicates=replicates, seed=limits.seed + 101 * offset)
+    draws = simulate(
+        reference, scores, prediction, groups, n_groups, replicates=replicates, seed=limits.seed + 101 * offset
+    )
     figures = []
     for metric in ESTIMATED_METRICS:
         value = point.value(metric)
@@ -321,7 +349,20 @@ def reconcile(estimated: list[Figure], realized: list[Figure]) -> list[Figure]:
             "coverage": truth.details.get("coverage"),
         }
         if truth.status == "insufficient_data" or truth.value is None:
-            errors.append(Figure(name, guess.segment, None, None, None, truth.n, None, "reconciliation", "insufficient_data", details=details))
+            errors.append(
+                Figure(
+                    name,
+                    guess.segment,
+                    None,
+                    None,
+                    None,
+                    truth.n,
+                    None,
+                    "reconciliation",
+                    "insufficient_data",
+                    details=details,
+                )
+            )
             continue
         error = guess.value - truth.value
         spread = np.sqrt(_se(guess) ** 2 + _se(truth) ** 2)

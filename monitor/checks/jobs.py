@@ -42,7 +42,9 @@ def kinds_done(*, session: Session, model_id: int, window_end: datetime) -> set[
     return set(rows)
 
 
-def run_due_checks(model_name: str, window_end: datetime | None = None, *, database: Database | None = None) -> list[int]:
+def run_due_checks(
+    model_name: str, window_end: datetime | None = None, *, database: Database | None = None
+) -> list[int]:
     """The scheduled run: every implemented kind of the model for the window ending at window_end
     (default today 00:00 UTC) that has no current run yet. Two replicas firing together compute
     each (model, version, kind, window) once: the second waits for the first's lock, then finds
@@ -51,7 +53,11 @@ def run_due_checks(model_name: str, window_end: datetime | None = None, *, datab
     with (database or get_database()).transaction() as session:
         model = registry_service.find_model(session=session, name=model_name)
         _lock_model(session, model.id)
-        missing = [kind for kind in implemented_kinds() if kind not in kinds_done(session=session, model_id=model.id, window_end=window_end)]
+        missing = [
+            kind
+            for kind in implemented_kinds()
+            if kind not in kinds_done(session=session, model_id=model.id, window_end=window_end)
+        ]
         if not missing:
             log.info("checks already done", extra={"model": model_name, "window_end": window_end.isoformat()})
             return []

@@ -95,7 +95,12 @@ class KindContext:
         from monitor.reference import service as reference_service
 
         return reference_service.reference_for_checks(
-            session=self.session, actor=self.actor, model=self.model, version=self.version, policy=self.policy, notes=self.notes
+            session=self.session,
+            actor=self.actor,
+            model=self.model,
+            version=self.version,
+            policy=self.policy,
+            notes=self.notes,
         )
 
     @cached_property
@@ -103,7 +108,10 @@ class KindContext:
         from monitor.reference import service as reference_service
 
         return reference_service.profile_for(
-            session=self.session, reference_set=self.reference_set, features=self.policy.features, segments=self.policy.segments
+            session=self.session,
+            reference_set=self.reference_set,
+            features=self.policy.features,
+            segments=self.policy.segments,
         )
 
     @cached_property

@@ -130,7 +130,9 @@ def grouped_metrics(
     rng = np.random.default_rng(limits.seed)
     value["f1"] = stats._ratio(2 * tp, 2 * tp + fp + fn)
     boot = rng.poisson(np.broadcast_to(cell, (limits.replicates, *cell.shape)))
-    low["f1"], high["f1"] = stats.percentile_interval(stats._ratio(2 * boot[..., 3], 2 * boot[..., 3] + boot[..., 1] + boot[..., 2]))
+    low["f1"], high["f1"] = stats.percentile_interval(
+        stats._ratio(2 * boot[..., 3], 2 * boot[..., 3] + boot[..., 1] + boot[..., 2])
+    )
     n["f1"], method["f1"] = tp + fp + fn + tn, "poisson_bootstrap"
     auc = stats.delong_auc(y, s, g, n_groups, score_order=score_order)
     value["auc"] = auc.auc
@@ -235,7 +237,18 @@ def _counts(grouped: Grouped, i: int) -> dict[str, int]:
 def _coverage_figure(grouped: Grouped, i: int, segment: str | None) -> Figure:
     counts = _counts(grouped, i)
     coverage = counts["labelled"] / counts["inferences"] if counts["inferences"] else None
-    return Figure("label_coverage", segment, coverage, None, None, counts["inferences"], None, "count", "ok", details={"counts": counts})
+    return Figure(
+        "label_coverage",
+        segment,
+        coverage,
+        None,
+        None,
+        counts["inferences"],
+        None,
+        "count",
+        "ok",
+        details={"counts": counts},
+    )
 
 
 def _number(value: float) -> float | None:
@@ -248,7 +261,10 @@ def _figures(grouped: Grouped, i: int, segment: str | None, targets: dict[str, f
     for metric in METRICS:
         target = targets.get(metric)
         value, low, high = grouped.value[metric][i], grouped.low[metric][i], grouped.high[metric][i]
-        details: dict[str, Any] = {"counts": counts, "coverage": counts["labelled"] / counts["inferences"] if counts["inferences"] else None}
+        details: dict[str, Any] = {
+            "counts": counts,
+            "coverage": counts["labelled"] / counts["inferences"] if counts["inferences"] else None,
+        }
         if metric == "ece":
             details["reliability"] = _reliability_rows(grouped, i)
         if not sufficient(metric, grouped, limits)[i]:
@@ -318,9 +334,13 @@ def _factorize(values: np.ndarray | pd.Categorical) -> tuple[np.ndarray, list[st
     return codes.astype(np.int64), names
 
 
-def partitions(columns: dict[str, np.ndarray], segments: Sequence[str], intersections: Iterable[Sequence[str]]) -> list[Partition]:
+def partitions(
+    columns: dict[str, np.ndarray], segments: Sequence[str], intersections: Iterable[Sequence[str]]
+) -> list[Partition]:
     """Group codes per segment attribute and per declared intersection; names `a=v` and `a=v&b=w`."""
-    single: dict[str, tuple[np.ndarray, list[str]]] = {attribute: _factorize(columns[attribute]) for attribute in segments}
+    single: dict[str, tuple[np.ndarray, list[str]]] = {
+        attribute: _factorize(columns[attribute]) for attribute in segments
+    }
     result = [Partition((a,), codes, [f"{a}={name}" for name in names]) for a, (codes, names) in single.items()]
     for combo in intersections:
         combined = np.zeros(len(next(iter(columns.values()))) if columns else 0, dtype=np.int64)
@@ -374,7 +394,13 @@ def subgroup_table(
     for k, part in enumerate(parts):
         n_groups = len(part.names)
         grouped = grouped_metrics(
-            label, score, prediction, part.codes, n_groups, limits=replace(limits, seed=limits.seed + 7 * k), score_order=score_order
+            label,
+            score,
+            prediction,
+            part.codes,
+            n_groups,
+            limits=replace(limits, seed=limits.seed + 7 * k),
+            score_order=score_order,
         )
         # bincount adds in row order, so equal row sets give bit-identical sums.
         fingerprints = np.bincount(part.codes, weights=fingerprint_weights, minlength=n_groups)
@@ -405,7 +431,9 @@ def subgroup_table(
     by_key = {(f.segment, f.metric): f for f in figures}
     for figure, primary in duplicates:
         source = by_key[(primary, figure.metric)].details
-        figure.details.update({key: source[key] for key in ("p_target", "q_target", "p_rest", "q_rest", "rest") if key in source})
+        figure.details.update(
+            {key: source[key] for key in ("p_target", "q_target", "p_rest", "q_rest", "rest") if key in source}
+        )
     for figure in figures:
         if figure.metric != "label_coverage" and figure.status != "insufficient_data":
             figure.status = _segment_status(figure, limits.fdr_q)
@@ -491,7 +519,8 @@ def _rank(figures: list[Figure]) -> list[dict[str, Any]]:
         if figure.metric == "label_coverage":
             continue
         entry = by_segment.setdefault(
-            figure.segment or "", {"segment": figure.segment, "status": "insufficient_data", "shortfall": None, "metric": None}
+            figure.segment or "",
+            {"segment": figure.segment, "status": "insufficient_data", "shortfall": None, "metric": None},
         )
         if STATUS_ORDER[figure.status] < STATUS_ORDER[entry["status"]]:
             entry["status"] = figure.status

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401  (pa.compute)
+import pyarrow.compute
 import pyarrow.csv as pacsv
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
@@ -122,13 +122,17 @@ def _rows_from_table(table: pa.Table | None, specs: list[FeatureSpec]) -> Rows:
         pk=table["pk"].to_numpy(zero_copy_only=False).astype(np.int64),
         score=table["score"].to_numpy(zero_copy_only=False).astype(np.float64),
         prediction=table["prediction"].to_numpy(zero_copy_only=False).astype(np.int64),
-        label=np.full(table.num_rows, -1, dtype=np.int64) if label is None else np.where(np.isnan(label), -1, label).astype(np.int64),
+        label=np.full(table.num_rows, -1, dtype=np.int64)
+        if label is None
+        else np.where(np.isnan(label), -1, label).astype(np.int64),
         day=table["day"].to_numpy(zero_copy_only=False).astype(np.int64),
         columns={s.name: _column(table, s.name, s.type) for s in specs},
     )
 
 
-def _read_postgresql(session: Session, *, model_id: int, version_id: int, window: Window, specs: list[FeatureSpec]) -> Rows:
+def _read_postgresql(
+    session: Session, *, model_id: int, version_id: int, window: Window, specs: list[FeatureSpec]
+) -> Rows:
     """One COPY of the window: each inference with its effective label and the segment columns
     extracted server-side, parsed by pyarrow with dictionary-encoded strings.
 
@@ -172,7 +176,10 @@ def _read_postgresql(session: Session, *, model_id: int, version_id: int, window
         buffer,
         read_options=pacsv.ReadOptions(column_names=[f"c{i}" for i in range(len(names))], block_size=1 << 24),
         convert_options=pacsv.ConvertOptions(
-            column_types={f"c{i}": kind for i, kind in enumerate(types)}, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False
+            column_types={f"c{i}": kind for i, kind in enumerate(types)},
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
         ),
     ).rename_columns(names)
     del buffer
@@ -190,7 +197,9 @@ def _read_postgresql(session: Session, *, model_id: int, version_id: int, window
 def _attach_labels(session: Session, rows: Rows, *, model_id: int, version_id: int, window: Window) -> None:
     if not len(rows):
         return
-    query = ingest_service.effective_outcomes_query(model_id=model_id, version_id=version_id, start=window.start, end=window.end)
+    query = ingest_service.effective_outcomes_query(
+        model_id=model_id, version_id=version_id, start=window.start, end=window.end
+    )
     labelled = query.subquery("effective")
     found = session.execute(select(labelled.c.inference_pk, labelled.c.label)).all()
     if not found:
@@ -222,9 +231,17 @@ def window_data(context: KindContext, *, with_features: bool = False) -> WindowD
     policy, window = context.policy, context.window
     start = min(window.start, window.end - timedelta(days=CUSUM_LOOKBACK_DAYS))
     specs = _specs(policy.segments, policy.features if with_features else [])
-    lookback = read_rows(context.session, model_id=context.model.id, version_id=context.version.id, window=Window(start, window.end), specs=specs)
+    lookback = read_rows(
+        context.session,
+        model_id=context.model.id,
+        version_id=context.version.id,
+        window=Window(start, window.end),
+        specs=specs,
+    )
     inside = _inside_window(context, lookback)
-    data = WindowData(lookback=lookback, window=lookback.take(inside), first_day=start.astimezone(UTC).date().toordinal())
+    data = WindowData(
+        lookback=lookback, window=lookback.take(inside), first_day=start.astimezone(UTC).date().toordinal()
+    )
     cache[with_features] = data
     return data
 
@@ -245,7 +262,8 @@ def _inside_window(context: KindContext, rows: Rows) -> np.ndarray:
                     Inference.model_id == context.model.id,
                     Inference.version_id == context.version.id,
                     Inference.occurred_at >= window.start,
-                    Inference.occurred_at < datetime.combine(first.date() + timedelta(days=1), datetime.min.time(), UTC),
+                    Inference.occurred_at
+                    < datetime.combine(first.date() + timedelta(days=1), datetime.min.time(), UTC),
                 )
             ).scalars()
         )
@@ -328,13 +346,21 @@ def _reference_rows(context: KindContext) -> Rows | None:
         context.__dict__["_performance_reference"] = None
         return None
     specs = _specs(context.policy.segments, context.policy.features)
-    table = read_columns(context.session, Source(model_id=context.model.id, reference_set_id=reference_set.id, with_label=True), specs)
+    table = read_columns(
+        context.session, Source(model_id=context.model.id, reference_set_id=reference_set.id, with_label=True), specs
+    )
     rows = _rows_from_table(table.append_column("day", pa.array(np.zeros(table.num_rows, dtype=np.int64))), specs)
     context.__dict__["_performance_reference"] = rows
     return rows
 
 
-def _in_control(metric: str, group_reference: tuple[int, int] | None, overall_reference: tuple[int, int] | None, target: float | None, limits: Limits) -> tuple[float | None, str]:
+def _in_control(
+    metric: str,
+    group_reference: tuple[int, int] | None,
+    overall_reference: tuple[int, int] | None,
+    target: float | None,
+    limits: Limits,
+) -> tuple[float | None, str]:
     """mu0: the reference's own figure (segment, else overall) with enough cases, else the target."""
     minimum = limits.min_positives if metric == "sensitivity" else limits.min_negatives
     for counts, source in ((group_reference, "reference_segment"), (overall_reference, "reference")):
@@ -387,11 +413,28 @@ def cusum_figures(
     for metric, (success, total) in CUSUM_METRICS.items():
         for i, name in enumerate(names):
             group_reference = None if reference is None else (int(reference[success][i]), int(reference[total][i]))
-            overall = None if overall_reference is None else (int(overall_reference[success][0]), int(overall_reference[total][0]))
+            overall = (
+                None
+                if overall_reference is None
+                else (int(overall_reference[success][0]), int(overall_reference[total][0]))
+            )
             mu0, source = _in_control(metric, group_reference, overall, targets.get(metric), limits)
             cases = int(counts[total][i].sum())
             if mu0 is None or cases == 0:
-                figures.append(Figure(f"{metric}_cusum", name, None, None, None, cases, None, "cusum", "insufficient_data", details={"reason": "no cases or no in-control value"}))
+                figures.append(
+                    Figure(
+                        f"{metric}_cusum",
+                        name,
+                        None,
+                        None,
+                        None,
+                        cases,
+                        None,
+                        "cusum",
+                        "insufficient_data",
+                        details={"reason": "no cases or no in-control value"},
+                    )
+                )
                 continue
             chart = cusum.daily_chart(counts[success][i], counts[total][i], mu0=mu0, chart_design=design)
             signals = chart.signal_days
@@ -436,7 +479,9 @@ def current_points(session: Session, *, version_id: int, kind: str, window_end: 
 
 
 def _reconciliation(context: KindContext, realized: list[Figure], *, overall: bool) -> list[Figure]:
-    points = current_points(context.session, version_id=context.version.id, kind="estimated_performance", window_end=context.window.end)
+    points = current_points(
+        context.session, version_id=context.version.id, kind="estimated_performance", window_end=context.window.end
+    )
     estimated = [
         figure_of(p) for p in points if p.metric in estimation.ESTIMATED_METRICS and (p.segment is None) == overall
     ]
@@ -453,7 +498,9 @@ def performance_kind(context: KindContext) -> KindResult:
     rows, targets, limits = data.window, targets_of(context.version), limits_for(context, "performance")
     figures = performance.overall_figures(rows.label, rows.score, rows.prediction, targets=targets, limits=limits)
     reference = _reference_rows(context)
-    overall_reference = _reference_counts(reference, None if reference is None else np.zeros(len(reference), dtype=np.int64), 1)
+    overall_reference = _reference_counts(
+        reference, None if reference is None else np.zeros(len(reference), dtype=np.int64), 1
+    )
     figures += cusum_figures(
         data, [None], np.zeros(len(data.lookback), dtype=np.int64), reference=overall_reference,
         overall_reference=overall_reference, targets=targets, limits=limits,
@@ -499,7 +546,9 @@ def subgroups_kind(context: KindContext) -> KindResult:
         "targets": targets,
         "ranking": table.ranking,
         "breached_segments": sorted({f.segment for f in table.figures if f.status == "breach" and f.segment}),
-        "estimate_unreliable": sorted({f"{f.segment}:{f.metric.removesuffix('_estimate_error')}" for f in errors if f.status == "warn"}),
+        "estimate_unreliable": sorted(
+            {f"{f.segment}:{f.metric.removesuffix('_estimate_error')}" for f in errors if f.status == "warn"}
+        ),
     }
     return KindResult(status=_run_status(rows, table.figures), summary=summary, findings=[finding(f) for f in figures])
 
@@ -509,14 +558,24 @@ def _segment_cusums(context: KindContext, data: WindowData, targets: dict[str, f
     policy = context.policy
     reference = _reference_rows(context)
     window_names = {name for part in _partitions(policy, data.window) for name in part.names}
-    overall_reference = _reference_counts(reference, None if reference is None else np.zeros(len(reference), dtype=np.int64), 1)
+    overall_reference = _reference_counts(
+        reference, None if reference is None else np.zeros(len(reference), dtype=np.int64), 1
+    )
     figures = []
     for part in _partitions(policy, data.lookback):
         keep = [i for i, name in enumerate(part.names) if name in window_names]
         reference_codes = _codes_by_name(reference, part) if reference is not None else None
-        by_reference = _reference_counts(reference, reference_codes, len(part.names)) if reference_codes is not None else None
+        by_reference = (
+            _reference_counts(reference, reference_codes, len(part.names)) if reference_codes is not None else None
+        )
         part_figures = cusum_figures(
-            data, list(part.names), part.codes, reference=by_reference, overall_reference=overall_reference, targets=targets, limits=limits
+            data,
+            list(part.names),
+            part.codes,
+            reference=by_reference,
+            overall_reference=overall_reference,
+            targets=targets,
+            limits=limits,
         )
         wanted = {part.names[i] for i in keep}
         figures += [f for f in part_figures if f.segment in wanted]
@@ -538,16 +597,26 @@ def estimated_performance_kind(context: KindContext) -> KindResult:
     rows, targets, limits = data.window, targets_of(context.version), limits_for(context, "estimated_performance")
     reference = _reference_rows(context)
     labelled = None if reference is None else reference.take(reference.label >= 0)
-    if labelled is None or (labelled.label == 1).sum() < limits.min_positives or (labelled.label == 0).sum() < limits.min_negatives:
+    if (
+        labelled is None
+        or (labelled.label == 1).sum() < limits.min_positives
+        or (labelled.label == 0).sum() < limits.min_negatives
+    ):
         return KindResult(
             status="insufficient_data",
-            summary={"reason": "the reference needs labelled positives and negatives (the policy's minimums) to calibrate scores"},
+            summary={
+                "reason": "the reference needs labelled positives and negatives (the policy's minimums) to calibrate scores"
+            },
         )
     if not len(rows):
-        return KindResult(status="insufficient_data", summary={"reason": "no inferences in the window", **_counts_summary(rows)})
+        return KindResult(
+            status="insufficient_data", summary={"reason": "no inferences in the window", **_counts_summary(rows)}
+        )
     fitted = estimation.Reference.fit(labelled.score, labelled.label, seed=limits.seed)
     parts = _partitions(context.policy, rows)
-    figures = estimation.estimated_figures(fitted, rows.score, rows.prediction, targets=targets, limits=limits, parts=parts)
+    figures = estimation.estimated_figures(
+        fitted, rows.score, rows.prediction, targets=targets, limits=limits, parts=parts
+    )
     support = support_figures(rows, labelled, context.policy.features, parts)
     _annotate_last_reconciliation(context, figures)
     figures += support
@@ -567,7 +636,9 @@ def estimated_performance_kind(context: KindContext) -> KindResult:
 # Estimate support: does the window ask the estimator to extrapolate?
 
 
-def _outside(rows: Rows, reference: Rows, features: list[FeatureSpec]) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
+def _outside(
+    rows: Rows, reference: Rows, features: list[FeatureSpec]
+) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
     """Per row: any input outside the reference's range (numeric) or categories (categorical)."""
     outside = np.zeros(len(rows), dtype=bool)
     per_feature: dict[str, np.ndarray] = {}
@@ -596,7 +667,9 @@ def _outside(rows: Rows, reference: Rows, features: list[FeatureSpec]) -> tuple[
     return outside, per_feature, described
 
 
-def support_figures(rows: Rows, reference: Rows, features: list[FeatureSpec], parts: list[performance.Partition]) -> list[Figure]:
+def support_figures(
+    rows: Rows, reference: Rows, features: list[FeatureSpec], parts: list[performance.Partition]
+) -> list[Figure]:
     """estimate_support per segment: the share of rows whose inputs the reference covers.
 
     The estimator maps scores to probabilities learnt on the reference; rows with inputs the
@@ -605,7 +678,9 @@ def support_figures(rows: Rows, reference: Rows, features: list[FeatureSpec], pa
     so. breach (an early warning: the segment's estimate is not to be trusted) from
     SUPPORT_BREACH of its rows outside, with at least SUPPORT_MIN_ROWS rows."""
     outside, per_feature, described = _outside(rows, reference, features)
-    groups = [(None, np.zeros(len(rows), dtype=np.int64), [None], ())] + [(p, p.codes, p.names, p.attributes) for p in parts]
+    groups = [(None, np.zeros(len(rows), dtype=np.int64), [None], ())] + [
+        (p, p.codes, p.names, p.attributes) for p in parts
+    ]
     figures = []
     for _part, codes, names, attributes in groups:
         n_groups = len(names)
@@ -614,7 +689,11 @@ def support_figures(rows: Rows, reference: Rows, features: list[FeatureSpec], pa
         by_feature = {name: np.bincount(codes, weights=mask, minlength=n_groups) for name, mask in per_feature.items()}
         for i, name in enumerate(names):
             share_outside = out[i] / total[i] if total[i] else 0.0
-            status = "insufficient_data" if total[i] < SUPPORT_MIN_ROWS else ("breach" if share_outside >= SUPPORT_BREACH else "ok")
+            status = (
+                "insufficient_data"
+                if total[i] < SUPPORT_MIN_ROWS
+                else ("breach" if share_outside >= SUPPORT_BREACH else "ok")
+            )
             features_out = {
                 feature: {"share": float(counts[i] / total[i]), **described[feature]}
                 for feature, counts in by_feature.items()
@@ -664,7 +743,11 @@ def _annotate_last_reconciliation(context: KindContext, figures: list[Figure]) -
                 latest.c.window_end == MetricPoint.window_end,
             ),
         )
-        .where(MetricPoint.model_id == context.model.id, MetricPoint.version_id == context.version.id, CheckRun.superseded_at.is_(None))
+        .where(
+            MetricPoint.model_id == context.model.id,
+            MetricPoint.version_id == context.version.id,
+            CheckRun.superseded_at.is_(None),
+        )
     ).scalars()
     last = {(p.metric.removesuffix("_estimate_error"), p.segment): p for p in found}
     for figure in figures:
@@ -682,7 +765,9 @@ def _annotate_last_reconciliation(context: KindContext, figures: list[Figure]) -
 # Delayed outcomes: which windows to recompute
 
 
-def windows_to_recompute(*, session: Session, model_id: int, now: datetime, kinds: tuple[str, ...] = LABELLED_KINDS) -> list[datetime]:
+def windows_to_recompute(
+    *, session: Session, model_id: int, now: datetime, kinds: tuple[str, ...] = LABELLED_KINDS
+) -> list[datetime]:
     """Window ends within the policy's label_horizon_days whose labels changed since their current
     run: an outcome for one of the window's inferences (by inference_id or study_key) was received
     after that run started. Re-running them supersedes the old runs (nothing is counted twice), and
@@ -713,9 +798,15 @@ def _labels_since(session: Session, *, model_id: int, start: datetime, end: date
     """Whether any outcome received after `since` targets an inference of the model in [start, end)."""
     in_window = and_(Inference.model_id == model_id, Inference.occurred_at >= start, Inference.occurred_at < end)
     fresh = and_(Outcome.model_id == model_id, Outcome.received_at > since)
-    by_id = select(Outcome.id).join(Inference, and_(Inference.model_id == Outcome.model_id, Inference.inference_id == Outcome.inference_id)).where(fresh, in_window)
-    by_study = select(Outcome.id).join(Inference, and_(Inference.model_id == Outcome.model_id, Inference.study_key == Outcome.study_key)).where(
-        fresh, in_window, Outcome.study_key.is_not(None)
+    by_id = (
+        select(Outcome.id)
+        .join(Inference, and_(Inference.model_id == Outcome.model_id, Inference.inference_id == Outcome.inference_id))
+        .where(fresh, in_window)
+    )
+    by_study = (
+        select(Outcome.id)
+        .join(Inference, and_(Inference.model_id == Outcome.model_id, Inference.study_key == Outcome.study_key))
+        .where(fresh, in_window, Outcome.study_key.is_not(None))
     )
     return session.execute(by_id.limit(1)).first() is not None or session.execute(by_study.limit(1)).first() is not None
 
@@ -728,7 +819,9 @@ def recompute_labelled_windows(*, session: Session, actor: Actor, model_name: st
     model = registry_service.find_model(session=session, name=model_name)
     runs: list[CheckRun] = []
     for window_end in windows_to_recompute(session=session, model_id=model.id, now=now):
-        runs += checks_service.run_checks(session=session, actor=actor, model_name=model_name, kinds=list(LABELLED_KINDS), window_end=window_end)
+        runs += checks_service.run_checks(
+            session=session, actor=actor, model_name=model_name, kinds=list(LABELLED_KINDS), window_end=window_end
+        )
     return runs
 
 
@@ -736,7 +829,9 @@ def recompute_labelled_windows(*, session: Session, actor: Actor, model_name: st
 # The segment table (GET /api/v1/models/{model}/subgroups)
 
 
-def subgroup_report(*, session: Session, actor: Actor, model_name: str, window_end: datetime | None = None, version: str | None = None) -> dict[str, Any]:
+def subgroup_report(
+    *, session: Session, actor: Actor, model_name: str, window_end: datetime | None = None, version: str | None = None
+) -> dict[str, Any]:
     """The current subgroups run for window_end (default: the latest) as a table of segments, worst
     first, each with its realized metrics, tests and, when an estimate exists for the window, the
     estimated figures beside them."""
@@ -756,12 +851,20 @@ def subgroup_report(*, session: Session, actor: Actor, model_name: str, window_e
         when = f" for the window ending {window_end.isoformat()}" if window_end else ""
         raise NotFound(f"no subgroups run for '{model_name}'{when}; run the subgroups check first")
     run, version_name = found
-    points = session.execute(select(MetricPoint).where(MetricPoint.run_id == run.id).order_by(MetricPoint.id)).scalars().all()
-    estimated = current_points(session, version_id=run.version_id, kind="estimated_performance", window_end=run.window_end)
+    points = (
+        session.execute(select(MetricPoint).where(MetricPoint.run_id == run.id).order_by(MetricPoint.id))
+        .scalars()
+        .all()
+    )
+    estimated = current_points(
+        session, version_id=run.version_id, kind="estimated_performance", window_end=run.window_end
+    )
     return _table(run, version_name, model.name, list(points), estimated)
 
 
-def _table(run: CheckRun, version: str, model: str, points: list[MetricPoint], estimated: list[MetricPoint]) -> dict[str, Any]:
+def _table(
+    run: CheckRun, version: str, model: str, points: list[MetricPoint], estimated: list[MetricPoint]
+) -> dict[str, Any]:
     guesses = {(p.metric, p.segment): p for p in estimated if p.segment is not None}
     segments: dict[str, dict[str, Any]] = {}
     for point in points:
@@ -784,13 +887,26 @@ def _table(run: CheckRun, version: str, model: str, points: list[MetricPoint], e
                 row[key] = details[key]
         guess = guesses.get((point.metric, point.segment))
         if guess is not None:
-            row["estimated"] = {"value": guess.value, "ci_low": guess.ci_low, "ci_high": guess.ci_high, "status": guess.status}
+            row["estimated"] = {
+                "value": guess.value,
+                "ci_low": guess.ci_low,
+                "ci_high": guess.ci_high,
+                "status": guess.status,
+            }
         entry["metrics"][point.metric] = row
     ranking = {e["segment"]: e for e in (run.summary or {}).get("ranking", [])}
     rows = []
     for name, entry in segments.items():
         rank = ranking.get(name, {})
-        rows.append(entry | {"rank": rank.get("rank"), "status": rank.get("status", "insufficient_data"), "shortfall": rank.get("shortfall"), "worst_metric": rank.get("metric")})
+        rows.append(
+            entry
+            | {
+                "rank": rank.get("rank"),
+                "status": rank.get("status", "insufficient_data"),
+                "shortfall": rank.get("shortfall"),
+                "worst_metric": rank.get("metric"),
+            }
+        )
     rows.sort(key=lambda e: (e["rank"] is None, e["rank"] or 0, e["segment"]))
     summary = run.summary or {}
     return {

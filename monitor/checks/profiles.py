@@ -211,12 +211,28 @@ class SegmentOutputs:
         return max(0.0, (self.logit_sumsq - self.logit_sum**2 / self.scored) / (self.scored - 1))
 
     def to_json(self) -> list[Any]:
-        return [self.rows, self.scored, self.logit_sum, self.logit_sumsq, self.predictions, self.positive_predictions, self.bins.tolist()]
+        return [
+            self.rows,
+            self.scored,
+            self.logit_sum,
+            self.logit_sumsq,
+            self.predictions,
+            self.positive_predictions,
+            self.bins.tolist(),
+        ]
 
     @classmethod
     def from_json(cls, body: list[Any]) -> SegmentOutputs:
         rows, scored, total, total_sq, predictions, positives, bins = body
-        return cls(int(rows), int(scored), float(total), float(total_sq), int(predictions), int(positives), np.asarray(bins, dtype=np.int64))
+        return cls(
+            int(rows),
+            int(scored),
+            float(total),
+            float(total_sq),
+            int(predictions),
+            int(positives),
+            np.asarray(bins, dtype=np.int64),
+        )
 
     def copy(self) -> SegmentOutputs:
         return replace(self, bins=self.bins.copy())
@@ -255,7 +271,10 @@ def segments_to_json(segments: Segments) -> dict[str, dict[str, list[float]]]:
 
 
 def segments_from_json(body: dict[str, dict[str, list[float]]] | None) -> Segments:
-    return {attribute: {value: SegmentOutputs.from_json(o) for value, o in values.items()} for attribute, values in (body or {}).items()}
+    return {
+        attribute: {value: SegmentOutputs.from_json(o) for value, o in values.items()}
+        for attribute, values in (body or {}).items()
+    }
 
 
 @dataclass
@@ -400,7 +419,9 @@ class ReferenceProfile:
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> ReferenceProfile:
         features: dict[str, Column] = {
-            name: NumericColumn.from_json(column) if column["type"] == "numeric" else CategoricalColumn.from_json(column)
+            name: NumericColumn.from_json(column)
+            if column["type"] == "numeric"
+            else CategoricalColumn.from_json(column)
             for name, column in body["features"].items()
         }
         return cls(
@@ -419,7 +440,9 @@ class ReferenceProfile:
 
     def empty_profile(self) -> Profile:
         features: dict[str, Hist] = {
-            name: NumericHist.empty(len(c.edges)) if isinstance(c, NumericColumn) else CategoricalHist.empty(len(c.categories))
+            name: NumericHist.empty(len(c.edges))
+            if isinstance(c, NumericColumn)
+            else CategoricalHist.empty(len(c.categories))
             for name, c in self.features.items()
         }
         return Profile(rows=0, features=features, score=NumericHist.empty(len(self.score.edges)))
@@ -562,7 +585,11 @@ def _segment_codes(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list
         values = numeric_values(column)
         text = [None if math.isnan(v) else str(int(v)) if float(v).is_integer() else str(v) for v in values.tolist()]
         column = pa.array(text, type=pa.string())
-    elif not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type) and not pa.types.is_dictionary(column.type):
+    elif (
+        not pa.types.is_string(column.type)
+        and not pa.types.is_large_string(column.type)
+        and not pa.types.is_dictionary(column.type)
+    ):
         column = pc.cast(column, pa.string())
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
@@ -616,10 +643,18 @@ def segment_outputs(table: pa.Table, attributes: list[str] | tuple[str, ...], ed
         squares = np.bincount(codes, weights=np.square(logit), minlength=k)
         predictions = np.bincount(codes, weights=predicted, minlength=k)
         positives = np.bincount(codes, weights=positive, minlength=k)
-        binned = np.bincount((codes * n_bins + score_bin)[scored], minlength=k * n_bins).reshape(k, n_bins).astype(np.int64)
+        binned = (
+            np.bincount((codes * n_bins + score_bin)[scored], minlength=k * n_bins).reshape(k, n_bins).astype(np.int64)
+        )
         values = {
             name: SegmentOutputs(
-                int(rows[i]), int(counts[i]), float(sums[i]), float(squares[i]), int(predictions[i]), int(positives[i]), binned[i]
+                int(rows[i]),
+                int(counts[i]),
+                float(sums[i]),
+                float(squares[i]),
+                int(predictions[i]),
+                int(positives[i]),
+                binned[i],
             )
             for i, name in enumerate(names)
             if rows[i]
@@ -628,7 +663,9 @@ def segment_outputs(table: pa.Table, attributes: list[str] | tuple[str, ...], ed
     return found
 
 
-def reference_profile(table: pa.Table, features: list[FeatureSpec], segments: list[str] | tuple[str, ...] = ()) -> ReferenceProfile:
+def reference_profile(
+    table: pa.Table, features: list[FeatureSpec], segments: list[str] | tuple[str, ...] = ()
+) -> ReferenceProfile:
     """Edges, categories and histograms of a reference sample (and its per-segment outputs)."""
     columns: dict[str, Column] = {}
     for spec in features:

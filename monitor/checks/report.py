@@ -40,7 +40,10 @@ def _frame(table: pa.Table, columns: list[FeatureSpec]) -> pd.DataFrame:
 def _columns(run: CheckRun, features: list[FeatureSpec]) -> list[FeatureSpec]:
     if run.kind == "output_drift":
         # The outputs are not policy features (the names are reserved there), hence model_construct.
-        return [FeatureSpec.model_construct(name="score", type="numeric"), FeatureSpec.model_construct(name="prediction", type="categorical")]
+        return [
+            FeatureSpec.model_construct(name="score", type="numeric"),
+            FeatureSpec.model_construct(name="prediction", type="categorical"),
+        ]
     return features
 
 
@@ -63,7 +66,9 @@ def render(*, session: Session, run: CheckRun, features: list[FeatureSpec]) -> C
     if run.kind not in REPORT_KINDS:
         raise Conflict(f"there is no Evidently report for {run.kind} runs")
     if run.reference_set_id is None:
-        raise Conflict(f"run {run.id} has no reference to compare against (status {run.status}: {run.error or 'no data'})")
+        raise Conflict(
+            f"run {run.id} has no reference to compare against (status {run.status}: {run.error or 'no data'})"
+        )
     columns = _columns(run, features)
     data_columns = [c for c in columns if c.name not in ("score", "prediction")]
     window = read_columns(
@@ -73,7 +78,9 @@ def render(*, session: Session, run: CheckRun, features: list[FeatureSpec]) -> C
         limit=REPORT_ROWS,
     )
     reference_set = reference_service.get_set(session=session, reference_set_id=run.reference_set_id)
-    reference = reference_service.sample_rows(session=session, reference_set=reference_set, features=data_columns, limit=REPORT_ROWS)
+    reference = reference_service.sample_rows(
+        session=session, reference_set=reference_set, features=data_columns, limit=REPORT_ROWS
+    )
     if window.num_rows == 0:
         raise Conflict(f"the window of run {run.id} holds no inferences any more; nothing to report")
     current, baseline = _frame(window, columns), _frame(reference, columns)
@@ -103,7 +110,11 @@ def render(*, session: Session, run: CheckRun, features: list[FeatureSpec]) -> C
 
 
 def _evidently_html(
-    current: pd.DataFrame, reference: pd.DataFrame, columns: list[FeatureSpec], methods: dict[str, str], thresholds: dict[str, float]
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    columns: list[FeatureSpec],
+    methods: dict[str, str],
+    thresholds: dict[str, float],
 ) -> str:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     from evidently import DataDefinition, Dataset, Report
@@ -130,4 +141,3 @@ def _evidently_html(
 
 def stored_html(report: CheckReport) -> str:
     return gzip.decompress(report.body).decode()
-

@@ -11,7 +11,14 @@ from fastapi.responses import HTMLResponse
 
 from monitor.auth.dependencies import ActorDep
 from monitor.checks import performance_checks, service
-from monitor.checks.schemas import CheckRunOut, MonitoringPolicy, PolicyOut, RunRequest, SeriesPointOut, SubgroupTableOut
+from monitor.checks.schemas import (
+    CheckRunOut,
+    MonitoringPolicy,
+    PolicyOut,
+    RunRequest,
+    SeriesPointOut,
+    SubgroupTableOut,
+)
 from monitor.db import SessionDep
 
 router = APIRouter(tags=["checks"])
@@ -41,7 +48,9 @@ def put_policy(model: str, body: MonitoringPolicy, session: SessionDep, actor: A
 @router.post("/checks/run", response_model=list[CheckRunOut])
 def run_checks(body: RunRequest, session: SessionDep, actor: ActorDep) -> list[CheckRunOut]:
     """Run checks now (qa, admin) on every version with inferences in the window; answers the runs made."""
-    runs = service.run_checks(session=session, actor=actor, model_name=body.model, kinds=body.kinds, window_end=body.window_end)
+    runs = service.run_checks(
+        session=session, actor=actor, model_name=body.model, kinds=body.kinds, window_end=body.window_end
+    )
     return [service.run_out(session=session, run=run) for run in runs]
 
 
@@ -117,9 +126,13 @@ def subgroups(
     model: str,
     session: SessionDep,
     actor: ActorDep,
-    window_end: Annotated[datetime | None, Query(description="the run's window end (UTC if no zone); default: the latest")] = None,
+    window_end: Annotated[
+        datetime | None, Query(description="the run's window end (UTC if no zone); default: the latest")
+    ] = None,
     version: str | None = None,
 ) -> SubgroupTableOut:
     """The segment table of a subgroups run: every segment worst first, with intervals, tests and estimates."""
-    table = performance_checks.subgroup_report(session=session, actor=actor, model_name=model, window_end=_utc(window_end), version=version)
+    table = performance_checks.subgroup_report(
+        session=session, actor=actor, model_name=model, window_end=_utc(window_end), version=version
+    )
     return SubgroupTableOut.model_validate(table)

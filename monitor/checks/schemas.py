@@ -22,11 +22,13 @@ class FeatureSpec(BaseModel):
     type: Literal["numeric", "categorical"]
     drift_method: DriftMethod | None = Field(default=None, description="pin a method; default: chosen per column")
     drift_threshold: float | None = Field(
-        default=None, gt=0, description="override the threshold: a distance for wasserstein/jensenshannon/psi, a p-value for ks/chisquare"
+        default=None,
+        gt=0,
+        description="override the threshold: a distance for wasserstein/jensenshannon/psi, a p-value for ks/chisquare",
     )
 
     @model_validator(mode="after")
-    def _applicable(self) -> "FeatureSpec":
+    def _applicable(self) -> FeatureSpec:
         if self.name in RESERVED_COLUMNS:
             raise ValueError(f"'{self.name}' names an inference field, not a feature")
         if self.type == "numeric" and self.drift_method == "chisquare":
@@ -45,7 +47,7 @@ class BaselinePeriod(BaseModel):
     end: datetime
 
     @model_validator(mode="after")
-    def _ordered(self) -> "BaselinePeriod":
+    def _ordered(self) -> BaselinePeriod:
         if self.start.tzinfo is None or self.end.tzinfo is None:
             raise ValueError("baseline start and end must include a timezone")
         if self.end <= self.start:
@@ -68,7 +70,9 @@ class MonitoringPolicy(BaseModel):
     min_negatives: int = Field(default=30, ge=1)
     fdr_q: float = Field(default=0.05, gt=0, lt=1)
     drift_threshold: float = Field(default=0.1, gt=0)
-    label_horizon_days: int = Field(default=60, ge=0, le=730, description="recompute windows this recent as labels arrive")
+    label_horizon_days: int = Field(
+        default=60, ge=0, le=730, description="recompute windows this recent as labels arrive"
+    )
     baseline: BaselinePeriod | None = None
     approvals_required: int = Field(default=2, ge=1, le=10)
     change_request_ttl_hours: int = Field(default=72, ge=1, le=24 * 90)
@@ -78,10 +82,17 @@ class MonitoringPolicy(BaseModel):
         description="severity of a breach per check kind; default critical for performance and subgroups, "
         "warning for drift and estimated performance",
     )
-    auto_resolve_after: int = Field(default=3, ge=0, le=365, description="consecutive clean runs that resolve an alert; 0: never")
-    digest_hours: int = Field(default=24, ge=1, le=168, description="warnings are emailed as one digest per this period")
+    auto_resolve_after: int = Field(
+        default=3, ge=0, le=365, description="consecutive clean runs that resolve an alert; 0: never"
+    )
+    digest_hours: int = Field(
+        default=24, ge=1, le=168, description="warnings are emailed as one digest per this period"
+    )
     critical_emails_per_hour: int = Field(
-        default=5, ge=1, le=1000, description="beyond this, the model's critical alerts go into the next digest, never dropped"
+        default=5,
+        ge=1,
+        le=1000,
+        description="beyond this, the model's critical alerts go into the next digest, never dropped",
     )
 
     @field_validator("schedule")
@@ -104,7 +115,7 @@ class MonitoringPolicy(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "MonitoringPolicy":
+    def _consistent(self) -> MonitoringPolicy:
         names = [f.name for f in self.features]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
@@ -181,7 +192,9 @@ class CheckRunOut(BaseModel):
     superseded_by: int | None
     error: str | None
     summary: dict[str, Any]
-    metrics: list[MetricPointOut] | None = Field(default=None, description="omitted in lists; GET /checks/{id} has them")
+    metrics: list[MetricPointOut] | None = Field(
+        default=None, description="omitted in lists; GET /checks/{id} has them"
+    )
 
 
 class SeriesPointOut(MetricPointOut):
@@ -204,13 +217,21 @@ class SubgroupMetricOut(BaseModel):
     method: str | None
     status: str
     p_target: float | None = Field(default=None, description="p-value of 'worse than the target' (doubled one-sided)")
-    q_target: float | None = Field(default=None, description="Benjamini-Hochberg adjusted, across every test of the run")
+    q_target: float | None = Field(
+        default=None, description="Benjamini-Hochberg adjusted, across every test of the run"
+    )
     p_rest: float | None = Field(default=None, description="p-value of 'worse than the rest of the population'")
     q_rest: float | None = None
-    rest: dict[str, Any] | None = Field(default=None, description="the rest's figure, the difference and its Miettinen-Nurminen 95% interval")
-    same_rows_as: str | None = Field(default=None, description="a segment with exactly the same rows, tested once under that name")
+    rest: dict[str, Any] | None = Field(
+        default=None, description="the rest's figure, the difference and its Miettinen-Nurminen 95% interval"
+    )
+    same_rows_as: str | None = Field(
+        default=None, description="a segment with exactly the same rows, tested once under that name"
+    )
     first_signal: str | None = Field(default=None, description="CUSUM: first day the chart signalled in its lookback")
-    estimated: dict[str, Any] | None = Field(default=None, description="the label-free estimate for the same window and segment")
+    estimated: dict[str, Any] | None = Field(
+        default=None, description="the label-free estimate for the same window and segment"
+    )
 
 
 class SubgroupOut(BaseModel):

@@ -16,10 +16,12 @@ from sqlalchemy.orm import Session
 
 from monitor.audit import service as audit_service
 from monitor.auth.actors import Actor, Permission, authorize
-from monitor.checks import drift_checks  # noqa: F401  (registers input_drift and output_drift)
-from monitor.checks import performance_checks  # noqa: F401  (registers performance, subgroups, estimated_performance)
+from monitor.checks import (
+    drift_checks,  # noqa: F401  (registers input_drift and output_drift)
+    performance_checks,  # noqa: F401  (registers performance, subgroups, estimated_performance)
+    report,
+)
 from monitor.checks.kinds import RUNNERS, Finding, KindContext, KindResult, implemented_kinds, window_end_default
-from monitor.checks import report
 from monitor.checks.models import CheckReport, CheckRun, DailyProfile, MetricPoint, PolicyRecord
 from monitor.checks.profiles import CategoricalHist, Column, Hist, NumericColumn, NumericHist, ReferenceProfile
 from monitor.checks.schemas import CHECK_KINDS, CheckRunOut, MetricPointOut, MonitoringPolicy, PolicyOut, SeriesPointOut
@@ -66,7 +68,13 @@ def put_policy(*, session: Session, actor: Actor, model_name: str, policy: Monit
         record.body, record.updated_at, record.updated_by = body, utcnow(), actor.username
     session.flush()
     audit_service.record(
-        session=session, actor=actor, action="policy.update", entity="model", entity_id=model.name, before=before, after=body
+        session=session,
+        actor=actor,
+        action="policy.update",
+        entity="model",
+        entity_id=model.name,
+        before=before,
+        after=body,
     )
     return PolicyOut(**policy.model_dump(), model=model.name, updated_at=record.updated_at, updated_by=actor.username)
 
@@ -81,7 +89,9 @@ def _window(policy: MonitoringPolicy, window_end: datetime) -> Window:
     try:
         return Window(window_end - timedelta(days=policy.window_days), window_end)
     except OverflowError:
-        raise Invalid(f"window_end {window_end.isoformat()} leaves no room for a {policy.window_days}-day window") from None
+        raise Invalid(
+            f"window_end {window_end.isoformat()} leaves no room for a {policy.window_days}-day window"
+        ) from None
 
 
 def _kinds(kinds: list[str] | None) -> list[str]:
@@ -100,7 +110,9 @@ def _kinds(kinds: list[str] | None) -> list[str]:
 def versions_in_window(*, session: Session, model: Model, window: Window) -> list[ModelVersion]:
     """The model's versions with at least one inference in the window (one indexed probe each)."""
     found = []
-    for version in session.execute(select(ModelVersion).where(ModelVersion.model_id == model.id).order_by(ModelVersion.id)).scalars():
+    for version in session.execute(
+        select(ModelVersion).where(ModelVersion.model_id == model.id).order_by(ModelVersion.id)
+    ).scalars():
         probe = select(Inference.id).where(
             Inference.model_id == model.id,
             Inference.version_id == version.id,
@@ -166,7 +178,9 @@ def _run_kind(context: KindContext, kind: str) -> CheckRun:
     return _record_run(context, kind, result, started, reference_set_id)
 
 
-def _record_run(context: KindContext, kind: str, result: KindResult, started: datetime, reference_set_id: int | None) -> CheckRun:
+def _record_run(
+    context: KindContext, kind: str, result: KindResult, started: datetime, reference_set_id: int | None
+) -> CheckRun:
     session, window = context.session, context.window
     previous = session.execute(
         select(CheckRun).where(
@@ -336,7 +350,11 @@ def run_out(*, session: Session, run: CheckRun) -> CheckRunOut:
         .join(ModelVersion, ModelVersion.model_id == Model.id)
         .where(ModelVersion.id == run.version_id)
     ).one()
-    points = session.execute(select(MetricPoint).where(MetricPoint.run_id == run.id).order_by(MetricPoint.id)).scalars().all()
+    points = (
+        session.execute(select(MetricPoint).where(MetricPoint.run_id == run.id).order_by(MetricPoint.id))
+        .scalars()
+        .all()
+    )
     return _run_out(run, names[0], names[1], list(points))
 
 
@@ -404,7 +422,12 @@ def metric_series(
         .join(ModelVersion, ModelVersion.id == MetricPoint.version_id)
         .where(MetricPoint.model_id == model.id, CheckRun.superseded_at.is_(None))
     )
-    for column, value in ((MetricPoint.metric, metric), (MetricPoint.feature, feature), (MetricPoint.segment, segment), (MetricPoint.kind, kind)):
+    for column, value in (
+        (MetricPoint.metric, metric),
+        (MetricPoint.feature, feature),
+        (MetricPoint.segment, segment),
+        (MetricPoint.kind, kind),
+    ):
         if value:
             query = query.where(column == value)
     if version:
@@ -415,7 +438,13 @@ def metric_series(
         query = query.where(MetricPoint.window_end < until)
     rows = session.execute(query.order_by(MetricPoint.window_end, MetricPoint.id).limit(limit)).all()
     return [
-        SeriesPointOut(**MetricPointOut.model_validate(point).model_dump(), run_id=point.run_id, version=name, kind=point.kind, window_end=point.window_end)
+        SeriesPointOut(
+            **MetricPointOut.model_validate(point).model_dump(),
+            run_id=point.run_id,
+            version=name,
+            kind=point.kind,
+            window_end=point.window_end,
+        )
         for point, name in rows
     ]
 
@@ -428,7 +457,9 @@ def report_html(*, session: Session, actor: Actor, run_id: int) -> str:
         raise NotFound(f"no check run {run_id}")
     stored = session.get(CheckReport, run_id)
     if stored is None:
-        stored = report.render(session=session, run=run, features=policy_for(session=session, model_id=run.model_id).features)
+        stored = report.render(
+            session=session, run=run, features=policy_for(session=session, model_id=run.model_id).features
+        )
     return report.stored_html(stored)
 
 
@@ -439,7 +470,9 @@ VOLUME_MAX_DAYS = 92
 DISTRIBUTION_KINDS = ("input_drift", "output_drift")
 
 
-def daily_inference_counts(*, session: Session, actor: Actor, model_name: str, since: date, until: date) -> dict[date, int]:
+def daily_inference_counts(
+    *, session: Session, actor: Actor, model_name: str, since: date, until: date
+) -> dict[date, int]:
     """Inferences per UTC day in [since, until) over every version of the model, at most
     VOLUME_MAX_DAYS days: a stored daily profile's row count where the drift check profiled the
     day (every whole day of its window), else one index-only count of that day (days no profile
@@ -476,7 +509,10 @@ def _daily_counts(session: Session, model_id: int, since: date, until: date) -> 
 def _any_inference(session: Session, model_id: int, version_id: int, start: datetime, end: datetime) -> bool:
     """One index probe: a version that served nothing in the range (retired, never live) needs no day counts."""
     probe = select(Inference.id).where(
-        Inference.model_id == model_id, Inference.version_id == version_id, Inference.occurred_at >= start, Inference.occurred_at < end
+        Inference.model_id == model_id,
+        Inference.version_id == version_id,
+        Inference.occurred_at >= start,
+        Inference.occurred_at < end,
     )
     return session.execute(probe.limit(1)).first() is not None
 
@@ -515,7 +551,9 @@ def monitoring_overview(*, session: Session, actor: Actor, since: date, until: d
         found[model.name] = ModelMonitoring(
             alerts=alerts.get(model.id, {}),
             last_run=None if latest is None else _run_out(latest, model.name, versions[latest.version_id], None),
-            last_performance=None if performance is None else _run_out(performance, model.name, versions[performance.version_id], None),
+            last_performance=None
+            if performance is None
+            else _run_out(performance, model.name, versions[performance.version_id], None),
             volume=_daily_counts(session, model.id, since, until),
         )
     return found
@@ -538,7 +576,11 @@ def newest_run(*, session: Session, actor: Actor, model_name: str, version: str,
     run = _newest_run(session, model_id, kind, version_id)
     if run is None:
         return None
-    points = session.execute(select(MetricPoint).where(MetricPoint.run_id == run.id).order_by(MetricPoint.id)).scalars().all()
+    points = (
+        session.execute(select(MetricPoint).where(MetricPoint.run_id == run.id).order_by(MetricPoint.id))
+        .scalars()
+        .all()
+    )
     return _run_out(run, model_name, version, list(points))
 
 
@@ -554,7 +596,19 @@ def _version_ids(session: Session, model_name: str, version: str) -> tuple[int, 
     return int(found[0]), int(found[1])
 
 
-SERIES_FIELDS = ("metric", "feature", "segment", "value", "ci_low", "ci_high", "n", "threshold", "method", "status", "estimated")
+SERIES_FIELDS = (
+    "metric",
+    "feature",
+    "segment",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n",
+    "threshold",
+    "method",
+    "status",
+    "estimated",
+)
 
 
 class SeriesRow(NamedTuple):
@@ -602,9 +656,14 @@ def series_rows(
     without, and decoding it per point costs more than the rest of the row)."""
     authorize(actor, Permission.MODELS_READ)
     model_id, version_id = _version_ids(session, model_name, version)
-    details = case((MetricPoint.metric.in_(details_of), MetricPoint.details), else_=None) if details_of else literal(None)
+    details = (
+        case((MetricPoint.metric.in_(details_of), MetricPoint.details), else_=None) if details_of else literal(None)
+    )
     current_runs = select(CheckRun.id).where(
-        CheckRun.model_id == model_id, CheckRun.version_id == version_id, CheckRun.kind == kind, CheckRun.superseded_at.is_(None)
+        CheckRun.model_id == model_id,
+        CheckRun.version_id == version_id,
+        CheckRun.kind == kind,
+        CheckRun.superseded_at.is_(None),
     )
     query = select(
         MetricPoint.run_id, literal(version), literal(kind), MetricPoint.window_end, *(getattr(MetricPoint, name) for name in SERIES_FIELDS),
@@ -624,19 +683,28 @@ def series_rows(
     return list(map(SeriesRow._make, rows))
 
 
-def series_segments(*, session: Session, actor: Actor, model_name: str, version: str, kinds: tuple[str, ...]) -> list[str]:
+def series_segments(
+    *, session: Session, actor: Actor, model_name: str, version: str, kinds: tuple[str, ...]
+) -> list[str]:
     """The segments the newest current run of each kind reported figures for, sorted (one query)."""
     authorize(actor, Permission.MODELS_READ)
     model_id, version_id = _version_ids(session, model_name, version)
     newest = [
         select(CheckRun.id)
-        .where(CheckRun.model_id == model_id, CheckRun.kind == kind, CheckRun.version_id == version_id, CheckRun.superseded_at.is_(None))
+        .where(
+            CheckRun.model_id == model_id,
+            CheckRun.kind == kind,
+            CheckRun.version_id == version_id,
+            CheckRun.superseded_at.is_(None),
+        )
         .order_by(CheckRun.window_end.desc(), CheckRun.id.desc())
         .limit(1)
         .scalar_subquery()
         for kind in kinds
     ]
-    query = select(MetricPoint.segment).where(MetricPoint.run_id.in_(newest), MetricPoint.segment.is_not(None)).distinct()
+    query = (
+        select(MetricPoint.segment).where(MetricPoint.run_id.in_(newest), MetricPoint.segment.is_not(None)).distinct()
+    )
     return sorted(session.execute(query).scalars())
 
 
@@ -673,24 +741,36 @@ def run_distributions(*, session: Session, actor: Actor, run_id: int, feature: s
     column = profile.score if feature == "score" else profile.features.get(feature)
     if column is None:
         raise NotFound(f"run {run_id} has no profiled feature '{feature}'")
-    days = [day for day, start, end in Window(run.window_start, run.window_end).days() if end - start == timedelta(days=1)]
-    stored = session.execute(
-        select(DailyProfile.body).where(
-            DailyProfile.model_id == run.model_id,
-            DailyProfile.version_id == run.version_id,
-            DailyProfile.reference_set_id == reference_set.id,
-            DailyProfile.spec == profile.spec,
-            DailyProfile.day.in_(days),
+    days = [
+        day for day, start, end in Window(run.window_start, run.window_end).days() if end - start == timedelta(days=1)
+    ]
+    stored = (
+        session.execute(
+            select(DailyProfile.body).where(
+                DailyProfile.model_id == run.model_id,
+                DailyProfile.version_id == run.version_id,
+                DailyProfile.reference_set_id == reference_set.id,
+                DailyProfile.spec == profile.spec,
+                DailyProfile.day.in_(days),
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     window: Hist | None = None
     for body in stored:
         part = body["score"] if feature == "score" else body["features"].get(feature)
         if part is None:
             continue
-        hist: Hist = NumericHist.from_json(part, len(column.edges)) if isinstance(column, NumericColumn) else CategoricalHist.from_json(part)
+        hist: Hist = (
+            NumericHist.from_json(part, len(column.edges))
+            if isinstance(column, NumericColumn)
+            else CategoricalHist.from_json(part)
+        )
         if window is None:
             window = hist
         else:
             window.add(hist)  # type: ignore[arg-type]
-    return RunDistributions(run_id=run.id, feature=feature, reference=column, window=window, days_profiled=len(stored), days=len(days))
+    return RunDistributions(
+        run_id=run.id, feature=feature, reference=column, window=window, days_profiled=len(stored), days=len(days)
+    )

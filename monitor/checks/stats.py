@@ -94,7 +94,9 @@ def score_test(successes: np.ndarray, n: np.ndarray, p0: np.ndarray | float, *, 
 # Difference of two independent proportions: Miettinen-Nurminen
 
 
-def _constrained_mle(x1: np.ndarray, n1: np.ndarray, x2: np.ndarray, n2: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _constrained_mle(
+    x1: np.ndarray, n1: np.ndarray, x2: np.ndarray, n2: np.ndarray, delta: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """MLE of (p1, p2) under p1 - p2 = delta: the closed-form root of Farrington & Manning's cubic."""
     p1, p2 = x1 / n1, x2 / n2
     theta = n2 / n1
@@ -111,7 +113,9 @@ def _constrained_mle(x1: np.ndarray, n1: np.ndarray, x2: np.ndarray, n2: np.ndar
     return q1, q2
 
 
-def mn_statistic(x1: np.ndarray, n1: np.ndarray, x2: np.ndarray, n2: np.ndarray, delta: np.ndarray | float = 0.0) -> np.ndarray:
+def mn_statistic(
+    x1: np.ndarray, n1: np.ndarray, x2: np.ndarray, n2: np.ndarray, delta: np.ndarray | float = 0.0
+) -> np.ndarray:
     """Miettinen-Nurminen score statistic for H0: p1 - p2 = delta (standard normal under H0)."""
     x1, n1, x2, n2 = (np.asarray(v, dtype=np.float64) for v in (x1, n1, x2, n2))
     delta = np.broadcast_to(np.asarray(delta, dtype=np.float64), np.broadcast_shapes(x1.shape, np.shape(delta))).copy()
@@ -122,7 +126,11 @@ def mn_statistic(x1: np.ndarray, n1: np.ndarray, x2: np.ndarray, n2: np.ndarray,
     variance = (q1 * (1 - q1) / n1s + q2 * (1 - q2) / n2s) * total / np.maximum(total - 1.0, 1.0)
     diff = x1 / n1s - x2 / n2s - delta
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(variance > 0, diff / np.sqrt(np.where(variance > 0, variance, 1.0)), np.where(diff == 0, 0.0, np.sign(diff) * np.inf))
+        z = np.where(
+            variance > 0,
+            diff / np.sqrt(np.where(variance > 0, variance, 1.0)),
+            np.where(diff == 0, 0.0, np.sign(diff) * np.inf),
+        )
     return np.where(ok, z, np.nan)
 
 
@@ -295,7 +303,9 @@ class CalibrationCells:
         cls, labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, n_groups: int, n_bins: int = CELL_BINS
     ) -> CalibrationCells:
         scores = np.asarray(scores, dtype=np.float64)
-        cell = (np.asarray(groups, dtype=np.int64) * n_bins + calibration_bins(scores, n_bins)) * 2 + np.asarray(labels, dtype=np.int64)
+        cell = (np.asarray(groups, dtype=np.int64) * n_bins + calibration_bins(scores, n_bins)) * 2 + np.asarray(
+            labels, dtype=np.int64
+        )
         size = n_groups * n_bins * 2
         shape = (n_groups, n_bins, 2)
         return cls(
@@ -306,7 +316,9 @@ class CalibrationCells:
 
     def brier_sum(self) -> np.ndarray:
         """Sum of (score - label)^2 per cell: s^2 for negatives, (1 - s)^2 = 1 - 2s + s^2 for positives."""
-        return self.score_sq + np.stack([np.zeros_like(self.count[..., 0]), self.count[..., 1] - 2 * self.score_sum[..., 1]], axis=-1)
+        return self.score_sq + np.stack(
+            [np.zeros_like(self.count[..., 0]), self.count[..., 1] - 2 * self.score_sum[..., 1]], axis=-1
+        )
 
 
 def coarsen(cells: np.ndarray, bins: int = ECE_BINS) -> np.ndarray:

@@ -68,7 +68,9 @@ class Source:
     with_label: bool = False
 
 
-def read_columns(session: Session, source: Source, features: list[FeatureSpec], *, limit: int | None = None) -> pa.Table:
+def read_columns(
+    session: Session, source: Source, features: list[FeatureSpec], *, limit: int | None = None
+) -> pa.Table:
     """pk, score, prediction, [label,] and one column per feature (float64 or string)."""
     if session.get_bind().dialect.name == "postgresql":
         return _read_postgresql(session, source, features, limit)
@@ -103,7 +105,9 @@ def _read_postgresql_raw(raw: Any, source: Source, features: list[FeatureSpec], 
         params["set"] = source.reference_set_id
         order = " ORDER BY row_number"
     else:
-        where = "model_id = %(model)s AND version_id = %(version)s AND occurred_at >= %(start)s AND occurred_at < %(end)s"
+        where = (
+            "model_id = %(model)s AND version_id = %(version)s AND occurred_at >= %(start)s AND occurred_at < %(end)s"
+        )
         params |= {"model": source.model_id, "version": source.version_id, "start": source.start, "end": source.end}
         order = " ORDER BY (id * 2654435761) %% 4294967296" if limit else ""
     query = f"SELECT {', '.join(columns)} FROM {table} WHERE {where}{order}"
@@ -161,7 +165,10 @@ def _parse_csv(buffer: io.BytesIO, types: dict[str, pa.DataType]) -> pa.Table:
     try:
         return parse(types)
     except pa.ArrowInvalid:  # text in a numeric feature somewhere: parse leniently
-        lenient = {name: pa.string() if kind == pa.float64() and name not in BASE_COLUMNS + ("label",) else kind for name, kind in types.items()}
+        lenient = {
+            name: pa.string() if kind == pa.float64() and name not in BASE_COLUMNS + ("label",) else kind
+            for name, kind in types.items()
+        }
         table = parse(lenient)
         for name, kind in types.items():
             if lenient[name] != kind:
@@ -235,7 +242,9 @@ def _day_expression(session: Session) -> Any:
     return func.substr(Inference.occurred_at, 1, 10)
 
 
-def day_counts(session: Session, *, model_id: int, version_id: int, start: datetime, end: datetime) -> dict[date, tuple[int, int]]:
+def day_counts(
+    session: Session, *, model_id: int, version_id: int, start: datetime, end: datetime
+) -> dict[date, tuple[int, int]]:
     """(row count, newest id) per UTC day of a version's inferences in [start, end)."""
     day = _day_expression(session).label("day")
     rows = session.execute(
@@ -251,7 +260,9 @@ def day_counts(session: Session, *, model_id: int, version_id: int, start: datet
     return {(d if isinstance(d, date) else date.fromisoformat(d)): (int(n), int(top)) for d, n, top in rows}
 
 
-def day_row_counts(session: Session, *, model_id: int, version_id: int, days: list[tuple[date, datetime, datetime]]) -> dict[date, int]:
+def day_row_counts(
+    session: Session, *, model_id: int, version_id: int, days: list[tuple[date, datetime, datetime]]
+) -> dict[date, int]:
     """Rows per day, one index-only count per day in one round trip (no heap access, no per-row
     expression): what decides whether a stored daily profile is stale."""
     if not days:
@@ -321,11 +332,24 @@ def window_profile(
                 continue
             stale.append((day, start, end, current))
         for (day, _start, _end, _count), (day_profile, count, newest) in zip(
-            stale, _profile_days(session, model_id, version_id, reference, features, [(s, e) for _, s, e, _ in stale]), strict=True
+            stale,
+            _profile_days(session, model_id, version_id, reference, features, [(s, e) for _, s, e, _ in stale]),
+            strict=True,
         ):
             rebuilt += 1
             rows_read += count
-            _store_day(session, stored.get(day), model_id, version_id, reference_set_id, reference.spec, day, day_profile, count, newest)
+            _store_day(
+                session,
+                stored.get(day),
+                model_id,
+                version_id,
+                reference_set_id,
+                reference.spec,
+                day,
+                day_profile,
+                count,
+                newest,
+            )
             total.add(day_profile)
     for _day, start, end in partial:
         day_profile, count, _newest = _profile_range(session, model_id, version_id, reference, features, start, end)
@@ -363,7 +387,10 @@ def _profile_days(
             connection = engine.raw_connection()
             try:
                 table = _read_postgresql_raw(
-                    connection.dbapi_connection, Source(model_id=model_id, version_id=version_id, start=bounds[0], end=bounds[1]), present, None
+                    connection.dbapi_connection,
+                    Source(model_id=model_id, version_id=version_id, start=bounds[0], end=bounds[1]),
+                    present,
+                    None,
                 )
                 connection.dbapi_connection.rollback()  # type: ignore[union-attr]
             finally:
@@ -392,7 +419,11 @@ def _profile_range(
     start: datetime,
     end: datetime,
 ) -> tuple[Profile, int, int]:
-    table = read_columns(session, Source(model_id=model_id, version_id=version_id, start=start, end=end), _profiled_specs(reference, features))
+    table = read_columns(
+        session,
+        Source(model_id=model_id, version_id=version_id, start=start, end=end),
+        _profiled_specs(reference, features),
+    )
     return _profiled(table, reference)
 
 

@@ -91,9 +91,7 @@ def read_header(source: DicomSource) -> Dataset:
         try:
             header = pydicom.dcmread(source, stop_before_pixels=True)
         except InvalidDicomError as exc:
-            raise Invalid(
-                "not a DICOM file: no 'DICM' marker after the 128-byte preamble"
-            ) from exc
+            raise Invalid("not a DICOM file: no 'DICM' marker after the 128-byte preamble") from exc
         except OSError as exc:
             # strerror, not str(exc): file names can carry patient names.
             raise Invalid(f"cannot read the DICOM file: {exc.strerror or 'I/O error'}") from exc

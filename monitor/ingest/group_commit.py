@@ -64,7 +64,7 @@ class NotCommitted(MonitorError):
 
 
 class _Job(Generic[T]):
-    __slots__ = ("work", "records", "done", "lead", "wake", "result", "error")
+    __slots__ = ("done", "error", "lead", "records", "result", "wake", "work")
 
     def __init__(self, work: Callable[[Session], T], records: int) -> None:
         self.work = work

@@ -24,19 +24,89 @@ ADVICE = "radmon stores no direct identifiers"
 # Tokens that make a "...name" key a person's name (station_name, manufacturer_model_name,
 # protocol_name, institution_name are not).
 _PERSON_TOKENS = frozenset(
-    "patient patients pt pat first last given family full middle maiden sur fore mother mothers father "
-    "fathers physician physicians doctor dr referring performing requesting attending ordering operator "
-    "operators radiologist radiologists reader technologist tech nurse person persons contact guardian kin "
-    "relative spouse responsible reporting author user subject".split()
+    [
+        "patient",
+        "patients",
+        "pt",
+        "pat",
+        "first",
+        "last",
+        "given",
+        "family",
+        "full",
+        "middle",
+        "maiden",
+        "sur",
+        "fore",
+        "mother",
+        "mothers",
+        "father",
+        "fathers",
+        "physician",
+        "physicians",
+        "doctor",
+        "dr",
+        "referring",
+        "performing",
+        "requesting",
+        "attending",
+        "ordering",
+        "operator",
+        "operators",
+        "radiologist",
+        "radiologists",
+        "reader",
+        "technologist",
+        "tech",
+        "nurse",
+        "person",
+        "persons",
+        "contact",
+        "guardian",
+        "kin",
+        "relative",
+        "spouse",
+        "responsible",
+        "reporting",
+        "author",
+        "user",
+        "subject",
+    ]
 )
-_NUMBER_TOKENS = frozenset("id ids identifier identifiers number numbers num no nr nbr code".split())
+_NUMBER_TOKENS = frozenset(
+    ["id", "ids", "identifier", "identifiers", "number", "numbers", "num", "no", "nr", "nbr", "code"]
+)
 _ID_OWNER_TOKENS = frozenset(
-    "patient patients pt pat subject person member beneficiary insurance insured chart account "
-    "nhs national medicare medicaid passport license licence social".split()
+    [
+        "patient",
+        "patients",
+        "pt",
+        "pat",
+        "subject",
+        "person",
+        "member",
+        "beneficiary",
+        "insurance",
+        "insured",
+        "chart",
+        "account",
+        "nhs",
+        "national",
+        "medicare",
+        "medicaid",
+        "passport",
+        "license",
+        "licence",
+        "social",
+    ]
 )
-_ADDRESS_TOKENS = frozenset("address addresses addr street zip zipcode postcode postal residence domicile".split())
-_LOCATION_TOKENS = frozenset("city county town village country region location".split())
-_AGE_BAND_TOKENS = frozenset("band bands group groups range bucket bin bins category class decade".split())
+_ADDRESS_TOKENS = frozenset(
+    ["address", "addresses", "addr", "street", "zip", "zipcode", "postcode", "postal", "residence", "domicile"]
+)
+_LOCATION_TOKENS = frozenset(["city", "county", "town", "village", "country", "region", "location"])
+_AGE_BAND_TOKENS = frozenset(
+    ["band", "bands", "group", "groups", "range", "bucket", "bin", "bins", "category", "class", "decade"]
+)
 
 # Substrings of the key with every separator removed ("PatientName", "patient-name", "PATIENTNAME"
 # all become "patientname"), each with the kind of identifier it names.
@@ -195,10 +265,10 @@ _PERSON_NAME = re.compile(r"[^\W\d_]+(?:[ '.\-][^\W\d_]*)*\^[^\W\d_]*(?:[ '.\-^]
 _SSN = re.compile(r"(?<!\d)\d{3}[- ]\d{2}[- ]\d{4}(?!\d)")
 _PHONE_CHARS = re.compile(r"\+?[\d\s().\-/]+")
 _LABELLED_ID = re.compile(
-    r"^\s*(?:mrn|pid|acc|accession|patient\s*id|pat\s*id|ssn)\s*(?:no\.?|number|#)?\s*[:#=\-]?\s*\d{4,}", re.I
+    r"^\s*(?:mrn|pid|acc|accession|patient\s*id|pat\s*id|ssn)\s*(?:no\.?|number|#)?\s*[:#=\-]?\s*\d{4,}", re.IGNORECASE
 )
 _INSTANCE_UID = re.compile(r"\d+(?:\.\d+){6,}")
-_DICOM_AGE = re.compile(r"(\d{1,3})\s*Y", re.I)
+_DICOM_AGE = re.compile(r"(\d{1,3})\s*Y", re.IGNORECASE)
 
 
 @lru_cache(maxsize=65536)

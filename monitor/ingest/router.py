@@ -15,7 +15,7 @@ from monitor.auth.dependencies import BearerKey
 from monitor.errors import Invalid
 from monitor.ingest import service
 from monitor.ingest.group_commit import GroupCommit, ingest_commit
-from monitor.ingest.schemas import IngestResult, InferenceBatch, OutcomeBatch, records_of, request_body_schema
+from monitor.ingest.schemas import InferenceBatch, IngestResult, OutcomeBatch, records_of, request_body_schema
 
 router = APIRouter(tags=["ingest"])
 
@@ -47,7 +47,9 @@ def _records(body: bytes) -> list[Any]:
     return records_of(payload)
 
 
-def _store(request: Request, body: bytes, key: str, group: GroupCommit, ingest: Callable[..., service.BatchResult]) -> Response:
+def _store(
+    request: Request, body: bytes, key: str, group: GroupCommit, ingest: Callable[..., service.BatchResult]
+) -> Response:
     """Parse the batch and have the ingest group authenticate the key and store it.
 
     The key is checked in the group's transaction, not in one of the request's own: a lone

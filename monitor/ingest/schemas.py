@@ -73,7 +73,9 @@ class OutcomeRecord(BaseModel):
 
     model: str = Field(examples=["ich-ct"])
     inference_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH, description="give this or study_key")
-    study_key: str | None = Field(default=None, max_length=MAX_STUDY_KEY_LENGTH, description="give this or inference_id")
+    study_key: str | None = Field(
+        default=None, max_length=MAX_STUDY_KEY_LENGTH, description="give this or inference_id"
+    )
     label: Literal[0, 1]
     source: Literal["pathology", "follow_up", "consensus_read", "report_nlp", "final_read", "other"]
     confirmed_at: datetime = Field(description="when the truth was established; ISO 8601 with a timezone")
@@ -136,7 +138,7 @@ def records_of(payload: Any) -> list[Any]:
         raise Invalid(f'"records" must be a list of records; got {_json_type(records)}')
     unknown = set(payload) - {"records"}
     if unknown:
-        raise Invalid(f"unknown field(s) in the body: {', '.join(sorted(unknown))}; only \"records\" is accepted")
+        raise Invalid(f'unknown field(s) in the body: {", ".join(sorted(unknown))}; only "records" is accepted')
     return records
 
 
@@ -176,7 +178,14 @@ INFERENCE_FIELDS = frozenset(
     ("model", "version", "inference_id", "occurred_at", "study_key", "score", "prediction", "latency_ms", "features")
 )
 OUTCOME_FIELDS = frozenset(("model", "inference_id", "study_key", "label", "source", "confirmed_at"))
-_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+_JSON_TYPES = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+}
 
 
 def _json_type(value: Any) -> str:
@@ -205,13 +214,17 @@ def _name(raw: dict[str, Any], field: str) -> str | Problem:
     if value is None:
         return Problem(field, f"{field} is required")
     if value.__class__ is not str or not value or len(value) > MAX_ID_LENGTH or not value.isprintable():
-        return Problem(field, f"{field} must be a string of 1 to {MAX_ID_LENGTH} printable characters; got {_show(value)}")
+        return Problem(
+            field, f"{field} must be a string of 1 to {MAX_ID_LENGTH} printable characters; got {_show(value)}"
+        )
     return value
 
 
 def _show(value: Any) -> str:
     """A short rendering of a bad value for a reason (never used for PHI-bearing fields)."""
-    text = repr(value) if isinstance(value, str) else _json_type(value) if isinstance(value, (dict, list)) else str(value)
+    text = (
+        repr(value) if isinstance(value, str) else _json_type(value) if isinstance(value, (dict, list)) else str(value)
+    )
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -221,7 +234,9 @@ def _study_key(raw: dict[str, Any]) -> str | None | Problem:
         return None
     if value.__class__ is not str or not value.strip() or len(value) > MAX_STUDY_KEY_LENGTH or "\x00" in value:
         # The value is not quoted back: it is an identifier.
-        return Problem("study_key", f"study_key must be a non-empty string of at most {MAX_STUDY_KEY_LENGTH} characters")
+        return Problem(
+            "study_key", f"study_key must be a non-empty string of at most {MAX_STUDY_KEY_LENGTH} characters"
+        )
     return value
 
 
@@ -235,16 +250,22 @@ def parse_instant(value: Any, field: str, *, now: datetime) -> datetime | Proble
         instant = datetime.fromisoformat(value)
     except ValueError:
         example = "2026-11-02T08:14:05Z"
-        return Problem(field, f"{field} must be an ISO 8601 date-time with a timezone, e.g. {example}; got {_show(value)}")
+        return Problem(
+            field, f"{field} must be an ISO 8601 date-time with a timezone, e.g. {example}; got {_show(value)}"
+        )
     if instant.tzinfo is None or instant.utcoffset() is None:
-        return Problem(field, f"{field} must include a timezone (e.g. 2026-11-02T08:14:05Z or +01:00); got {_show(value)}")
+        return Problem(
+            field, f"{field} must include a timezone (e.g. 2026-11-02T08:14:05Z or +01:00); got {_show(value)}"
+        )
     if instant.tzinfo is not UTC:
         try:
             instant = instant.astimezone(UTC)
         except OverflowError:
             return Problem(field, f"{field} is out of range; got {_show(value)}")
     if instant > now + FUTURE_TOLERANCE:
-        return Problem(field, f"{field} is more than a day in the future ({instant.isoformat()}); check the sender's clock")
+        return Problem(
+            field, f"{field} is more than a day in the future ({instant.isoformat()}); check the sender's clock"
+        )
     return instant
 
 
@@ -280,7 +301,9 @@ class _NamesCheck(NamedTuple):
 def _names_check(names: tuple[str, ...]) -> _NamesCheck:
     # Records from one source share their feature names: judged once per set.
     if len(names) > MAX_FEATURES:
-        return _NamesCheck(Problem("features", f"features may hold at most {MAX_FEATURES} entries; got {len(names)}"), ())
+        return _NamesCheck(
+            Problem("features", f"features may hold at most {MAX_FEATURES} entries; got {len(names)}"), ()
+        )
     for name in names:
         if not name or len(name) > MAX_FEATURE_NAME_LENGTH or not name.isprintable():
             reason = f"feature names must be 1 to {MAX_FEATURE_NAME_LENGTH} printable characters; got {_show(name)}"

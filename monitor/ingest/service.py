@@ -11,7 +11,21 @@ from itertools import islice
 from typing import Any
 
 import orjson
-from sqlalchemy import Integer, Select, String, Text, and_, any_, bindparam, func, literal, select, text, union_all, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    func,
+    literal,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -126,7 +140,9 @@ def _resolve_models(session: Session, wanted: dict[str, set[str]], *, with_versi
     if shared is None:
         return _look_up_models(session, set(wanted), with_versions=with_versions)
     found: dict[str, _ModelRef] = shared.setdefault("model_refs", {})
-    stale = {name for name, versions in wanted.items() if name not in found or not versions <= found[name].versions.keys()}
+    stale = {
+        name for name, versions in wanted.items() if name not in found or not versions <= found[name].versions.keys()
+    }
     if stale:
         found.update(_look_up_models(session, stale, with_versions=True))
     return {name: found[name] for name in wanted if name in found}
@@ -156,7 +172,9 @@ def _check_batch(records: Sequence[Any], max_records: int, pseudonym_key: str) -
             details={"max_records": max_records, "records": len(records)},
         )
     if not pseudonym_key:
-        raise ConfigurationError("no pseudonym key configured (RADMON_PSEUDONYM_KEY): study keys cannot be pseudonymized")
+        raise ConfigurationError(
+            "no pseudonym key configured (RADMON_PSEUDONYM_KEY): study keys cannot be pseudonymized"
+        )
 
 
 def _finish(session: Session, actor: Actor, batch: BatchResult, kind: str) -> None:
@@ -317,7 +335,9 @@ class _Preparation:
     PostgreSQL can COPY the early rows while later ones are still being checked; rejections go
     to the batch, later records with an id already seen to `followers`."""
 
-    def __init__(self, models: dict[str, _ModelRef], batch: BatchResult, pseudonym_key: str, received_at: datetime) -> None:
+    def __init__(
+        self, models: dict[str, _ModelRef], batch: BatchResult, pseudonym_key: str, received_at: datetime
+    ) -> None:
         self.models = models
         self.batch = batch
         self.pseudonym_key = pseudonym_key
@@ -366,8 +386,18 @@ class _Preparation:
             features_json=features_json,
         )
         return _InferenceRow(
-            record.index, ref.name, ref.id, ref.versions[record.version], record.inference_id, study_key,
-            record.occurred_at, occurred_iso, record.score, record.prediction, record.latency_ms, features_json,
+            record.index,
+            ref.name,
+            ref.id,
+            ref.versions[record.version],
+            record.inference_id,
+            study_key,
+            record.occurred_at,
+            occurred_iso,
+            record.score,
+            record.prediction,
+            record.latency_ms,
+            features_json,
             content_hash,
         )
 
@@ -608,8 +638,15 @@ def ingest_outcomes(
         )
         rows.append(
             _OutcomeRow(
-                record.index, ref.name, ref.id, record.inference_id, study_key, record.label, record.source,
-                record.confirmed_at, content_hash,
+                record.index,
+                ref.name,
+                ref.id,
+                record.inference_id,
+                study_key,
+                record.label,
+                record.source,
+                record.confirmed_at,
+                content_hash,
             )
         )
     for model_id in sorted({row.model_id for row in rows}):
@@ -639,7 +676,9 @@ def _drop_missing_targets(session: Session, rows: list[_OutcomeRow], batch: Batc
         ids = sorted({row.inference_id for row in rows if row.model_id == model_id and row.inference_id is not None})
         keys = sorted({row.study_key for row in rows if row.model_id == model_id and row.study_key is not None})
         for matching in _in(session, Inference.inference_id, ids):
-            found = session.execute(select(Inference.inference_id).where(Inference.model_id == model_id, matching)).scalars()
+            found = session.execute(
+                select(Inference.inference_id).where(Inference.model_id == model_id, matching)
+            ).scalars()
             known_ids.update((model_id, inference_id) for inference_id in found)
         for matching in _in(session, Inference.study_key, keys):
             found = session.execute(
@@ -722,7 +761,9 @@ def _stored_outcome_hashes(session: Session, rows: list[_OutcomeRow]) -> set[tup
     for model_id in {row.model_id for row in rows}:
         hashes = sorted({row.content_hash for row in rows if row.model_id == model_id})
         for matching in _in(session, Outcome.content_hash, hashes):
-            found = session.execute(select(Outcome.content_hash).where(Outcome.model_id == model_id, matching)).scalars()
+            found = session.execute(
+                select(Outcome.content_hash).where(Outcome.model_id == model_id, matching)
+            ).scalars()
             stored.update((model_id, content_hash) for content_hash in found)
     return stored
 

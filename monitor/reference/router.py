@@ -23,9 +23,7 @@ _UPLOAD_BODY: dict[str, Any] = {
         "required": True,
         "content": {
             "application/json": {
-                "schema": {
-                    "oneOf": [ReferenceRecords.model_json_schema(), BaselineRequest.model_json_schema()]
-                }
+                "schema": {"oneOf": [ReferenceRecords.model_json_schema(), BaselineRequest.model_json_schema()]}
             },
             "multipart/form-data": {
                 "schema": {
@@ -43,7 +41,9 @@ _UPLOAD_BODY: dict[str, Any] = {
 
 
 def _out(reference_set: ReferenceSet, model: str, version: str) -> ReferenceSetOut:
-    fields = {name: getattr(reference_set, name) for name in ReferenceSetOut.model_fields if name not in ("model", "version")}
+    fields = {
+        name: getattr(reference_set, name) for name in ReferenceSetOut.model_fields if name not in ("model", "version")
+    }
     return ReferenceSetOut(model=model, version=version, **fields)
 
 
@@ -53,7 +53,9 @@ def _out(reference_set: ReferenceSet, model: str, version: str) -> ReferenceSetO
     response_model=ReferenceSetOut,
     openapi_extra=_UPLOAD_BODY,
 )
-async def upload_reference(model: str, version: str, request: Request, session: SessionDep, actor: ActorDep) -> ReferenceSetOut:
+async def upload_reference(
+    model: str, version: str, request: Request, session: SessionDep, actor: ActorDep
+) -> ReferenceSetOut:
     """Replace the version's reference (qa, admin): {"records": [...]} (inference-shaped plus
     "label"), a multipart `file` (.csv or .parquet: feature columns, score, prediction, label,
     optional occurred_at), or {"source": "baseline"} to build it from the policy's baseline period."""
@@ -79,10 +81,14 @@ async def upload_reference(model: str, version: str, request: Request, session: 
     try:
         body = await request.json()
     except ValueError:
-        raise Invalid("the body is not JSON; send {\"records\": [...]}, {\"source\": \"baseline\"} or a multipart 'file'") from None
+        raise Invalid(
+            'the body is not JSON; send {"records": [...]}, {"source": "baseline"} or a multipart \'file\''
+        ) from None
     if isinstance(body, dict) and body.get("source") == "baseline":
         _parse(BaselineRequest, body)
-        created = await run_in_threadpool(service.build_baseline, session=session, actor=actor, model_name=model, version=version)
+        created = await run_in_threadpool(
+            service.build_baseline, session=session, actor=actor, model_name=model, version=version
+        )
     else:
         records = _parse(ReferenceRecords, body).records
         created = await run_in_threadpool(
@@ -91,7 +97,7 @@ async def upload_reference(model: str, version: str, request: Request, session: 
     return _out(created, model, version)
 
 
-def _parse(schema: type[ReferenceRecords] | type[BaselineRequest], body: Any) -> Any:
+def _parse(schema: type[ReferenceRecords | BaselineRequest], body: Any) -> Any:
     try:
         return schema.model_validate(body)
     except ValidationError as exc:
@@ -102,4 +108,6 @@ def _parse(schema: type[ReferenceRecords] | type[BaselineRequest], body: Any) ->
 @router.get("/{model}/versions/{version}/reference", response_model=list[ReferenceSetOut])
 def list_references(model: str, version: str, session: SessionDep, actor: ActorDep) -> list[ReferenceSetOut]:
     """The version's reference sets, newest first (one active, older ones superseded)."""
-    return [_out(s, m, v) for s, m, v in service.list_sets(session=session, actor=actor, model_name=model, version=version)]
+    return [
+        _out(s, m, v) for s, m, v in service.list_sets(session=session, actor=actor, model_name=model, version=version)
+    ]

@@ -75,7 +75,11 @@ class Problems:
         if not self.items:
             return
         first = self.items[0]
-        where = ", ".join(p for p in (f"row {first.row}" if first.row else "", f"column '{first.column}'" if first.column else "") if p)
+        where = ", ".join(
+            p
+            for p in (f"row {first.row}" if first.row else "", f"column '{first.column}'" if first.column else "")
+            if p
+        )
         more = f" (and {self.total - 1} more; see details)" if self.total > 1 else ""
         raise Invalid(
             f"{what} rejected: {where + ': ' if where else ''}{first.reason}{more}",
@@ -103,7 +107,7 @@ def frame_from_records(records: list[dict[str, Any]], *, model: str, version: st
                 problems.add(row, key, f"record is for {key} '{record[key]}' but the upload is for '{expected}'")
         features = record.get("features", {})
         if not isinstance(features, dict):
-            problems.add(row, "features", "\"features\" must be a JSON object")
+            problems.add(row, "features", '"features" must be a JSON object')
             features = {}
         for name, value in ((k, record.get(k)) for k in (*BASE_COLUMNS, *OPTIONAL_COLUMNS)):
             columns.setdefault(name, [None] * i).append(value)
@@ -121,7 +125,9 @@ def frame_from_file(content: bytes, *, filename: str | None, format: str | None)
     """CSV or Parquet bytes -> (frame, format); the format comes from the argument or the name."""
     kind = (format or "").lower() or _format_from_name(filename)
     if kind not in FORMATS:
-        raise Invalid(f"cannot tell the file's format from '{filename or ''}'; send a .csv or .parquet file (or format=csv|parquet)")
+        raise Invalid(
+            f"cannot tell the file's format from '{filename or ''}'; send a .csv or .parquet file (or format=csv|parquet)"
+        )
     if not content:
         raise Invalid("the uploaded file is empty")
     try:
@@ -249,7 +255,12 @@ def validate_frame(frame: pd.DataFrame, policy: MonitoringPolicy, *, origin: str
         columns[name] = _numeric(frame[name], strict_json=strict, column=name, problems=problems)
     score = columns["score"]
     problems.add_rows(np.isnan(score), "score", "score is required")
-    problems.add_rows(~np.isnan(score) & ((score < 0) | (score > 1)), "score", lambda v: f"score {v!r} is outside 0..1", pd.Series(score))
+    problems.add_rows(
+        ~np.isnan(score) & ((score < 0) | (score > 1)),
+        "score",
+        lambda v: f"score {v!r} is outside 0..1",
+        pd.Series(score),
+    )
     _binary(columns["prediction"], "prediction", problems)
     _binary(columns["label"], "label", problems)
     attributes: list[str] = []
@@ -265,7 +276,10 @@ def validate_frame(frame: pd.DataFrame, policy: MonitoringPolicy, *, origin: str
     occurred = _timestamps(frame["occurred_at"], problems) if "occurred_at" in frame.columns else [None] * len(frame)
     problems.raise_if_any(what)
     table = pa.table(
-        {name: pa.array(values, type=pa.float64() if isinstance(values, np.ndarray) else pa.string()) for name, values in columns.items()}
+        {
+            name: pa.array(values, type=pa.float64() if isinstance(values, np.ndarray) else pa.string())
+            for name, values in columns.items()
+        }
     )
     return ValidatedReference(table, occurred, attributes)
 
@@ -289,7 +303,11 @@ def _store_rows(session: Session, reference_set: ReferenceSet, validated: Valida
             session.execute(
                 insert(ReferenceRow),
                 [
-                    {"reference_set_id": reference_set.id, "model_id": reference_set.model_id, **dict(zip(_ROW_FIELDS, row, strict=True))}
+                    {
+                        "reference_set_id": reference_set.id,
+                        "model_id": reference_set.model_id,
+                        **dict(zip(_ROW_FIELDS, row, strict=True)),
+                    }
                     for row in rows
                 ],
             )
@@ -298,7 +316,9 @@ def _store_rows(session: Session, reference_set: ReferenceSet, validated: Valida
 _ROW_FIELDS = ("row_number", "occurred_at", "score", "prediction", "label", "features")
 
 
-def _row_values(chunk: pa.Table, names: list[str], occurred: list[datetime | None], offset: int) -> list[tuple[Any, ...]]:
+def _row_values(
+    chunk: pa.Table, names: list[str], occurred: list[datetime | None], offset: int
+) -> list[tuple[Any, ...]]:
     columns = []
     for name in names:
         column = chunk[name]
@@ -306,7 +326,11 @@ def _row_values(chunk: pa.Table, names: list[str], occurred: list[datetime | Non
             columns.append([None if math.isnan(v) else v for v in column.to_numpy(zero_copy_only=False).tolist()])
         else:
             columns.append(column.to_pylist())
-    features = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)] if names else [{}] * chunk.num_rows
+    features = (
+        [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+        if names
+        else [{}] * chunk.num_rows
+    )
     score = chunk["score"].to_pylist()
     prediction = [int(v) for v in chunk["prediction"].to_pylist()]
     label = [int(v) for v in chunk["label"].to_pylist()]
@@ -370,7 +394,15 @@ def _new_set(
 
 
 def _finish(
-    session: Session, *, actor: Actor, model: Model, version: ModelVersion, reference_set: ReferenceSet, policy: MonitoringPolicy, profile: ReferenceProfile, superseded: int | None
+    session: Session,
+    *,
+    actor: Actor,
+    model: Model,
+    version: ModelVersion,
+    reference_set: ReferenceSet,
+    policy: MonitoringPolicy,
+    profile: ReferenceProfile,
+    superseded: int | None,
 ) -> ReferenceSet:
     reference_set.profile, reference_set.profile_spec = profile.to_json(), profile.spec
     session.flush()
@@ -411,7 +443,14 @@ def _store_validated(
 ) -> ReferenceSet:
     previous = active_set(session=session, version_id=version.id)
     reference_set = _new_set(
-        session, actor=actor, model=model, version=version, source="upload", format=format, filename=filename, content_sha256=sha256
+        session,
+        actor=actor,
+        model=model,
+        version=version,
+        source="upload",
+        format=format,
+        filename=filename,
+        content_sha256=sha256,
     )
     reference_set.row_count = validated.table.num_rows
     reference_set.labelled_rows = validated.table.num_rows
@@ -448,7 +487,15 @@ def upload_records(
     validated = validate_frame(frame, policy, origin="json")
     sha256 = hashlib.sha256(orjson.dumps(records, option=orjson.OPT_SORT_KEYS)).hexdigest()
     return _store_validated(
-        session, actor=actor, model=model, version=target, validated=validated, policy=policy, format="json", filename=None, sha256=sha256
+        session,
+        actor=actor,
+        model=model,
+        version=target,
+        validated=validated,
+        policy=policy,
+        format="json",
+        filename=None,
+        sha256=sha256,
     )
 
 
@@ -514,9 +561,18 @@ def baseline_reference(
         )
     previous = active_set(session=session, version_id=version.id)
     reference_set = _new_set(
-        session, actor=actor, model=model, version=version, source="baseline", format="baseline", baseline_start=start, baseline_end=end
+        session,
+        actor=actor,
+        model=model,
+        version=version,
+        source="baseline",
+        format="baseline",
+        baseline_start=start,
+        baseline_end=end,
     )
-    labels = ingest_service.effective_outcomes_query(model_id=model.id, version_id=version.id, start=start, end=end).subquery("labels")
+    labels = ingest_service.effective_outcomes_query(
+        model_id=model.id, version_id=version.id, start=start, end=end
+    ).subquery("labels")
     rows = (
         select(
             literal(reference_set.id, Integer),
@@ -534,7 +590,8 @@ def baseline_reference(
     )
     session.execute(
         insert(ReferenceRow).from_select(
-            ["reference_set_id", "model_id", "row_number", "occurred_at", "score", "prediction", "label", "features"], rows
+            ["reference_set_id", "model_id", "row_number", "occurred_at", "score", "prediction", "label", "features"],
+            rows,
         )
     )
     stats = session.execute(
@@ -556,10 +613,15 @@ def baseline_reference(
 
 
 def _profile_from_rows(
-    session: Session, reference_set: ReferenceSet, features: list[FeatureSpec], segments: list[str] | tuple[str, ...] = ()
+    session: Session,
+    reference_set: ReferenceSet,
+    features: list[FeatureSpec],
+    segments: list[str] | tuple[str, ...] = (),
 ) -> ReferenceProfile:
     specs = segment_specs(features, segments)
-    table = read_columns(session, Source(model_id=reference_set.model_id, reference_set_id=reference_set.id, with_label=True), specs)
+    table = read_columns(
+        session, Source(model_id=reference_set.model_id, reference_set_id=reference_set.id, with_label=True), specs
+    )
     return reference_profile(table, features, segments)
 
 
@@ -574,7 +636,11 @@ def active_set(*, session: Session, version_id: int) -> ReferenceSet | None:
 
 
 def profile_for(
-    *, session: Session, reference_set: ReferenceSet, features: list[FeatureSpec], segments: list[str] | tuple[str, ...] = ()
+    *,
+    session: Session,
+    reference_set: ReferenceSet,
+    features: list[FeatureSpec],
+    segments: list[str] | tuple[str, ...] = (),
 ) -> ReferenceProfile:
     """The set's profile for these features and segment attributes; recomputed from its rows when
     the policy's features or segments changed."""

@@ -428,16 +428,21 @@ def _views(session: Session, requests: list[ChangeRequest], now: datetime) -> li
         return []
     ids = [r.id for r in requests]
     version_ids = {r.from_version_id for r in requests} | {r.target_version_id for r in requests}
-    versions = {v.id: v for v in session.execute(select(ModelVersion).where(ModelVersion.id.in_(version_ids))).scalars()}
-    models = {m.id: m for m in session.execute(select(Model).where(Model.id.in_({r.model_id for r in requests}))).scalars()}
+    versions = {
+        v.id: v for v in session.execute(select(ModelVersion).where(ModelVersion.id.in_(version_ids))).scalars()
+    }
+    models = {
+        m.id: m for m in session.execute(select(Model).where(Model.id.in_({r.model_id for r in requests}))).scalars()
+    }
     signatures: dict[int, list[Signature]] = defaultdict(list)
     for signature in session.execute(
         select(Signature).where(Signature.change_request_id.in_(ids)).order_by(Signature.signed_at, Signature.id)
     ).scalars():
         signatures[signature.change_request_id].append(signature)
     deployments = dict(
-        session.execute(select(Deployment.change_request_id, Deployment.id).where(Deployment.change_request_id.in_(ids)))
-        .all()
+        session.execute(
+            select(Deployment.change_request_id, Deployment.id).where(Deployment.change_request_id.in_(ids))
+        ).all()
     )
     views = []
     for r in requests:

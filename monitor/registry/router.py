@@ -162,5 +162,7 @@ def decide(
         raise result.refusal
     if result.notification_id is not None:
         # Background tasks run after the response, hence after the commit.
-        background.add_task(webhooks.deliver_after_commit, notification_id=result.notification_id, secret=settings.webhook_secret)
+        background.add_task(
+            webhooks.deliver_after_commit, notification_id=result.notification_id, secret=settings.webhook_secret
+        )
     return result.change_request

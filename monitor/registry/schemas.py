@@ -118,7 +118,6 @@ class ActiveOut(BaseModel):
     artifact_uri: str
 
 
-
 class ChangeRequestCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -128,7 +127,9 @@ class ChangeRequestCreate(BaseModel):
     )
     target_version: str = Field(min_length=1, max_length=64)
     reason: str = Field(min_length=1, max_length=4000)
-    alert_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="the alert that prompted the request, if any")
+    alert_id: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="the alert that prompted the request, if any"
+    )
 
     @field_validator("reason")
     @classmethod

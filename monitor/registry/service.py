@@ -64,7 +64,12 @@ def create_model(*, session: Session, actor: Actor, data: ModelCreate) -> Model:
     session.add(model)
     session.flush()
     audit_service.record(
-        session=session, actor=actor, action="model.create", entity="model", entity_id=model.name, after=data.model_dump()
+        session=session,
+        actor=actor,
+        action="model.create",
+        entity="model",
+        entity_id=model.name,
+        after=data.model_dump(),
     )
     return model
 
@@ -95,8 +100,7 @@ def _active_versions(*, session: Session, model_id: int | None = None) -> dict[i
     if not active:
         return {}
     names = dict(
-        session.execute(select(ModelVersion.id, ModelVersion.version).where(ModelVersion.id.in_(active.values())))
-        .all()
+        session.execute(select(ModelVersion.id, ModelVersion.version).where(ModelVersion.id.in_(active.values()))).all()
     )
     return {mid: names[vid] for mid, vid in active.items()}
 
@@ -129,7 +133,9 @@ def list_versions(*, session: Session, actor: Actor, model_name: str) -> list[Mo
     model = find_model(session=session, name=model_name)
     return list(
         session.execute(
-            select(ModelVersion).where(ModelVersion.model_id == model.id).order_by(ModelVersion.created_at, ModelVersion.id)
+            select(ModelVersion)
+            .where(ModelVersion.model_id == model.id)
+            .order_by(ModelVersion.created_at, ModelVersion.id)
         ).scalars()
     )
 
@@ -191,9 +197,7 @@ def active_version(*, session: Session, actor: Actor, model_name: str) -> tuple[
     return found
 
 
-def version_active_at(
-    *, session: Session, model: Model, at: datetime | None
-) -> tuple[ModelVersion, Deployment] | None:
+def version_active_at(*, session: Session, model: Model, at: datetime | None) -> tuple[ModelVersion, Deployment] | None:
     """Which version was live at an instant (now when at is None)."""
     query = (
         select(ModelVersion, Deployment)

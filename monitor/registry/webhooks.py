@@ -100,7 +100,11 @@ def _record_attempt(session: Session, notification: DeploymentNotification, erro
             action=f"webhook.{notification.status}",
             entity="deployment_notification",
             entity_id=notification.id,
-            after={"url": notification.url, "attempts": notification.attempts, "deployment_id": notification.deployment_id},
+            after={
+                "url": notification.url,
+                "attempts": notification.attempts,
+                "deployment_id": notification.deployment_id,
+            },
             reason=error,
         )
 
@@ -155,14 +159,17 @@ def deliver_due(*, secret: str, database: Database | None = None, now: datetime 
     database = database or get_database()
     now = now or utcnow()
     with database.transaction() as session:
-        due = session.execute(
-            select(DeploymentNotification.id)
-            .where(DeploymentNotification.status == "pending", DeploymentNotification.next_attempt_at <= now)
-            .order_by(DeploymentNotification.id)
-        ).scalars().all()
+        due = (
+            session.execute(
+                select(DeploymentNotification.id)
+                .where(DeploymentNotification.status == "pending", DeploymentNotification.next_attempt_at <= now)
+                .order_by(DeploymentNotification.id)
+            )
+            .scalars()
+            .all()
+        )
     counts: dict[str, int] = {}
     for notification_id in due:
         status = deliver(notification_id=notification_id, secret=secret, database=database, tries=1)
         counts[status] = counts.get(status, 0) + 1
     return counts
-

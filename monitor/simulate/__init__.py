@@ -1,7 +1,7 @@
 """Traffic simulator: a hemorrhage model on head CT at four sites, with injectable failure modes.
 
-    sim = Simulation(days=90, per_day=300, seed=7, scenarios=parse_scenarios("scanner_change:site=north,onset=45"))
-    sim.reference(5000); sim.inferences(); sim.outcomes(as_of=...); sim.truth(); default_policy()
+sim = Simulation(days=90, per_day=300, seed=7, scenarios=parse_scenarios("scanner_change:site=north,onset=45"))
+sim.reference(5000); sim.inferences(); sim.outcomes(as_of=...); sim.truth(); default_policy()
 """
 
 from monitor.simulate.records import batches

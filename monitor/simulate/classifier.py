@@ -22,7 +22,11 @@ TARGET_SENSITIVITY = 0.92  # the operating point the threshold is chosen for on 
 
 def _log_volumes(x: np.ndarray) -> np.ndarray:
     x = np.array(x, dtype=np.float64)
-    for column in (INPUTS.index("hyperdense_volume_ml"), INPUTS.index("midline_shift_mm"), INPUTS.index("ventricle_volume_ml")):
+    for column in (
+        INPUTS.index("hyperdense_volume_ml"),
+        INPUTS.index("midline_shift_mm"),
+        INPUTS.index("ventricle_volume_ml"),
+    ):
         x[:, column] = np.log1p(x[:, column])
     return x
 
@@ -51,7 +55,9 @@ def training_seed(model: str, version: str) -> int:
 def fit(model: str, version: str) -> Classifier:
     """Fit on a development sample of the reference world; threshold for ~92% sensitivity."""
     rng = np.random.default_rng([training_seed(model, version), 3])
-    cohort, _ = realize(draw(rng, TRAINING_ROWS), profiles=site_profiles(), prevalence=TRAINING_PREVALENCE, scenarios=())
+    cohort, _ = realize(
+        draw(rng, TRAINING_ROWS), profiles=site_profiles(), prevalence=TRAINING_PREVALENCE, scenarios=()
+    )
     pipeline = Pipeline(
         [
             ("log", FunctionTransformer(_log_volumes)),

@@ -10,8 +10,8 @@ import numpy as np
 from scipy.special import expit
 
 from monitor.simulate.classifier import Classifier
-from monitor.simulate.scenarios import Scenario
 from monitor.simulate.scanners import SITES
+from monitor.simulate.scenarios import Scenario
 from monitor.simulate.world import FEATURES, IMAGE_FEATURES, Cohort, missing_values
 
 DECIMALS = {
@@ -64,7 +64,9 @@ class Traffic:
         return slice(int(lo), int(hi))
 
 
-def observe(cohort: Cohort, *, classifier: Classifier, scenarios: Sequence[Scenario], epoch_start: int, prefix: str) -> Traffic:
+def observe(
+    cohort: Cohort, *, classifier: Classifier, scenarios: Sequence[Scenario], epoch_start: int, prefix: str
+) -> Traffic:
     """Score the cohort with the model, then lose features and delay outcomes on the way."""
     logit = classifier.logit(cohort)
     for scenario in scenarios:
@@ -91,7 +93,9 @@ def observe(cohort: Cohort, *, classifier: Classifier, scenarios: Sequence[Scena
 def outcome_arrivals(cohort: Cohort, *, occurred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Which source confirms each study and when: days to weeks later, some never."""
     d = cohort.draws
-    source = np.minimum(np.searchsorted(np.cumsum(SOURCE_SHARES), d.u("source"), side="right"), len(OUTCOME_SOURCES) - 1)
+    source = np.minimum(
+        np.searchsorted(np.cumsum(SOURCE_SHARES), d.u("source"), side="right"), len(OUTCOME_SOURCES) - 1
+    )
     delay_days = SOURCE_MEDIAN_DAYS[source] * np.exp(SOURCE_SPREAD[source] * d.z("delay"))
     never = d.u("never") < np.where(cohort.label, NEVER_CONFIRMED[True], NEVER_CONFIRMED[False])
     confirmed = occurred + np.maximum(delay_days * 86400, 3600).astype(np.int64)
@@ -127,7 +131,9 @@ def feature_columns(traffic: Traffic, rows: slice) -> list[list[Any]]:
     return columns
 
 
-def inference_records(traffic: Traffic, rows: slice, *, model: str, version: str, labels: bool = False) -> list[dict[str, Any]]:
+def inference_records(
+    traffic: Traffic, rows: slice, *, model: str, version: str, labels: bool = False
+) -> list[dict[str, Any]]:
     """API inference records (DESIGN section 5); with labels=True, reference rows."""
     features = [dict(zip(FEATURES, row)) for row in zip(*feature_columns(traffic, rows))]
     header_lost = np.zeros(len(features), dtype=bool)
@@ -175,7 +181,10 @@ def outcome_records(traffic: Traffic, *, model: str, as_of: int | None) -> list[
     return [
         {"model": model, "inference_id": inference_id, "label": label, "source": source, "confirmed_at": confirmed_at}
         for inference_id, label, source, confirmed_at in zip(
-            traffic.inference_ids(rows), traffic.cohort.label[rows].astype(int).tolist(), sources, iso(traffic.confirmed[rows])
+            traffic.inference_ids(rows),
+            traffic.cohort.label[rows].astype(int).tolist(),
+            sources,
+            iso(traffic.confirmed[rows]),
         )
     ]
 

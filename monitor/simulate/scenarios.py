@@ -91,7 +91,9 @@ class ScannerChange(Scenario):
     def scanners(self, cohort: Cohort, fleet: Fleet) -> None:
         current = fleet.profiles[SITES.index(self.site)]
         manufacturer = self.manufacturer or current.manufacturer
-        successor_model, successor_kernel = SUCCESSORS.get(manufacturer, (f"{current.scanner_model} II", current.kernel))
+        successor_model, successor_kernel = SUCCESSORS.get(
+            manufacturer, (f"{current.scanner_model} II", current.kernel)
+        )
         new = replace(
             current,
             manufacturer=manufacturer,
@@ -108,7 +110,9 @@ class ScannerChange(Scenario):
 @dataclass(frozen=True)
 class NewPopulation(Scenario):
     name: ClassVar[str] = "new_population"
-    summary: ClassVar[str] = "a new referral stream changes the age and sex mix (geriatric: older, more women; young: trauma)"
+    summary: ClassVar[str] = (
+        "a new referral stream changes the age and sex mix (geriatric: older, more women; young: trauma)"
+    )
     mix: str = "geriatric"
     share: float = 0.6  # of studies after onset that come from the new population
     site: str | None = None
@@ -202,7 +206,9 @@ class MissingSurge(Scenario):
         _fraction(self, "rate", self.rate)
         unknown = [name for name in self.features if name not in FEATURES[1:]]
         if unknown or not self.features:
-            raise ValueError(f"missing_surge: features must be among {', '.join(FEATURES[1:])}; got {list(self.features)}")
+            raise ValueError(
+                f"missing_surge: features must be among {', '.join(FEATURES[1:])}; got {list(self.features)}"
+            )
 
     def missing(self, cohort: Cohort, rates: dict[str, np.ndarray]) -> None:
         where = self.active(cohort)

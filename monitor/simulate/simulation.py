@@ -72,7 +72,9 @@ class Simulation:
     @cached_property
     def traffic(self) -> Traffic:
         """Every study of the run (computed once, vectorized)."""
-        parts = [draw(np.random.default_rng([self.seed, TRAFFIC_STREAM, day]), self.per_day, day) for day in range(self.days)]
+        parts = [
+            draw(np.random.default_rng([self.seed, TRAFFIC_STREAM, day]), self.per_day, day) for day in range(self.days)
+        ]
         return self._observe(concat(parts), scenarios=self.scenarios, epoch_start=self._epoch(self.start), prefix="inf")
 
     def _observe(self, draws: Any, *, scenarios: Sequence[Scenario], epoch_start: int, prefix: str) -> Traffic:
@@ -124,7 +126,9 @@ class Simulation:
         for name in FEATURES[1:]:
             values = cohort.features[name]
             lost = cohort.missing[name]
-            columns[name] = np.where(lost, None, values) if name in CATEGORICAL else np.where(lost, np.nan, values.astype(float))
+            columns[name] = (
+                np.where(lost, None, values) if name in CATEGORICAL else np.where(lost, np.nan, values.astype(float))
+            )
         confirmed = pd.to_datetime(t.confirmed, unit="s", utc=True)
         columns |= {
             "score": t.score,
@@ -132,7 +136,9 @@ class Simulation:
             "latency_ms": t.latency_ms,
             "label": cohort.label.astype(int),
             "hemorrhage_ml": cohort.volume_ml,
-            "outcome_source": np.where(t.source >= 0, np.array(OUTCOME_SOURCES, dtype=object)[np.maximum(t.source, 0)], None),
+            "outcome_source": np.where(
+                t.source >= 0, np.array(OUTCOME_SOURCES, dtype=object)[np.maximum(t.source, 0)], None
+            ),
             "confirmed_at": confirmed.where(t.source >= 0),
         }
         return pd.DataFrame(columns)

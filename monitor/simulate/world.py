@@ -20,8 +20,25 @@ AGE_BAND_PROBS = np.array([0.08, 0.09, 0.11, 0.15, 0.18, 0.19, 0.15, 0.05])
 AGE_RISK = np.array([0.50, 0.60, 0.75, 0.90, 1.05, 1.20, 1.35, 1.50])
 FEMALE_SHARE = 0.48
 
-HEADER_FEATURES = ("manufacturer", "scanner_model", "kernel", "kvp", "slice_thickness", "ctdi_vol", "patient_sex", "age_band")
-IMAGE_FEATURES = ("mean_hu", "noise_sd", "cnr", "hyperdense_volume_ml", "lesion_hu", "midline_shift_mm", "ventricle_volume_ml")
+HEADER_FEATURES = (
+    "manufacturer",
+    "scanner_model",
+    "kernel",
+    "kvp",
+    "slice_thickness",
+    "ctdi_vol",
+    "patient_sex",
+    "age_band",
+)
+IMAGE_FEATURES = (
+    "mean_hu",
+    "noise_sd",
+    "cnr",
+    "hyperdense_volume_ml",
+    "lesion_hu",
+    "midline_shift_mm",
+    "ventricle_volume_ml",
+)
 CATEGORICAL = ("site", "manufacturer", "scanner_model", "kernel", "patient_sex", "age_band")
 FEATURES = ("site", *HEADER_FEATURES, *IMAGE_FEATURES)
 # Share of studies arriving without each header field (routers and old PACS drop tags).

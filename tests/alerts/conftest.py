@@ -58,8 +58,18 @@ def finding(**changes: Any) -> Finding:
 
 def drift(feature: str, **changes: Any) -> Finding:
     return replace(
-        SUBGROUP_BREACH, kind="input_drift", metric="drift_score", feature=feature, segment=None, value=0.31,
-        ci_low=None, ci_high=None, n=2100, threshold=0.1, method="wasserstein", **changes,
+        SUBGROUP_BREACH,
+        kind="input_drift",
+        metric="drift_score",
+        feature=feature,
+        segment=None,
+        value=0.31,
+        ci_low=None,
+        ci_high=None,
+        n=2100,
+        threshold=0.1,
+        method="wasserstein",
+        **changes,
     )
 
 

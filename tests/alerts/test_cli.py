@@ -40,7 +40,9 @@ def test_test_email_failure_is_one_line_and_exit_1(environment: None, monkeypatc
     result = runner.invoke(app, ["alerts", "test-email", "--to", "qa@hospital.example"], prog_name="radmon")
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: test email to qa@hospital.example failed: cannot reach SMTP server")
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: test email to qa@hospital.example failed: cannot reach SMTP server"
+    )
     bad = runner.invoke(app, ["alerts", "test-email", "--to", "not-an-address"], prog_name="radmon")
     assert bad.exit_code == 1 and "is not an email address" in bad.stderr
 

@@ -94,7 +94,10 @@ def test_smtp_outage_during_20_critical_alerts_then_recovery_delivers_each_exact
     for minute in (0, 5, 30):  # three rounds of the job during the outage
         report = jobs.deliver_due(database=fresh_database, settings=config, now=NOW + timedelta(minutes=minute))
         assert report.sent == 0 and report.stopped == ["email"]
-    failed = count(fresh_database, select(func.count()).select_from(NotificationAttempt).where(NotificationAttempt.outcome == "failed"))
+    failed = count(
+        fresh_database,
+        select(func.count()).select_from(NotificationAttempt).where(NotificationAttempt.outcome == "failed"),
+    )
     assert failed == 3
     with fresh_database.transaction() as session:
         errors = session.execute(select(NotificationAttempt.error)).scalars().all()
@@ -159,7 +162,9 @@ def test_a_crash_between_send_and_record_resends_once_with_the_same_message_id(
     first, second = smtp_server.mailbox.messages
     assert first["Message-ID"] == second["Message-ID"]
     with fresh_database.transaction() as session:
-        outcomes = session.execute(select(NotificationAttempt.outcome).order_by(NotificationAttempt.number)).scalars().all()
+        outcomes = (
+            session.execute(select(NotificationAttempt.outcome).order_by(NotificationAttempt.number)).scalars().all()
+        )
     assert outcomes == ["interrupted", "sent"]
 
 
@@ -190,7 +195,9 @@ def test_two_delivering_workers_never_send_the_same_row(
         assert session.execute(select(func.count()).select_from(NotificationAttempt)).scalar_one() == 30
 
 
-def test_warnings_go_out_as_one_digest_per_period(fresh_database: Database, smtp_server: SmtpServer, tmp_path: Path) -> None:
+def test_warnings_go_out_as_one_digest_per_period(
+    fresh_database: Database, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
     config = smtp_settings(tmp_path, seeded(fresh_database, digest_hours=6), smtp_server.port)
     fire(fresh_database, config, [drift("kvp"), drift("mean_hu"), drift("noise_sd")], now=NOW)  # 03:00 UTC
     before_boundary = NOW + timedelta(hours=2, minutes=59)
@@ -245,7 +252,9 @@ def test_a_permanent_refusal_is_dead_lettered_and_audited(
     assert event.entity_id == str(row.id) and "mailbox unavailable" in (event.reason or "")
 
 
-def test_without_an_smtp_host_emails_are_written_to_the_outbox_directory(fresh_database: Database, tmp_path: Path) -> None:
+def test_without_an_smtp_host_emails_are_written_to_the_outbox_directory(
+    fresh_database: Database, tmp_path: Path
+) -> None:
     config = alert_settings(tmp_path, fresh_database.url)
     seeded(fresh_database)
     fire(fresh_database, config, [finding()], now=NOW)
@@ -261,7 +270,7 @@ def test_without_an_smtp_host_emails_are_written_to_the_outbox_directory(fresh_d
 class _Receiver(BaseHTTPRequestHandler):
     received: list[tuple[dict[str, str], bytes]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).received.append((dict(self.headers), body))
         self.send_response(204)
@@ -281,8 +290,11 @@ def test_webhook_is_signed_with_hmac_sha256_and_verifiable(
     try:
         secret = "hospital-shared-secret"
         config = smtp_settings(
-            tmp_path, seeded(fresh_database), smtp_server.port,
-            webhook_url=f"http://127.0.0.1:{http.server_port}/radmon", webhook_secret=secret,
+            tmp_path,
+            seeded(fresh_database),
+            smtp_server.port,
+            webhook_url=f"http://127.0.0.1:{http.server_port}/radmon",
+            webhook_secret=secret,
         )
         [alert_id] = fire(fresh_database, config, [finding()], now=NOW)
         report = jobs.deliver_due(database=fresh_database, settings=config, now=NOW)

@@ -11,8 +11,23 @@ from monitor.config import Settings
 from tests.alerts.conftest import drift, finding, seed
 from tests.factories import auth, make_keys
 
-ALERT_KEYS = {"id", "model", "version", "kind", "severity", "status", "fingerprint", "metric", "feature", "segment",
-              "first_seen", "last_seen", "occurrences", "evidence", "history"}
+ALERT_KEYS = {
+    "id",
+    "model",
+    "version",
+    "kind",
+    "severity",
+    "status",
+    "fingerprint",
+    "metric",
+    "feature",
+    "segment",
+    "first_seen",
+    "last_seen",
+    "occurrences",
+    "evidence",
+    "history",
+}
 
 
 @pytest.fixture
@@ -74,7 +89,9 @@ def test_alert_json_matches_design_5_and_filters_work(client: TestClient, keys: 
     assert [h["action"] for h in one["history"]] == ["opened"]
     every = client.get("/api/v1/alerts", headers=viewer).json()
     assert {a["kind"] for a in every} == {"subgroups", "input_drift"}
-    critical = client.get("/api/v1/alerts", params={"severity": "critical", "model": "ich-ct", "status": "open"}, headers=viewer)
+    critical = client.get(
+        "/api/v1/alerts", params={"severity": "critical", "model": "ich-ct", "status": "open"}, headers=viewer
+    )
     assert [a["id"] for a in critical.json()] == [alert_id]
     assert client.get("/api/v1/alerts", params={"status": "acknowledged"}, headers=viewer).json() == []
     assert client.get("/api/v1/alerts", params={"status": "bogus"}, headers=viewer).status_code == 422
@@ -86,7 +103,9 @@ def test_acknowledge_then_resolve_over_http_is_audited_with_the_note(
     client: TestClient, keys: dict[str, str], alert_id: int
 ) -> None:
     qa = auth(keys["qa"])
-    acked = client.post(f"/api/v1/alerts/{alert_id}/acknowledge", json={"note": "checking north's CT protocol"}, headers=qa)
+    acked = client.post(
+        f"/api/v1/alerts/{alert_id}/acknowledge", json={"note": "checking north's CT protocol"}, headers=qa
+    )
     assert acked.json()["status"] == "acknowledged"
     again = client.post(f"/api/v1/alerts/{alert_id}/acknowledge", json={"note": "again"}, headers=qa)
     assert again.status_code == 409
@@ -97,7 +116,9 @@ def test_acknowledge_then_resolve_over_http_is_audited_with_the_note(
         ("acknowledged", "qa-user", "checking north's CT protocol"),
         ("resolved", "qa-user", "protocol reverted"),
     ]
-    events = client.get("/api/v1/audit", params={"entity": "alert", "entity_id": str(alert_id)}, headers=auth(keys["viewer"]))
+    events = client.get(
+        "/api/v1/audit", params={"entity": "alert", "entity_id": str(alert_id)}, headers=auth(keys["viewer"])
+    )
     trail = [(e["action"], e["actor"], e["reason"]) for e in reversed(events.json()["events"])]
     assert trail[-2:] == [
         ("alert.acknowledge", "qa-user", "checking north's CT protocol"),

@@ -31,11 +31,15 @@ def process(session: Session, config: Settings, *findings: Finding, now_day: int
 
 
 def emails(session: Session) -> list[Notification]:
-    return list(session.execute(select(Notification).where(Notification.channel == "email").order_by(Notification.id)).scalars())
+    return list(
+        session.execute(select(Notification).where(Notification.channel == "email").order_by(Notification.id)).scalars()
+    )
 
 
 def audit(session: Session, action: str) -> list[AuditEvent]:
-    return list(session.execute(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)).scalars())
+    return list(
+        session.execute(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)).scalars()
+    )
 
 
 def test_same_breach_on_ten_daily_runs_is_one_alert_with_ten_occurrences(session: Session, config: Settings) -> None:
@@ -103,13 +107,17 @@ def test_reopens_when_the_condition_returns_after_resolve(session: Session, conf
     reopened = service.get_alert(session=session, actor=SYSTEM, alert_id=alert.id, settings=config)
     assert reopened.status == "open" and reopened.occurrences == 2
     assert [(h.action, h.actor) for h in reopened.history] == [
-        ("opened", "system"), ("resolved", "qa-user"), ("reopened", "system")
+        ("opened", "system"),
+        ("resolved", "qa-user"),
+        ("reopened", "system"),
     ]
     assert len(emails(session)) == 2  # the recurrence is news: a second adverse-event email
     assert [e.after["status"] for e in audit(session, "alert.reopen")] == ["open"]
 
 
-def test_auto_resolves_after_n_clean_runs_and_insufficient_data_does_not_count(session: Session, config: Settings) -> None:
+def test_auto_resolves_after_n_clean_runs_and_insufficient_data_does_not_count(
+    session: Session, config: Settings
+) -> None:
     seed(session, auto_resolve_after=3)
     [alert] = process(session, config, finding(window_end=day(0)))
 
@@ -129,7 +137,9 @@ def test_auto_resolves_after_n_clean_runs_and_insufficient_data_does_not_count(s
     assert event.actor == "system" and event.before["status"] == "open"
 
 
-def test_a_breach_resets_the_clean_streak_and_the_same_clean_window_counts_once(session: Session, config: Settings) -> None:
+def test_a_breach_resets_the_clean_streak_and_the_same_clean_window_counts_once(
+    session: Session, config: Settings
+) -> None:
     seed(session, auto_resolve_after=2)
     [alert] = process(session, config, finding(window_end=day(0)))
     process(session, config, finding(window_end=day(1), status="ok"))
@@ -166,15 +176,28 @@ def test_acknowledge_and_resolve_are_audited_with_actor_and_note(session: Sessio
     seed(session)
     [alert] = process(session, config, finding())
     qa, _ = make_user(session, role="qa")
-    service.acknowledge(session=session, actor=qa, alert_id=alert.id, note="on it: checking north's CT protocol", settings=config)
+    service.acknowledge(
+        session=session, actor=qa, alert_id=alert.id, note="on it: checking north's CT protocol", settings=config
+    )
     with pytest.raises(Conflict):
         service.acknowledge(session=session, actor=qa, alert_id=alert.id, note="again", settings=config)
-    service.resolve(session=session, actor=qa, alert_id=alert.id, note="protocol reverted; rollback not needed", settings=config)
+    service.resolve(
+        session=session, actor=qa, alert_id=alert.id, note="protocol reverted; rollback not needed", settings=config
+    )
     [ack] = audit(session, "alert.acknowledge")
     [res] = audit(session, "alert.resolve")
-    assert (ack.actor, ack.entity, ack.entity_id, ack.reason) == ("qa-user", "alert", str(alert.id), "on it: checking north's CT protocol")
+    assert (ack.actor, ack.entity, ack.entity_id, ack.reason) == (
+        "qa-user",
+        "alert",
+        str(alert.id),
+        "on it: checking north's CT protocol",
+    )
     assert (ack.before["status"], ack.after["status"]) == ("open", "acknowledged")
-    assert (res.actor, res.reason, res.after["status"]) == ("qa-user", "protocol reverted; rollback not needed", "resolved")
+    assert (res.actor, res.reason, res.after["status"]) == (
+        "qa-user",
+        "protocol reverted; rollback not needed",
+        "resolved",
+    )
     viewer, _ = make_user(session, role="viewer")
     with pytest.raises(Forbidden):
         service.resolve(session=session, actor=viewer, alert_id=alert.id, note="x", settings=config)
@@ -229,20 +252,64 @@ def test_process_run_reads_the_runs_metric_points(session: Session, config: Sett
     model = session.execute(select(Model)).scalar_one()
     version = session.execute(select(ModelVersion)).scalar_one()
     run = CheckRun(
-        model_id=model.id, version_id=version.id, kind="subgroups", window_start=day(-7), window_end=day(0),
-        status="completed", summary={}, triggered_by="test",
+        model_id=model.id,
+        version_id=version.id,
+        kind="subgroups",
+        window_start=day(-7),
+        window_end=day(0),
+        status="completed",
+        summary={},
+        triggered_by="test",
     )
     session.add(run)
     session.flush()
-    common = {"run_id": run.id, "model_id": model.id, "version_id": version.id, "kind": "subgroups", "window_end": day(0)}
-    session.add_all([
-        MetricPoint(**common, metric="sensitivity", segment="site=north", value=0.78, ci_low=0.70, ci_high=0.85, n=212,
-                    threshold=0.9, method="wilson", status="breach", estimated=False),
-        MetricPoint(**common, metric="sensitivity", segment="site=south", value=0.93, ci_low=0.88, ci_high=0.96, n=300,
-                    threshold=0.9, method="wilson", status="ok", estimated=False),
-        MetricPoint(**common, metric="specificity", segment="site=east", value=None, n=12, threshold=0.8,
-                    status="insufficient_data", estimated=False),
-    ])
+    common = {
+        "run_id": run.id,
+        "model_id": model.id,
+        "version_id": version.id,
+        "kind": "subgroups",
+        "window_end": day(0),
+    }
+    session.add_all(
+        [
+            MetricPoint(
+                **common,
+                metric="sensitivity",
+                segment="site=north",
+                value=0.78,
+                ci_low=0.70,
+                ci_high=0.85,
+                n=212,
+                threshold=0.9,
+                method="wilson",
+                status="breach",
+                estimated=False,
+            ),
+            MetricPoint(
+                **common,
+                metric="sensitivity",
+                segment="site=south",
+                value=0.93,
+                ci_low=0.88,
+                ci_high=0.96,
+                n=300,
+                threshold=0.9,
+                method="wilson",
+                status="ok",
+                estimated=False,
+            ),
+            MetricPoint(
+                **common,
+                metric="specificity",
+                segment="site=east",
+                value=None,
+                n=12,
+                threshold=0.8,
+                status="insufficient_data",
+                estimated=False,
+            ),
+        ]
+    )
     session.flush()
     [alert] = service.process_run(session=session, run_id=run.id, settings=config)
     assert (alert.segment, alert.severity, alert.evidence["run_id"]) == ("site=north", "critical", run.id)

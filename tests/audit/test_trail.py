@@ -59,43 +59,73 @@ def test_every_state_change_appends_exactly_one_event(client: TestClient, sessio
         return answer
 
     version = {"version": "1.0.0", "artifact_uri": "s3://m/1", "artifact_sha256": SHA}
-    step({"model.create": 1}, lambda: ok(client.post("/api/v1/models", json={"name": "ich-ct", "display_name": "ICH"}, headers=admin)))
+    step(
+        {"model.create": 1},
+        lambda: ok(client.post("/api/v1/models", json={"name": "ich-ct", "display_name": "ICH"}, headers=admin)),
+    )
     assert last(session, "model.create").after["name"] == "ich-ct"
     step({"version.create": 1}, lambda: ok(client.post("/api/v1/models/ich-ct/versions", json=version, headers=admin)))
     assert last(session, "version.create").after["artifact_sha256"] == SHA
-    step({"version.create": 1}, lambda: ok(client.post("/api/v1/models/ich-ct/versions", json=dict(version, version="2.0.0"), headers=admin)))
-    step({"deployment.activate": 1}, lambda: ok(client.post("/api/v1/models/ich-ct/versions/2.0.0/activate", headers=admin)))
+    step(
+        {"version.create": 1},
+        lambda: ok(client.post("/api/v1/models/ich-ct/versions", json=dict(version, version="2.0.0"), headers=admin)),
+    )
+    step(
+        {"deployment.activate": 1},
+        lambda: ok(client.post("/api/v1/models/ich-ct/versions/2.0.0/activate", headers=admin)),
+    )
     event = last(session, "deployment.activate")
     assert event.before == {"active_version": None} and event.after["active_version"] == "2.0.0"
 
-    step({"policy.update": 1}, lambda: ok(client.put("/api/v1/models/ich-ct/policy", json={"window_days": 14}, headers=qa)))
-    step({"policy.update": 1}, lambda: ok(client.put("/api/v1/models/ich-ct/policy", json={"window_days": 7}, headers=qa)))
+    step(
+        {"policy.update": 1},
+        lambda: ok(client.put("/api/v1/models/ich-ct/policy", json={"window_days": 14}, headers=qa)),
+    )
+    step(
+        {"policy.update": 1},
+        lambda: ok(client.put("/api/v1/models/ich-ct/policy", json={"window_days": 7}, headers=qa)),
+    )
     event = last(session, "policy.update")
     assert event.before["window_days"] == 14 and event.after["window_days"] == 7
 
-    create = lambda: auth_service.create_user(  # noqa: E731
+    create = lambda: auth_service.create_user(
         session=session, actor=SYSTEM, username="temp", role="viewer", password=PASSWORD
     )
     step({"user.create": 1}, create)
     assert last(session, "user.create").after["role"] == "viewer"
     keys: list[str] = []
-    step({"api_key.create": 1}, lambda: keys.append(auth_service.create_api_key(session=session, actor=SYSTEM, username="temp")[0].prefix))
+    step(
+        {"api_key.create": 1},
+        lambda: keys.append(auth_service.create_api_key(session=session, actor=SYSTEM, username="temp")[0].prefix),
+    )
     step({"api_key.revoke": 1}, lambda: auth_service.revoke_api_key(session=session, actor=SYSTEM, prefix=keys[0]))
     event = last(session, "api_key.revoke")
     assert (event.before, event.after) == ({"revoked": False}, {"revoked": True})
     step({"user.disable": 1}, lambda: auth_service.disable_user(session=session, actor=SYSTEM, username="temp"))
     event = last(session, "user.disable")
     assert (event.before["is_active"], event.after["is_active"]) == (True, False)
-    step({"auth.login_failed": 1}, lambda: auth_service.authenticate_password(session=session, username="qa", password="guess"))
+    step(
+        {"auth.login_failed": 1},
+        lambda: auth_service.authenticate_password(session=session, username="qa", password="guess"),
+    )
     assert last(session, "auth.login_failed").reason == "wrong password"
 
     rollback = {"model": "ich-ct", "kind": "rollback", "target_version": "1.0.0", "reason": "breach"}
     created: list[int] = []
-    step({"change_request.create": 1}, lambda: created.append(ok(client.post("/api/v1/change-requests", json=rollback, headers=qa)).json()["id"]))
+    step(
+        {"change_request.create": 1},
+        lambda: created.append(ok(client.post("/api/v1/change-requests", json=rollback, headers=qa)).json()["id"]),
+    )
     assert last(session, "change_request.create").after["status"] == "pending"
     decision = f"/api/v1/change-requests/{created[0]}/decision"
-    step({"signature.failed": 1}, lambda: client.post(decision, json=dict(APPROVE, password="guess"), headers=auth(signers["approver-a"])))
-    step({"change_request.approve": 1}, lambda: ok(client.post(decision, json=APPROVE, headers=auth(signers["approver-a"]))))
+    step(
+        {"signature.failed": 1},
+        lambda: client.post(decision, json=dict(APPROVE, password="guess"), headers=auth(signers["approver-a"])),
+    )
+    step(
+        {"change_request.approve": 1},
+        lambda: ok(client.post(decision, json=APPROVE, headers=auth(signers["approver-a"]))),
+    )
     event = last(session, "change_request.approve")
     assert event.before == {"status": "pending", "approvals": 0} and event.after["approvals"] == 1
     step(
@@ -107,15 +137,30 @@ def test_every_state_change_appends_exactly_one_event(client: TestClient, sessio
     promotion = dict(rollback, kind="promotion", target_version="2.0.0")
     second = ok(client.post("/api/v1/change-requests", json=promotion, headers=qa)).json()["id"]
     reject = dict(APPROVE, decision="reject", meaning="rejected")
-    step({"change_request.reject": 1}, lambda: ok(client.post(f"/api/v1/change-requests/{second}/decision", json=reject, headers=auth(signers["approver-b"]))))
+    step(
+        {"change_request.reject": 1},
+        lambda: ok(
+            client.post(f"/api/v1/change-requests/{second}/decision", json=reject, headers=auth(signers["approver-b"]))
+        ),
+    )
     third = ok(client.post("/api/v1/change-requests", json=promotion, headers=qa)).json()["id"]
-    step({"change_request.expire": 1}, lambda: changes.expire_due(session=session, now=datetime.now(UTC) + timedelta(days=4)))
+    step(
+        {"change_request.expire": 1},
+        lambda: changes.expire_due(session=session, now=datetime.now(UTC) + timedelta(days=4)),
+    )
     assert session.get(ChangeRequest, third).status == "expired"  # type: ignore[union-attr]
 
     fourth = ok(client.post("/api/v1/change-requests", json=promotion, headers=qa)).json()["id"]
     for _ in range(5):
-        client.post(f"/api/v1/change-requests/{fourth}/decision", json=dict(reject, password="guess"), headers=auth(signers["approver-a"]))
-    step({"user.unlock_signing": 1}, lambda: auth_service.unlock_signing(session=session, actor=SYSTEM, username="approver-a"))
+        client.post(
+            f"/api/v1/change-requests/{fourth}/decision",
+            json=dict(reject, password="guess"),
+            headers=auth(signers["approver-a"]),
+        )
+    step(
+        {"user.unlock_signing": 1},
+        lambda: auth_service.unlock_signing(session=session, actor=SYSTEM, username="approver-a"),
+    )
 
     verification = client.get("/api/v1/audit/verify", headers=admin).json()
     assert verification["ok"] and verification["events"] == head(session), verification
@@ -167,28 +212,41 @@ def test_the_audit_trail_is_not_for_service_accounts(client: TestClient, trail: 
         assert client.get(path, headers=auth(trail["ingest"])).status_code == 403
 
 
-def test_csv_export_has_every_matching_event_oldest_first(client: TestClient, session: Session, trail: dict[str, str]) -> None:
+def test_csv_export_has_every_matching_event_oldest_first(
+    client: TestClient, session: Session, trail: dict[str, str]
+) -> None:
     # A reason typed by a user must not become a spreadsheet formula.
-    audit_service.record(session=session, actor="qa-user", action="test.note", entity="model", entity_id="ich-ct", reason="=HYPERLINK(\"http://x\")")
+    audit_service.record(
+        session=session,
+        actor="qa-user",
+        action="test.note",
+        entity="model",
+        entity_id="ich-ct",
+        reason='=HYPERLINK("http://x")',
+    )
     answer = client.get("/api/v1/audit/export.csv", headers=auth(trail["viewer"]))
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(answer.text)))
     assert [int(r["seq"]) for r in rows] == list(range(1, head(session) + 1))
-    assert rows[-1]["reason"] == "'=HYPERLINK(\"http://x\")"
+    assert rows[-1]["reason"] == '\'=HYPERLINK("http://x")'
     stored = session.get(AuditEvent, int(rows[0]["seq"]))
     assert rows[0]["hash"] == stored.hash and rows[0]["action"] == stored.action  # type: ignore[union-attr]
 
     filtered = client.get(
-        "/api/v1/audit/export.csv", params={"entity": "model_version", "entity_id": "ich-ct:2.0.0"}, headers=auth(trail["viewer"])
+        "/api/v1/audit/export.csv",
+        params={"entity": "model_version", "entity_id": "ich-ct:2.0.0"},
+        headers=auth(trail["viewer"]),
     )
     assert [r["entity_id"] for r in csv.DictReader(io.StringIO(filtered.text))] == ["ich-ct:2.0.0"]
 
 
 def test_the_append_only_guard_refuses_update_and_delete(session: Session, trail: dict[str, str]) -> None:
-    for statement in ("UPDATE audit_events SET reason = 'edited' WHERE seq = 1", "DELETE FROM audit_events WHERE seq = 1"):
-        with pytest.raises(DBAPIError, match="append-only"):
-            with session.begin_nested():
-                session.execute(text(statement))
+    for statement in (
+        "UPDATE audit_events SET reason = 'edited' WHERE seq = 1",
+        "DELETE FROM audit_events WHERE seq = 1",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
+            session.execute(text(statement))
 
 
 def _seed(database: Database) -> str:
@@ -210,7 +268,8 @@ def _drop_guard(database: Database) -> None:
 
 
 def test_a_forced_edit_is_detected_and_named(
-    fresh_database: Database, live_client: Callable[..., TestClient]  # noqa: F811
+    fresh_database: Database,
+    live_client: Callable[..., TestClient],  # noqa: F811
 ) -> None:
     key = _seed(fresh_database)
     client = live_client()
@@ -224,7 +283,8 @@ def test_a_forced_edit_is_detected_and_named(
 
 
 def test_an_edit_that_rehashes_its_event_breaks_the_next_link(
-    fresh_database: Database, live_client: Callable[..., TestClient]  # noqa: F811
+    fresh_database: Database,
+    live_client: Callable[..., TestClient],  # noqa: F811
 ) -> None:
     key = _seed(fresh_database)
     _drop_guard(fresh_database)
@@ -240,7 +300,8 @@ def test_an_edit_that_rehashes_its_event_breaks_the_next_link(
 
 
 def test_a_deleted_event_is_named_as_missing(
-    fresh_database: Database, live_client: Callable[..., TestClient]  # noqa: F811
+    fresh_database: Database,
+    live_client: Callable[..., TestClient],  # noqa: F811
 ) -> None:
     key = _seed(fresh_database)
     _drop_guard(fresh_database)

@@ -35,7 +35,11 @@ def test_the_first_check_is_full_and_later_ones_rehash_only_new_events(fresh_dat
 
     assert first.ok and first.scope == "full" and first.checked == 5 and first.through_seq == 5
     assert first.last_full_at == first.verified_at and first.last_full_by == "vera"
-    assert second.ok and second.scope == "incremental" and (second.from_seq, second.checked, second.through_seq) == (6, 2, 7)
+    assert (
+        second.ok
+        and second.scope == "incremental"
+        and (second.from_seq, second.checked, second.through_seq) == (6, 2, 7)
+    )
     assert second.last_full_at == first.verified_at  # the whole chain was not rehashed again
     assert third.ok and third.checked == 0 and third.through_seq == 7 and third.verified_at == second.verified_at
 
@@ -90,4 +94,6 @@ def test_an_empty_chain_verifies_and_service_accounts_may_not(fresh_database: Da
 
     assert empty.ok and empty.through_seq == 0 and empty.head_hash == GENESIS_HASH
     with fresh_database.transaction() as session, pytest.raises(Forbidden):
-        verification.verify_since_checkpoint(session=session, actor=Actor(username="svc", role="ingest", printed_name="svc"))
+        verification.verify_since_checkpoint(
+            session=session, actor=Actor(username="svc", role="ingest", printed_name="svc")
+        )

@@ -46,7 +46,9 @@ def load(database: Database, simulation: Simulation, *, reference_rows: int = 50
     """Register the model, its policy and reference, and ingest every simulated inference."""
     with database.transaction() as session:
         registry_service.create_model(
-            session=session, actor=SYSTEM, data=ModelCreate(name=simulation.model, display_name="ICH triage", modality="CT", body_part="HEAD")
+            session=session,
+            actor=SYSTEM,
+            data=ModelCreate(name=simulation.model, display_name="ICH triage", modality="CT", body_part="HEAD"),
         )
         registry_service.create_version(
             session=session, actor=SYSTEM, model_name=simulation.model, data=VersionCreate(**simulation.version_spec())
@@ -55,7 +57,10 @@ def load(database: Database, simulation: Simulation, *, reference_rows: int = 50
             session=session, actor=SYSTEM, model_name=simulation.model, version=simulation.version, reason="go-live"
         )
         checks_service.put_policy(
-            session=session, actor=SYSTEM, model_name=simulation.model, policy=MonitoringPolicy.model_validate(default_policy())
+            session=session,
+            actor=SYSTEM,
+            model_name=simulation.model,
+            policy=MonitoringPolicy.model_validate(default_policy()),
         )
         reference_service.upload_records(
             session=session,
@@ -66,7 +71,9 @@ def load(database: Database, simulation: Simulation, *, reference_rows: int = 50
         )
     for batch in batches(simulation.inferences()):
         with database.transaction() as session:
-            result = ingest_service.ingest_inferences(session=session, actor=SYSTEM, records=batch, pseudonym_key=PSEUDONYM_KEY)
+            result = ingest_service.ingest_inferences(
+                session=session, actor=SYSTEM, records=batch, pseudonym_key=PSEUDONYM_KEY
+            )
             assert not result.rejected, result.rejected[:3]
 
 
@@ -92,6 +99,8 @@ def daily_checks(database: Database, simulation: Simulation, days: Iterable[int]
                 if segment is None:
                     (result.breaches if status == "breach" else result.warnings).add((metric, feature))
                 else:
-                    (result.segment_breaches if status == "breach" else result.segment_warnings).add((metric, feature, segment))
+                    (result.segment_breaches if status == "breach" else result.segment_warnings).add(
+                        (metric, feature, segment)
+                    )
             results.append(result)
     return results

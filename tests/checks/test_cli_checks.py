@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from monitor.auth.actors import SYSTEM
 from monitor.checks import service
@@ -27,7 +27,9 @@ def _seed(url: str) -> None:
     with database.transaction() as session:
         make_model(session)
         version = make_version(session, activate=True)
-        service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY))
+        service.put_policy(
+            session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
+        )
         reference_service.upload_records(
             session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(1500, seed=1))
         )
@@ -77,9 +79,13 @@ def test_checks_commands_give_one_line_reasons(database_url: str) -> None:  # no
 
 
 def test_simulate_writes_the_files_a_client_replays(tmp_path: Path, environment: None) -> None:  # noqa: F811
-    result = radmon("simulate", "--scenario", "scanner_change", "--days", "2", "--per-day", "50", "--out", str(tmp_path))
+    result = radmon(
+        "simulate", "--scenario", "scanner_change", "--days", "2", "--per-day", "50", "--out", str(tmp_path)
+    )
     assert result.exit_code == 0, result.output
     assert "100 inferences" in result.stdout
     lines = (tmp_path / "inferences.jsonl").read_text().splitlines()
     assert len(lines) == 100 and json.loads(lines[0])["model"] == "ich-ct"
-    assert "unknown scenario 'bogus'" in one_line_error(radmon("simulate", "--scenario", "bogus", "--out", str(tmp_path)))
+    assert "unknown scenario 'bogus'" in one_line_error(
+        radmon("simulate", "--scenario", "bogus", "--out", str(tmp_path))
+    )

@@ -28,7 +28,12 @@ def _first_day(results: list[DayResult], finding: tuple[str, str | None]) -> int
 
 
 def _run(
-    database: Database, scenario: str, *, days: int = ONSET + 8, checks: range = range(ONSET - 2, ONSET + 8), seed: int = 7
+    database: Database,
+    scenario: str,
+    *,
+    days: int = ONSET + 8,
+    checks: range = range(ONSET - 2, ONSET + 8),
+    seed: int = 7,
 ) -> list[DayResult]:
     simulation = Simulation(days=days, per_day=300, seed=seed, scenarios=scenario)
     load(database, simulation)
@@ -52,10 +57,15 @@ def test_scanner_change_is_flagged_on_the_changed_features_within_a_week(fresh_d
         assert day is not None and day <= ONSET + 7, (finding, day)
     after = [r for r in results if r.day > ONSET]
     top = {f for r in after for f in r.breaches if f[0] == "drift_score"}
-    assert ("drift_score", "age") not in top and ("drift_score", "patient_sex") not in top  # the population did not change
+    assert ("drift_score", "age") not in top and (
+        "drift_score",
+        "patient_sex",
+    ) not in top  # the population did not change
 
 
-@pytest.mark.parametrize("scenario", [f"prevalence_shift:onset={ONSET},to=0.2", f"calibration_decay:onset={ONSET},ramp=7"])
+@pytest.mark.parametrize(
+    "scenario", [f"prevalence_shift:onset={ONSET},to=0.2", f"calibration_decay:onset={ONSET},ramp=7"]
+)
 def test_output_changes_are_flagged_as_output_drift_within_a_week(fresh_database: Database, scenario: str) -> None:
     results = _run(fresh_database, scenario)
     assert all(not r.findings for r in results if r.day <= ONSET)
@@ -67,7 +77,9 @@ def test_output_changes_are_flagged_as_output_drift_within_a_week(fresh_database
 @pytest.mark.slow
 def test_null_traffic_yields_no_drift_finding_over_90_daily_runs(fresh_database: Database) -> None:
     results = _run(fresh_database, "null", days=90, checks=range(1, 91))
-    assert len(results) == 90 and all(r.statuses == {"input_drift": "completed", "output_drift": "completed"} for r in results)
+    assert len(results) == 90 and all(
+        r.statuses == {"input_drift": "completed", "output_drift": "completed"} for r in results
+    )
     assert [(r.day, sorted(r.breaches | r.segment_breaches, key=str)) for r in results if r.findings] == []
 
 

@@ -17,7 +17,9 @@ from tests.checks.data import CATEGORICAL, NUMERIC, frame
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-SPECS = [FeatureSpec(name=n, type="numeric") for n in NUMERIC] + [FeatureSpec(name=c, type="categorical") for c in CATEGORICAL]
+SPECS = [FeatureSpec(name=n, type="numeric") for n in NUMERIC] + [
+    FeatureSpec(name=c, type="categorical") for c in CATEGORICAL
+]
 EXACT = {"ks", "chisquare", "z"}
 # Scores computed from bins: Wasserstein is exact unless the CDFs cross inside a bin; JS and
 # PSI on continuous features are re-binned onto Evidently's Sturges bins.
@@ -28,7 +30,9 @@ def _table(data: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(data, preserve_index=False)
 
 
-def ours(reference: pd.DataFrame, current: pd.DataFrame, pins: dict[str, str] | None = None) -> dict[str, drift.ColumnDrift]:
+def ours(
+    reference: pd.DataFrame, current: pd.DataFrame, pins: dict[str, str] | None = None
+) -> dict[str, drift.ColumnDrift]:
     profile = reference_profile(_table(reference), SPECS)
     window = sample_profile(_table(current), profile)
     return {
@@ -43,7 +47,9 @@ def ours(reference: pd.DataFrame, current: pd.DataFrame, pins: dict[str, str] | 
     }
 
 
-def evidently(reference: pd.DataFrame, current: pd.DataFrame, pins: dict[str, str] | None = None) -> dict[str, tuple[float, str, bool]]:
+def evidently(
+    reference: pd.DataFrame, current: pd.DataFrame, pins: dict[str, str] | None = None
+) -> dict[str, tuple[float, str, bool]]:
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -56,8 +62,12 @@ def evidently(reference: pd.DataFrame, current: pd.DataFrame, pins: dict[str, st
             Dataset.from_pandas(reference[columns], data_definition=definition),
         )
     body = snapshot.dict()
-    values = {m["config"]["column"]: (m["value"], m["config"]["method"]) for m in body["metrics"] if "column" in m["config"]}
-    drifted = {t["metric_config"]["params"]["column"]: t["status"] == "FAIL" for t in body["tests"] if t["id"] == "drift"}
+    values = {
+        m["config"]["column"]: (m["value"], m["config"]["method"]) for m in body["metrics"] if "column" in m["config"]
+    }
+    drifted = {
+        t["metric_config"]["params"]["column"]: t["status"] == "FAIL" for t in body["tests"] if t["id"] == "drift"
+    }
     return {name: (value, method, drifted[name]) for name, (value, method) in values.items()}
 
 
@@ -82,7 +92,9 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("pins", [None, {"age": "psi", "noise_sd": "jensenshannon", "mean_hu": "ks", "manufacturer": "psi"}])
+@pytest.mark.parametrize(
+    "pins", [None, {"age": "psi", "noise_sd": "jensenshannon", "mean_hu": "ks", "manufacturer": "psi"}]
+)
 @pytest.mark.parametrize("case", list(CASES))
 def test_verdicts_methods_and_scores_match_evidently(case: str, pins: dict[str, str] | None) -> None:
     n_reference, n_window, options, expected = CASES[case]
@@ -122,8 +134,12 @@ def test_a_window_is_the_sum_of_its_days() -> None:
     for spec in SPECS:
         a, b = whole.features[spec.name], summed.features[spec.name]
         assert np.array_equal(a.counts, b.counts)
-        one = drift.column_drift(reference.features[spec.name], a, pinned_method=None, threshold=None, distance_threshold=0.1)
-        other = drift.column_drift(reference.features[spec.name], b, pinned_method=None, threshold=None, distance_threshold=0.1)
+        one = drift.column_drift(
+            reference.features[spec.name], a, pinned_method=None, threshold=None, distance_threshold=0.1
+        )
+        other = drift.column_drift(
+            reference.features[spec.name], b, pinned_method=None, threshold=None, distance_threshold=0.1
+        )
         assert one.score == pytest.approx(other.score, rel=1e-9)
     assert summed.features["manufacturer"].unseen == whole.features["manufacturer"].unseen
     assert (summed.rows, summed.positive_predictions) == (whole.rows, whole.positive_predictions)
@@ -144,7 +160,9 @@ def _unified(current: pd.DataFrame, seed: int = 0) -> drift.UnifiedDrift:
     outputs = {
         "score": drift.noise(reference.score, window.score, rng),
         "prediction": drift.rate_noise(
-            (reference.positive_predictions, reference.predictions), (window.positive_predictions, window.predictions), rng
+            (reference.positive_predictions, reference.predictions),
+            (window.positive_predictions, window.predictions),
+            rng,
         ),
     }
     return drift.unified_drift(inputs, outputs)
@@ -175,7 +193,10 @@ def test_sampling_noise_separates_a_small_window_from_real_drift() -> None:
     assert drift.significance(reference.features["age"], small.features["age"])[1] > drift.SIGNIFICANCE_ALPHA
     assert drift.significance(reference.features["age"], large.features["age"])[1] <= drift.SIGNIFICANCE_ALPHA
     shifted = sample_profile(_table(frame(3000, seed=34, manufacturer_mix=[0.1, 0.2, 0.3, 0.4])), reference)
-    assert drift.significance(reference.features["manufacturer"], shifted.features["manufacturer"])[1] <= drift.SIGNIFICANCE_ALPHA
+    assert (
+        drift.significance(reference.features["manufacturer"], shifted.features["manufacturer"])[1]
+        <= drift.SIGNIFICANCE_ALPHA
+    )
 
 
 def test_a_few_extreme_values_do_not_make_a_breach() -> None:

@@ -69,8 +69,14 @@ def test_prediction_intervals_cover_the_realized_figures_when_the_assumptions_ho
     for _ in range(windows):
         scores, labels = calibrated_world(rng, 2000, shift=0.3)
         prediction = (scores >= 0.2).astype(int)
-        estimated = overall(estimation.estimated_figures(reference, scores, prediction, targets=TARGETS, limits=LIMITS, replicates=150))
-        realized = overall(performance.overall_figures(labels, scores, prediction, targets=TARGETS, limits=performance.Limits(replicates=50)))
+        estimated = overall(
+            estimation.estimated_figures(reference, scores, prediction, targets=TARGETS, limits=LIMITS, replicates=150)
+        )
+        realized = overall(
+            performance.overall_figures(
+                labels, scores, prediction, targets=TARGETS, limits=performance.Limits(replicates=50)
+            )
+        )
         for metric in hits:
             hits[metric] += estimated[metric].ci_low <= realized[metric].value <= estimated[metric].ci_high
         errors.append(estimated["auc"].value - realized["auc"].value)
@@ -88,8 +94,12 @@ def test_under_concept_shift_the_estimate_misses_and_reconciliation_says_so() ->
     bleeds_missed = (labels == 1) & (rng.random(4000) < 0.5)
     scores = np.where(bleeds_missed, scores * 0.3, scores)
     prediction = (scores >= 0.2).astype(int)
-    estimated = estimation.estimated_figures(reference, scores, prediction, targets=TARGETS, limits=LIMITS, replicates=150)
-    realized = performance.overall_figures(labels, scores, prediction, targets=TARGETS, limits=performance.Limits(replicates=50))
+    estimated = estimation.estimated_figures(
+        reference, scores, prediction, targets=TARGETS, limits=LIMITS, replicates=150
+    )
+    realized = performance.overall_figures(
+        labels, scores, prediction, targets=TARGETS, limits=performance.Limits(replicates=50)
+    )
     errors = {f.metric: f for f in estimation.reconcile(estimated, realized)}
     sensitivity = errors["sensitivity_estimate_error"]
     assert sensitivity.value > 0.1  # the estimate is optimistic by more than ten points
@@ -103,12 +113,18 @@ def test_reconciliation_is_quiet_when_the_estimate_holds_and_waits_for_enough_la
     reference = estimation.Reference.fit(*calibrated_world(rng, 5000), resamples=30)
     scores, labels = calibrated_world(rng, 3000)
     prediction = (scores >= 0.2).astype(int)
-    estimated = estimation.estimated_figures(reference, scores, prediction, targets=TARGETS, limits=LIMITS, replicates=150)
-    realized = performance.overall_figures(labels, scores, prediction, targets=TARGETS, limits=performance.Limits(replicates=50))
+    estimated = estimation.estimated_figures(
+        reference, scores, prediction, targets=TARGETS, limits=LIMITS, replicates=150
+    )
+    realized = performance.overall_figures(
+        labels, scores, prediction, targets=TARGETS, limits=performance.Limits(replicates=50)
+    )
     errors = {f.metric: f for f in estimation.reconcile(estimated, realized)}
     assert {f.status for f in errors.values()} == {"ok"}
     few = np.where(np.arange(3000) < 100, labels, -1)  # only 100 labelled so far
-    partial = performance.overall_figures(few, scores, prediction, targets=TARGETS, limits=performance.Limits(replicates=50))
+    partial = performance.overall_figures(
+        few, scores, prediction, targets=TARGETS, limits=performance.Limits(replicates=50)
+    )
     errors = {f.metric: f for f in estimation.reconcile(estimated, partial)}
     assert errors["sensitivity_estimate_error"].status == "insufficient_data"
     assert errors["sensitivity_estimate_error"].value is None
@@ -120,7 +136,9 @@ def test_segments_get_their_own_estimates_and_minimums() -> None:
     scores, _ = calibrated_world(rng, 3000)
     site = np.where(np.arange(3000) < 2900, "big", "small").astype(object)
     parts = performance.partitions({"site": site}, ["site"], [])
-    figures = estimation.estimated_figures(reference, scores, (scores > 0.2).astype(int), targets=TARGETS, limits=LIMITS, parts=parts, replicates=50)
+    figures = estimation.estimated_figures(
+        reference, scores, (scores > 0.2).astype(int), targets=TARGETS, limits=LIMITS, parts=parts, replicates=50
+    )
     by_key = {(f.segment, f.metric): f for f in figures}
     assert by_key[("site=big", "sensitivity")].status != "insufficient_data"
     assert by_key[("site=small", "sensitivity")].status == "insufficient_data"
@@ -137,10 +155,18 @@ def test_on_the_simulator_without_change_the_estimate_covers_the_realized_figure
     frame = simulation.frame()
     window = frame[frame.day >= 7]
     estimated = overall(
-        estimation.estimated_figures(reference, window.score.to_numpy(), window.prediction.to_numpy(), targets=TARGETS, limits=LIMITS)
+        estimation.estimated_figures(
+            reference, window.score.to_numpy(), window.prediction.to_numpy(), targets=TARGETS, limits=LIMITS
+        )
     )
     realized = overall(
-        performance.overall_figures(window.label.to_numpy(), window.score.to_numpy(), window.prediction.to_numpy(), targets=TARGETS, limits=LIMITS)
+        performance.overall_figures(
+            window.label.to_numpy(),
+            window.score.to_numpy(),
+            window.prediction.to_numpy(),
+            targets=TARGETS,
+            limits=LIMITS,
+        )
     )
     for metric in ("sensitivity", "specificity", "auc"):
         assert estimated[metric].ci_low <= realized[metric].value <= estimated[metric].ci_high, metric
@@ -157,10 +183,20 @@ NANNYML_PYTHON = os.environ.get("RADMON_NANNYML_PYTHON")
     not (NANNYML_DATA and (Path(NANNYML_DATA) / "synthetic_sample_reference.csv").exists()),
     reason="set RADMON_NANNYML_DATA to the folder of NannyML's synthetic_sample_*.csv (from its wheel; see bench/estimation_vs_nannyml.py)",
 )
-@pytest.mark.skipif(not NANNYML_PYTHON, reason="set RADMON_NANNYML_PYTHON to the python of a venv with nannyml installed")
+@pytest.mark.skipif(
+    not NANNYML_PYTHON, reason="set RADMON_NANNYML_PYTHON to the python of a venv with nannyml installed"
+)
 def test_per_chunk_auc_error_is_no_worse_than_nannyml_cbpe() -> None:
     answer = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "estimation_vs_nannyml.py"), "--data", str(NANNYML_DATA), "--nannyml-python", str(NANNYML_PYTHON), "--json"],
+        [
+            sys.executable,
+            str(ROOT / "bench" / "estimation_vs_nannyml.py"),
+            "--data",
+            str(NANNYML_DATA),
+            "--nannyml-python",
+            str(NANNYML_PYTHON),
+            "--json",
+        ],
         capture_output=True,
         text=True,
         check=True,

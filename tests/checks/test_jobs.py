@@ -121,14 +121,16 @@ def test_a_scheduled_run_with_drift_raises_alerts_and_queues_them_for_the_digest
     jobs.run_due_checks("ich-ct", END, database=fresh_database)
 
     with fresh_database.transaction() as session:
-        points = session.execute(select(MetricPoint.kind, MetricPoint.metric, MetricPoint.feature, MetricPoint.segment, MetricPoint.status)).all()
+        points = session.execute(
+            select(MetricPoint.kind, MetricPoint.metric, MetricPoint.feature, MetricPoint.segment, MetricPoint.status)
+        ).all()
         alerts = session.execute(select(Alert.kind, Alert.metric, Alert.feature, Alert.segment, Alert.severity)).all()
         queued = session.execute(select(func.count()).select_from(DigestItem)).scalar_one()
     breaches = {(p.kind, p.metric, p.feature, p.segment) for p in points if p.status == "breach"}
     warnings = {(p.kind, p.metric, p.feature, p.segment) for p in points if p.status == "warn"}
     raised = {(a.kind, a.metric, a.feature, a.segment) for a in alerts}
     assert breaches, "the shifted window must breach"
-    assert breaches <= raised and raised <= breaches | warnings  # every breach alerts; nothing else but warns
+    assert breaches <= raised <= breaches | warnings  # every breach alerts; nothing else but warns
     assert len(alerts) == len(raised)  # one alert per fingerprint
     assert {a.severity for a in alerts if a.kind == "input_drift"} == {"warning"}
     assert queued >= 1  # drift warnings wait for the next digest email; none is lost

@@ -32,30 +32,50 @@ def _stored_profiles(database: Database, *, parallel: int, monkeypatch: pytest.M
     with database.transaction() as session:
         session.execute(DailyProfile.__table__.delete())
     with database.transaction() as session:
-        run = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END)[0]
+        run = service.run_checks(
+            session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END
+        )[0]
         summary = dict(run.summary)
     with database.transaction() as session:
-        bodies = [(p.day, p.row_count, p.body) for p in session.execute(select(DailyProfile).order_by(DailyProfile.day)).scalars()]
-    return bodies, {"serial_reads": len(reads), **{k: summary[k] for k in ("rows_read", "days_profiled_now", "segments_drifted")}}
+        bodies = [
+            (p.day, p.row_count, p.body)
+            for p in session.execute(select(DailyProfile).order_by(DailyProfile.day)).scalars()
+        ]
+    return bodies, {
+        "serial_reads": len(reads),
+        **{k: summary[k] for k in ("rows_read", "days_profiled_now", "segments_drifted")},
+    }
 
 
-def test_parallel_day_reads_give_the_same_profiles(fresh_database: Database, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parallel_day_reads_give_the_same_profiles(
+    fresh_database: Database, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if backend != "postgresql":
         pytest.skip("parallel reads are a PostgreSQL path")
     with fresh_database.transaction() as session:
         make_model(session)
         version = make_version(session, activate=True)
-        service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY))
-        reference_service.upload_records(session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(2000, seed=1)))
-        insert_inferences(session, session.get(ModelVersion, version.id), frame(2100, seed=2, shift=0.5), start=START, days=7)
+        service.put_policy(
+            session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
+        )
+        reference_service.upload_records(
+            session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(2000, seed=1))
+        )
+        insert_inferences(
+            session, session.get(ModelVersion, version.id), frame(2100, seed=2, shift=0.5), start=START, days=7
+        )
     serial, serial_run = _stored_profiles(fresh_database, parallel=1, monkeypatch=monkeypatch)
     parallel, parallel_run = _stored_profiles(fresh_database, parallel=2, monkeypatch=monkeypatch)
     assert serial_run["serial_reads"] == 7 and parallel_run["serial_reads"] == 0  # the parallel path did run
     assert len(serial) == 7 and parallel == serial
-    assert {k: v for k, v in parallel_run.items() if k != "serial_reads"} == {k: v for k, v in serial_run.items() if k != "serial_reads"}
+    assert {k: v for k, v in parallel_run.items() if k != "serial_reads"} == {
+        k: v for k, v in serial_run.items() if k != "serial_reads"
+    }
 
 
-def test_a_transaction_with_its_own_writes_reads_in_its_session(fresh_database: Database, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_transaction_with_its_own_writes_reads_in_its_session(
+    fresh_database: Database, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Other connections would not see the rows this transaction inserted: it must read them itself.
     if backend != "postgresql":
         pytest.skip("parallel reads are a PostgreSQL path")
@@ -63,11 +83,17 @@ def test_a_transaction_with_its_own_writes_reads_in_its_session(fresh_database: 
     with fresh_database.transaction() as session:
         make_model(session)
         version = make_version(session, activate=True)
-        service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY))
-        reference_service.upload_records(session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(2000, seed=1)))
+        service.put_policy(
+            session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
+        )
+        reference_service.upload_records(
+            session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(2000, seed=1))
+        )
         insert_inferences(session, version, frame(2100, seed=2), start=START, days=7)
         page_cost = session.execute(text("SHOW random_page_cost")).scalar_one()
-        run = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END)[0]
+        run = service.run_checks(
+            session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END
+        )[0]
         assert run.summary["rows"] == 2100 and run.summary["rows_read"] == 2100
         # The day reads lower the planner's page cost for themselves only, not for the rest of the check.
         assert session.execute(text("SHOW random_page_cost")).scalar_one() == page_cost

@@ -13,7 +13,9 @@ TARGETS = {"sensitivity": 0.9, "specificity": 0.8, "auc": 0.85}
 LIMITS = perf.Limits(replicates=200)
 
 
-def confusion(tp: int, fn: int, tn: int, fp: int, *, unlabelled: int = 0, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def confusion(
+    tp: int, fn: int, tn: int, fp: int, *, unlabelled: int = 0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows with exactly these counts; scores separate the classes loosely; -1 labels appended."""
     rng = np.random.default_rng(seed)
     label = np.array([1] * (tp + fn) + [0] * (tn + fp) + [-1] * unlabelled)
@@ -76,7 +78,10 @@ def test_ece_carries_the_reliability_curve() -> None:
 )
 def test_status_against_the_target(tp: int, fn: int, status: str) -> None:
     label, score, prediction = confusion(tp, fn, 160, 40)
-    assert by_metric(perf.overall_figures(label, score, prediction, targets=TARGETS, limits=LIMITS))["sensitivity"].status == status
+    assert (
+        by_metric(perf.overall_figures(label, score, prediction, targets=TARGETS, limits=LIMITS))["sensitivity"].status
+        == status
+    )
 
 
 def test_metrics_without_a_target_are_ok_and_lower_is_better_metrics_breach_upward() -> None:
@@ -94,7 +99,9 @@ def test_below_the_minimum_counts_a_metric_is_insufficient_data_with_its_counts(
         assert figures[metric].details["counts"]["positives"] == 25
         assert figures[metric].details["minimum"] == {"positives": 30, "negatives": 30}
     assert figures["specificity"].status != "insufficient_data"
-    lenient = by_metric(perf.overall_figures(label, score, prediction, targets=TARGETS, limits=perf.Limits(min_positives=20)))
+    lenient = by_metric(
+        perf.overall_figures(label, score, prediction, targets=TARGETS, limits=perf.Limits(min_positives=20))
+    )
     assert lenient["sensitivity"].status != "insufficient_data"
 
 
@@ -106,7 +113,11 @@ def segment_frame(seed: int = 0, rows: int = 4000) -> dict[str, np.ndarray]:
     """Four sites, one with sensitivity 0.78; the others 0.93; specificity 0.88 everywhere."""
     rng = np.random.default_rng(seed)
     site = rng.choice(np.array(["north", "south", "east", "west"], dtype=object), rows)
-    manufacturer = np.where(site == "north", "GE", np.where(site == "south", "SIEMENS", rng.choice(np.array(["Philips", "Canon"], dtype=object), rows)))
+    manufacturer = np.where(
+        site == "north",
+        "GE",
+        np.where(site == "south", "SIEMENS", rng.choice(np.array(["Philips", "Canon"], dtype=object), rows)),
+    )
     sex = rng.choice(np.array(["F", "M", None], dtype=object), rows, p=[0.49, 0.49, 0.02])
     label = (rng.random(rows) < 0.15).astype(int)
     prediction = np.zeros(rows, dtype=int)
@@ -115,7 +126,14 @@ def segment_frame(seed: int = 0, rows: int = 4000) -> dict[str, np.ndarray]:
             rows_of = rng.permutation(np.flatnonzero((site == name) & (label == cls)))
             prediction[rows_of[: round(rate * len(rows_of))]] = 1
     score = np.clip(0.5 * prediction + 0.3 * label + rng.normal(0.1, 0.1, rows), 0, 1)
-    return {"site": site, "manufacturer": manufacturer.astype(object), "patient_sex": sex, "label": label, "score": score, "prediction": prediction}
+    return {
+        "site": site,
+        "manufacturer": manufacturer.astype(object),
+        "patient_sex": sex,
+        "label": label,
+        "score": score,
+        "prediction": prediction,
+    }
 
 
 def test_partitions_name_segments_and_intersections() -> None:
@@ -130,7 +148,14 @@ def test_partitions_name_segments_and_intersections() -> None:
 
 def subgroups(frame: dict[str, np.ndarray], **limits: object) -> perf.SubgroupTable:
     parts = perf.partitions(frame, ["site", "manufacturer", "patient_sex"], [["site", "manufacturer"]])
-    return perf.subgroup_table(frame["label"], frame["score"], frame["prediction"], parts, targets=TARGETS, limits=perf.Limits(replicates=100, **limits))  # type: ignore[arg-type]
+    return perf.subgroup_table(
+        frame["label"],
+        frame["score"],
+        frame["prediction"],
+        parts,
+        targets=TARGETS,
+        limits=perf.Limits(replicates=100, **limits),
+    )  # type: ignore[arg-type]
 
 
 def test_degraded_site_is_a_breach_ranked_first_while_the_overall_figure_does_not_breach() -> None:
@@ -146,7 +171,9 @@ def test_degraded_site_is_a_breach_ranked_first_while_the_overall_figure_does_no
     assert table.ranking[0]["metric"] == "sensitivity"
     south = by_metric(table.figures, "site=south")["sensitivity"]
     assert south.status == "ok"
-    overall = by_metric(perf.overall_figures(frame["label"], frame["score"], frame["prediction"], targets=TARGETS, limits=LIMITS))
+    overall = by_metric(
+        perf.overall_figures(frame["label"], frame["score"], frame["prediction"], targets=TARGETS, limits=LIMITS)
+    )
     assert overall["sensitivity"].status != "breach"
 
 
@@ -157,7 +184,9 @@ def test_segments_with_the_same_rows_are_tested_once_and_reported_under_every_na
         twin = by_metric(table.figures, alias)["sensitivity"]
         assert twin.details["same_rows_as"] == "site=north"
         assert (twin.status, twin.details["q_target"]) == (north.status, north.details["q_target"])
-    tested = {(f.segment, f.metric) for f in table.figures if "p_target" in f.details and "same_rows_as" not in f.details}
+    tested = {
+        (f.segment, f.metric) for f in table.figures if "p_target" in f.details and "same_rows_as" not in f.details
+    }
     rest_tests = sum(1 for f in table.figures if "p_rest" in f.details and "same_rows_as" not in f.details)
     assert table.tests == len(tested) + rest_tests
 
@@ -169,7 +198,11 @@ def test_small_segments_are_insufficient_data_never_ok() -> None:
     assert missing_sex["sensitivity"].details["counts"]["positives"] < 30
     assert "p_target" not in missing_sex["sensitivity"].details
     assert missing_sex["label_coverage"].value == 1.0
-    assert all(f.status == "insufficient_data" for f in table.figures if f.details.get("counts", {}).get("positives", 99) < 30 and f.metric == "auc")
+    assert all(
+        f.status == "insufficient_data"
+        for f in table.figures
+        if f.details.get("counts", {}).get("positives", 99) < 30 and f.metric == "auc"
+    )
 
 
 def test_min_positives_is_configurable() -> None:
@@ -185,7 +218,9 @@ def test_a_segment_worse_than_the_rest_but_meeting_the_target_is_a_warning() -> 
     sensitivity = np.where(site == "a", 0.93, 0.99)
     prediction = np.where(label == 1, rng.random(rows) < sensitivity, rng.random(rows) > 0.9).astype(int)
     parts = perf.partitions({"site": site}, ["site"], [])
-    table = perf.subgroup_table(label, prediction * 0.8 + 0.1, prediction, parts, targets=TARGETS, limits=perf.Limits(replicates=50))
+    table = perf.subgroup_table(
+        label, prediction * 0.8 + 0.1, prediction, parts, targets=TARGETS, limits=perf.Limits(replicates=50)
+    )
     a = by_metric(table.figures, "site=a")["sensitivity"]
     assert a.details["discovery"] == {"target": False, "rest": True}
     assert a.status == "warn"

@@ -22,7 +22,9 @@ def keys(session: Session) -> dict[str, str]:
     return make_keys(session)
 
 
-def test_defaults_until_saved_then_saved_policy_is_served(client: TestClient, keys: dict[str, str], session: Session) -> None:
+def test_defaults_until_saved_then_saved_policy_is_served(
+    client: TestClient, keys: dict[str, str], session: Session
+) -> None:
     first = client.get("/api/v1/models/ich-ct/policy", headers=auth(keys["viewer"]))
     assert first.status_code == 200
     assert first.json()["window_days"] == 7 and first.json()["approvals_required"] == 2

@@ -22,8 +22,16 @@ def _bin_of(value: float, edges: np.ndarray) -> int:
     ("reference", "window"),
     [
         pytest.param(lambda rng: rng.normal(size=4000), lambda rng: rng.normal(0.4, 1.3, size=1500), id="continuous"),
-        pytest.param(lambda rng: rng.integers(0, 8, 3000).astype(float), lambda rng: rng.integers(-2, 11, 900).astype(float), id="discrete, values off the reference"),
-        pytest.param(lambda rng: np.round(rng.normal(size=3000), 1), lambda rng: np.round(rng.normal(size=800), 1), id="ties on the edges"),
+        pytest.param(
+            lambda rng: rng.integers(0, 8, 3000).astype(float),
+            lambda rng: rng.integers(-2, 11, 900).astype(float),
+            id="discrete, values off the reference",
+        ),
+        pytest.param(
+            lambda rng: np.round(rng.normal(size=3000), 1),
+            lambda rng: np.round(rng.normal(size=800), 1),
+            id="ties on the edges",
+        ),
         pytest.param(lambda rng: rng.normal(size=2000), lambda rng: np.array([np.nan, np.nan]), id="only missing"),
     ],
 )

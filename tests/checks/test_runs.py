@@ -31,16 +31,24 @@ DRIFT = ["input_drift", "output_drift"]
 def _setup(session: Session, *, policy: dict | None = None, reference_rows: int = 3000) -> ModelVersion:
     make_model(session)
     version = make_version(session, activate=True)
-    service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(policy or POLICY))
+    service.put_policy(
+        session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(policy or POLICY)
+    )
     if reference_rows:
         reference_service.upload_records(
-            session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(reference_rows, seed=1))
+            session=session,
+            actor=SYSTEM,
+            model_name="ich-ct",
+            version="2.1.0",
+            records=records(frame(reference_rows, seed=1)),
         )
     return version
 
 
 def _points(session: Session, run: CheckRun) -> dict[tuple[str, str | None], MetricPoint]:
-    points = session.execute(select(MetricPoint).where(MetricPoint.run_id == run.id, MetricPoint.segment.is_(None))).scalars()
+    points = session.execute(
+        select(MetricPoint).where(MetricPoint.run_id == run.id, MetricPoint.segment.is_(None))
+    ).scalars()
     return {(p.metric, p.feature): p for p in points}
 
 
@@ -58,7 +66,9 @@ def test_drift_is_found_on_the_shifted_features_and_persisted(session: Session) 
     assert points[("drift_score", "age")].status == "breach" and points[("drift_score", "age")].method == "wasserstein"
     assert points[("drift_score", "kvp")].status == "ok" and points[("drift_score", "kvp")].method == "jensenshannon"
     assert points[("unseen_categories", "manufacturer")].status == "breach"
-    assert points[("unseen_categories", "manufacturer")].details["categories"] == {"United Imaging": pytest.approx(105, abs=40)}
+    assert points[("unseen_categories", "manufacturer")].details["categories"] == {
+        "United Imaging": pytest.approx(105, abs=40)
+    }
     assert points[("unified_drift", None)].status == "breach"
     contributions = {f: p.value for (m, f), p in points.items() if m == "unified_drift_contribution"}
     assert set(contributions) == set(NUMERIC) | set(CATEGORICAL) | {"score", "prediction"}
@@ -85,9 +95,15 @@ def test_verdicts_match_evidently_on_the_stored_window(session: Session) -> None
     from tests.checks.test_drift_engine import SPECS, evidently
 
     version = _setup(session)
-    insert_inferences(session, version, frame(2100, seed=4, shift=0.4, manufacturer_mix=[0.25, 0.25, 0.25, 0.25]), start=START, days=7)
-    run = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END)[0]
-    window = read_columns(session, Source(model_id=version.model_id, version_id=version.id, start=START, end=END), SPECS).to_pandas()
+    insert_inferences(
+        session, version, frame(2100, seed=4, shift=0.4, manufacturer_mix=[0.25, 0.25, 0.25, 0.25]), start=START, days=7
+    )
+    run = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END)[
+        0
+    ]
+    window = read_columns(
+        session, Source(model_id=version.model_id, version_id=version.id, start=START, end=END), SPECS
+    ).to_pandas()
     reference = frame(3000, seed=1)
     oracle = evidently(reference, window)
     assert set(run.summary["drifted_features"]) == {name for name, (_, _, drifted) in oracle.items() if drifted}
@@ -98,42 +114,60 @@ def test_verdicts_match_evidently_on_the_stored_window(session: Session) -> None
 def test_rerun_supersedes_and_series_show_current_runs_only(session: Session) -> None:
     version = _setup(session)
     insert_inferences(session, version, frame(2100, seed=5), start=START, days=7)
-    first = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END)[0]
-    second = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END)[0]
+    first = service.run_checks(
+        session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END
+    )[0]
+    second = service.run_checks(
+        session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END
+    )[0]
     session.refresh(first)
     assert first.superseded_by == second.id and first.superseded_at is not None and second.superseded_at is None
     assert second.summary == first.summary | {"days_profiled_now": 0, "rows_read": 0}
     listed = service.list_runs(session=session, actor=SYSTEM, model_name="ich-ct")
     assert [r.id for r in listed] == [second.id]
-    assert {r.id for r in service.list_runs(session=session, actor=SYSTEM, model_name="ich-ct", include_superseded=True)} == {first.id, second.id}
+    assert {
+        r.id for r in service.list_runs(session=session, actor=SYSTEM, model_name="ich-ct", include_superseded=True)
+    } == {first.id, second.id}
     series = service.metric_series(session=session, actor=SYSTEM, model_name="ich-ct", metric="positive_rate")
     assert {p.run_id for p in series} == {second.id}
     # The overall rate and one per segment value (site, manufacturer, patient_sex of the policy).
     assert [p.segment for p in series if p.segment is None or p.segment.startswith("site=")] == [
-        None, "site=east", "site=north", "site=south", "site=west"
+        None,
+        "site=east",
+        "site=north",
+        "site=south",
+        "site=west",
     ]
 
 
 def test_daily_profiles_are_incremental_and_pick_up_late_records(session: Session) -> None:
     version = _setup(session)
     insert_inferences(session, version, frame(2100, seed=6), start=START, days=7)
-    first = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END)[0]
+    first = service.run_checks(
+        session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END
+    )[0]
     assert (first.summary["days_profiled_now"], first.summary["rows_read"]) == (7, 2100)
     assert session.execute(select(func.count()).select_from(DailyProfile)).scalar_one() == 7
 
-    again = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END)[0]
+    again = service.run_checks(
+        session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END
+    )[0]
     assert (again.summary["days_profiled_now"], again.summary["rows_read"]) == (0, 0)
 
     # 60 late records for the window's third day, all from a scanner the reference never saw.
     late = frame(60, seed=7, new_manufacturer=1.0)
     insert_inferences(session, version, late, start=START + timedelta(days=2), days=1)
-    third = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END)[0]
+    third = service.run_checks(
+        session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END
+    )[0]
     assert (third.summary["days_profiled_now"], third.summary["rows_read"], third.summary["rows"]) == (1, 360, 2160)
     assert _points(session, third)[("unseen_categories", "manufacturer")].details["rows"] == 60
 
     # The next day's run reuses six of the seven days.
     insert_inferences(session, version, frame(300, seed=8), start=END, days=1)
-    nxt = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END + timedelta(days=1))[0]
+    nxt = service.run_checks(
+        session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END + timedelta(days=1)
+    )[0]
     assert nxt.summary["days_profiled_now"] == 1
 
 
@@ -141,7 +175,9 @@ def test_a_window_not_on_midnight_uses_partial_days(session: Session) -> None:
     version = _setup(session)
     insert_inferences(session, version, frame(2100, seed=9), start=START, days=7)
     noon = END - timedelta(hours=12)
-    run = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=noon)[0]
+    run = service.run_checks(
+        session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=noon
+    )[0]
     expected = read_columns(
         session, Source(model_id=version.model_id, version_id=version.id, start=noon - timedelta(days=7), end=noon), []
     ).num_rows
@@ -170,12 +206,21 @@ def test_baseline_period_in_the_policy_becomes_the_reference(session: Session) -
     baseline_start = START - timedelta(days=30)
     insert_inferences(session, version, frame(3000, seed=12), start=baseline_start, days=14)
     insert_inferences(session, version, frame(2100, seed=13, shift=1.0), start=START, days=7)
-    policy = {**POLICY, "baseline": {"start": baseline_start.isoformat(), "end": (baseline_start + timedelta(days=14)).isoformat()}}
-    service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(policy))
-    run = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END)[0]
+    policy = {
+        **POLICY,
+        "baseline": {"start": baseline_start.isoformat(), "end": (baseline_start + timedelta(days=14)).isoformat()},
+    }
+    service.put_policy(
+        session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(policy)
+    )
+    run = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END)[
+        0
+    ]
     assert run.status == "completed" and run.summary["reference_source"] == "baseline"
     assert {"age", "noise_sd", "mean_hu"} <= set(run.summary["drifted_features"])
-    again = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END)[0]
+    again = service.run_checks(
+        session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END
+    )[0]
     assert again.reference_set_id == run.reference_set_id  # built once, reused
 
 
@@ -184,8 +229,13 @@ def test_every_version_with_inferences_in_the_window_is_checked(session: Session
     canary = make_version(session, version="2.2.0")
     insert_inferences(session, version, frame(1500, seed=14), start=START, days=7)
     insert_inferences(session, canary, frame(600, seed=15), start=START, days=7)
-    runs = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END)
-    assert [(r.version_id, r.status) for r in runs] == [(version.id, "completed"), (canary.id, "failed")]  # 2.2.0 has no reference
+    runs = service.run_checks(
+        session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END
+    )
+    assert [(r.version_id, r.status) for r in runs] == [
+        (version.id, "completed"),
+        (canary.id, "failed"),
+    ]  # 2.2.0 has no reference
 
 
 def test_backfill_windows(session: Session) -> None:
@@ -193,11 +243,20 @@ def test_backfill_windows(session: Session) -> None:
     insert_inferences(session, version, frame(2100, seed=16), start=START, days=7)
     service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=DRIFT, window_end=END)
     ends = service.backfill_windows(
-        session=session, model_name="ich-ct", first_end=END - timedelta(days=2), last_end=END + timedelta(hours=5), kinds=DRIFT
+        session=session,
+        model_name="ich-ct",
+        first_end=END - timedelta(days=2),
+        last_end=END + timedelta(hours=5),
+        kinds=DRIFT,
     )
     assert ends == [END - timedelta(days=2), END - timedelta(days=1), END]
     missing = service.backfill_windows(
-        session=session, model_name="ich-ct", first_end=END - timedelta(days=2), last_end=END, kinds=DRIFT, missing_only=True
+        session=session,
+        model_name="ich-ct",
+        first_end=END - timedelta(days=2),
+        last_end=END,
+        kinds=DRIFT,
+        missing_only=True,
     )
     assert missing == [END - timedelta(days=2), END - timedelta(days=1)]
 
@@ -214,23 +273,50 @@ def keys(session: Session) -> dict[str, str]:
 
 
 def test_run_now_answers_the_runs_in_the_contract_shape(client: TestClient, keys: dict[str, str]) -> None:
-    answer = client.post("/api/v1/checks/run", json={"model": "ich-ct", "kinds": DRIFT, "window_end": END.isoformat()}, headers=auth(keys["qa"]))
+    answer = client.post(
+        "/api/v1/checks/run",
+        json={"model": "ich-ct", "kinds": DRIFT, "window_end": END.isoformat()},
+        headers=auth(keys["qa"]),
+    )
     assert answer.status_code == 200, answer.text
     runs = answer.json()
     assert [r["kind"] for r in runs] == ["input_drift", "output_drift"]
     first = runs[0]
-    assert {"id", "model", "version", "kind", "status", "window_start", "window_end", "summary", "metrics"} <= set(first)
+    assert {"id", "model", "version", "kind", "status", "window_start", "window_end", "summary", "metrics"} <= set(
+        first
+    )
     assert (first["model"], first["version"], first["status"]) == ("ich-ct", "2.1.0", "completed")
     point = next(m for m in first["metrics"] if m["metric"] == "drift_score" and m["feature"] == "age")
-    assert {"metric", "feature", "segment", "value", "ci_low", "ci_high", "n", "threshold", "method", "status", "estimated"} <= set(point)
-    assert (point["method"], point["status"], point["threshold"], point["estimated"]) == ("wasserstein", "breach", 0.1, False)
+    assert {
+        "metric",
+        "feature",
+        "segment",
+        "value",
+        "ci_low",
+        "ci_high",
+        "n",
+        "threshold",
+        "method",
+        "status",
+        "estimated",
+    } <= set(point)
+    assert (point["method"], point["status"], point["threshold"], point["estimated"]) == (
+        "wasserstein",
+        "breach",
+        0.1,
+        False,
+    )
 
-    listed = client.get("/api/v1/checks", params={"model": "ich-ct", "kind": "input_drift"}, headers=auth(keys["viewer"])).json()
+    listed = client.get(
+        "/api/v1/checks", params={"model": "ich-ct", "kind": "input_drift"}, headers=auth(keys["viewer"])
+    ).json()
     assert [r["id"] for r in listed] == [first["id"]] and listed[0]["metrics"] is None
     one = client.get(f"/api/v1/checks/{first['id']}", headers=auth(keys["viewer"])).json()
     assert len(one["metrics"]) == len(first["metrics"])
     series = client.get(
-        "/api/v1/models/ich-ct/metrics", params={"metric": "drift_score", "feature": "age", "since": "2026-11-01"}, headers=auth(keys["viewer"])
+        "/api/v1/models/ich-ct/metrics",
+        params={"metric": "drift_score", "feature": "age", "since": "2026-11-01"},
+        headers=auth(keys["viewer"]),
     ).json()
     assert [(p["window_end"][:10], p["status"]) for p in series] == [("2026-11-20", "breach")]
     assert client.get("/api/v1/checks/999999", headers=auth(keys["viewer"])).status_code == 404
@@ -247,8 +333,14 @@ def test_bad_run_requests_are_422(client: TestClient, keys: dict[str, str]) -> N
     assert client.post("/api/v1/checks/run", json={"model": "nope"}, headers=auth(keys["qa"])).status_code == 404
 
 
-def test_report_is_evidently_html_on_a_sample_rendered_once(client: TestClient, keys: dict[str, str], session: Session) -> None:
-    runs = client.post("/api/v1/checks/run", json={"model": "ich-ct", "kinds": DRIFT, "window_end": END.isoformat()}, headers=auth(keys["qa"])).json()
+def test_report_is_evidently_html_on_a_sample_rendered_once(
+    client: TestClient, keys: dict[str, str], session: Session
+) -> None:
+    runs = client.post(
+        "/api/v1/checks/run",
+        json={"model": "ich-ct", "kinds": DRIFT, "window_end": END.isoformat()},
+        headers=auth(keys["qa"]),
+    ).json()
     answer = client.get(f"/api/v1/checks/{runs[0]['id']}/report", headers=auth(keys["viewer"]))
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
     assert f"radmon check run {runs[0]['id']}" in answer.text and "evidently" in answer.text.lower()
@@ -272,12 +364,17 @@ def test_report_is_evidently_html_on_a_sample_rendered_once(client: TestClient, 
 def test_check_routes_authenticate_and_authorize(
     client: TestClient, keys: dict[str, str], session: Session, method: str, path: str, allowed: set[str]
 ) -> None:
-    run = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END)[0]
+    run = service.run_checks(
+        session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END
+    )[0]
     url = path.replace("{id}", str(run.id))
-    body = {"json": {"model": "ich-ct", "kinds": ["output_drift"], "window_end": END.isoformat()}} if method == "post" else {}
+    body = (
+        {"json": {"model": "ich-ct", "kinds": ["output_drift"], "window_end": END.isoformat()}}
+        if method == "post"
+        else {}
+    )
     call = getattr(client, method)
     assert call(url, **body).status_code == 401
     for role, key in keys.items():
         status = call(url, headers=auth(key), **body).status_code
         assert (status == 200) if role in allowed else (status == 403), (role, status)
-

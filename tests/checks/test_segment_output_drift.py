@@ -57,7 +57,9 @@ def test_segment_sums_of_daily_profiles_add_up_to_the_window() -> None:
                 expected.rows, expected.scored, expected.predictions, expected.positive_predictions
             )  # fmt: skip
             assert got.bins.tolist() == expected.bins.tolist()
-            assert got.logit_sum == pytest.approx(expected.logit_sum) and got.logit_sumsq == pytest.approx(expected.logit_sumsq)
+            assert got.logit_sum == pytest.approx(expected.logit_sum) and got.logit_sumsq == pytest.approx(
+                expected.logit_sumsq
+            )
     north = window[window.site == "north"]
     clipped = np.clip(north.score.to_numpy(), 1e-6, 1 - 1e-6)
     assert summed.segments["site"]["north"].logit_mean == pytest.approx(np.mean(np.log(clipped / (1 - clipped))))
@@ -89,25 +91,37 @@ def _shifted_at_north(n: int, seed: int, shift: float) -> pd.DataFrame:
 def _setup(session: Session) -> None:
     make_model(session)
     version = make_version(session, activate=True)
-    service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY))
-    reference_service.upload_records(session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(4000, seed=1)))
+    service.put_policy(
+        session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
+    )
+    reference_service.upload_records(
+        session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(4000, seed=1))
+    )
     insert_inferences(session, version, _shifted_at_north(4000, seed=2, shift=0.8), start=START, days=7)
 
 
 def _segment_points(session: Session, run_id: int) -> dict[tuple[str, str], MetricPoint]:
-    points = session.execute(select(MetricPoint).where(MetricPoint.run_id == run_id, MetricPoint.segment.is_not(None))).scalars()
+    points = session.execute(
+        select(MetricPoint).where(MetricPoint.run_id == run_id, MetricPoint.segment.is_not(None))
+    ).scalars()
     return {(p.metric, p.segment): p for p in points}
 
 
 def test_a_change_at_one_site_is_output_drift_there_only_and_raises_an_alert(session: Session) -> None:
     _setup(session)
-    run = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END)[0]
+    run = service.run_checks(
+        session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END
+    )[0]
     points = _segment_points(session, run.id)
     north, rate = points[("drift_score", "site=north")], points[("positive_rate", "site=north")]
     assert (north.status, north.method, north.threshold) == ("breach", "logit_mean_shift", 0.1)
     assert north.value < -0.3 and north.details["adjusted_p_value"] < 0.001 and north.details["test"] == "mann_whitney"
     assert rate.status == "breach" and rate.value < rate.threshold
-    others = {segment: p.status for (metric, segment), p in points.items() if metric == "drift_score" and segment.startswith("site=") and segment != "site=north"}
+    others = {
+        segment: p.status
+        for (metric, segment), p in points.items()
+        if metric == "drift_score" and segment.startswith("site=") and segment != "site=north"
+    }
     assert others == {"site=south": "ok", "site=east": "ok", "site=west": "ok"}
     # 4 sites + 4 manufacturers + 2 sexes, two tests each.
     assert north.details["tests"] == 20
@@ -125,7 +139,14 @@ def test_segments_with_the_same_rows_are_one_test() -> None:
     data = frame(3000, seed=8)
     data["scanner"] = data["site"].map({"north": "A", "south": "B", "east": "C", "west": "D"})
     reference = reference_profile(_table(data), SPECS, ["site", "scanner"])
-    window = sample_profile(_table(frame(3000, seed=9).assign(scanner=lambda d: d.site.map({"north": "A", "south": "B", "east": "C", "west": "D"}))), reference)
+    window = sample_profile(
+        _table(
+            frame(3000, seed=9).assign(
+                scanner=lambda d: d.site.map({"north": "A", "south": "B", "east": "C", "west": "D"})
+            )
+        ),
+        reference,
+    )
 
     class Context:  # what segment_output_findings reads
         policy = MonitoringPolicy.model_validate({"segments": ["site", "scanner"], "min_window_count": 100})
@@ -135,7 +156,9 @@ def test_segments_with_the_same_rows_are_one_test() -> None:
     context.window_profile = type("W", (), {"profile": window})()  # type: ignore[attr-defined]
     findings = segment_output_findings(context)  # type: ignore[arg-type]
     score = {f.segment: f for f in findings if f.metric == "drift_score"}
-    assert score["scanner=A"].details["same_rows_as"] == "site=north" and "same_rows_as" not in score["site=north"].details
+    assert (
+        score["scanner=A"].details["same_rows_as"] == "site=north" and "same_rows_as" not in score["site=north"].details
+    )
     assert {f.details["tests"] for f in findings} == {8}  # 4 distinct segments, not 8
     assert all(f.status == "ok" for f in findings)  # same traffic, no drift
 
@@ -160,12 +183,21 @@ def test_small_segments_are_insufficient_data() -> None:
 def test_segment_points_are_served_by_the_metrics_api(client: TestClient, session: Session) -> None:
     _setup(session)
     keys = make_keys(session)
-    answer = client.post("/api/v1/checks/run", json={"model": "ich-ct", "kinds": ["output_drift"], "window_end": END.isoformat()}, headers=auth(keys["qa"]))
+    answer = client.post(
+        "/api/v1/checks/run",
+        json={"model": "ich-ct", "kinds": ["output_drift"], "window_end": END.isoformat()},
+        headers=auth(keys["qa"]),
+    )
     assert answer.status_code == 200, answer.text
     series = client.get(
-        "/api/v1/models/ich-ct/metrics", params={"metric": "drift_score", "segment": "site=north"}, headers=auth(keys["viewer"])
+        "/api/v1/models/ich-ct/metrics",
+        params={"metric": "drift_score", "segment": "site=north"},
+        headers=auth(keys["viewer"]),
     ).json()
-    assert [(p["feature"], p["segment"], p["status"], p["kind"]) for p in series] == [("score", "site=north", "breach", "output_drift")]
-    overall = client.get("/api/v1/models/ich-ct/metrics", params={"metric": "positive_rate"}, headers=auth(keys["viewer"])).json()
+    assert [(p["feature"], p["segment"], p["status"], p["kind"]) for p in series] == [
+        ("score", "site=north", "breach", "output_drift")
+    ]
+    overall = client.get(
+        "/api/v1/models/ich-ct/metrics", params={"metric": "positive_rate"}, headers=auth(keys["viewer"])
+    ).json()
     assert None in {p["segment"] for p in overall} and "site=north" in {p["segment"] for p in overall}
-

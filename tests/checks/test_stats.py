@@ -49,8 +49,12 @@ def test_wilson_matches_newcombes_closed_forms() -> None:
     z, n = stats.Z95, 50
     x = np.arange(n + 1, dtype=float)
     p, q = x / n, 1 - x / n
-    low_cc = (2 * n * p + z * z - 1 - z * np.sqrt(np.maximum(z * z - 2 - 1 / n + 4 * p * (n * q + 1), 0))) / (2 * (n + z * z))
-    high_cc = (2 * n * p + z * z + 1 + z * np.sqrt(np.maximum(z * z + 2 - 1 / n + 4 * p * (n * q - 1), 0))) / (2 * (n + z * z))
+    low_cc = (2 * n * p + z * z - 1 - z * np.sqrt(np.maximum(z * z - 2 - 1 / n + 4 * p * (n * q + 1), 0))) / (
+        2 * (n + z * z)
+    )
+    high_cc = (2 * n * p + z * z + 1 + z * np.sqrt(np.maximum(z * z + 2 - 1 / n + 4 * p * (n * q - 1), 0))) / (
+        2 * (n + z * z)
+    )
     low, high = stats.wilson_interval(x, np.full(n + 1, n))
     np.testing.assert_allclose(low, np.where(x == 0, 0, low_cc), atol=1e-12)
     np.testing.assert_allclose(high, np.where(x == n, 1, high_cc), atol=1e-12)
@@ -94,7 +98,9 @@ def brute_statistic(x1: int, n1: int, x2: int, n2: int, delta: float) -> float:
         return -(x1 * np.log(p1) + (n1 - x1) * np.log(1 - p1) + x2 * np.log(p2) + (n2 - x2) * np.log(1 - p2))
 
     lo, hi = max(0.0, -delta) + 1e-12, min(1.0, 1.0 - delta) - 1e-12
-    p2 = optimize.minimize_scalar(negative_log_likelihood, bounds=(lo, hi), method="bounded", options={"xatol": 1e-13}).x
+    p2 = optimize.minimize_scalar(
+        negative_log_likelihood, bounds=(lo, hi), method="bounded", options={"xatol": 1e-13}
+    ).x
     p1, total = p2 + delta, n1 + n2
     variance = (p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2) * total / (total - 1)
     return (x1 / n1 - x2 / n2 - delta) / np.sqrt(variance)
@@ -272,7 +278,9 @@ def test_cusum_threshold_gives_the_target_in_control_arl() -> None:
     assert cusum.threshold_for_arl(0.5, 1000) > design.h
 
 
-def run_lengths(rng: np.random.Generator, cases: int, truth: float, mu0: float, design: cusum.Design, runs: int) -> np.ndarray:
+def run_lengths(
+    rng: np.random.Generator, cases: int, truth: float, mu0: float, design: cusum.Design, runs: int
+) -> np.ndarray:
     lengths = []
     for _ in range(runs):
         successes = rng.binomial(cases, truth, 3000)

@@ -12,7 +12,7 @@ from tests.dashboard.conftest import post_callback
 
 
 def _input_key(item: dict[str, Any]) -> str:
-    """"id.prop", or "type.prop" for a wildcard id."""
+    """ "id.prop", or "type.prop" for a wildcard id."""
     key = item["id"]
     return f"{json.loads(key)['type'] if key.startswith('{') else key}.{item['property']}"
 

@@ -10,7 +10,6 @@ only, like the other browser tests; the server tests cover both database backend
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -58,13 +57,23 @@ def seed(database: Database, settings: Settings) -> Simulation:
     """Users, the simulated ich-ct (reference, inferences, outcomes known by today), a daily run of
     every check kind with the alerts it raises, and a second model that has not been checked yet."""
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    simulation = Simulation(days=DAYS, per_day=300, seed=7, scenarios=f"scanner_change:site=north,onset={ONSET}", start=today - timedelta(days=DAYS))
+    simulation = Simulation(
+        days=DAYS,
+        per_day=300,
+        seed=7,
+        scenarios=f"scanner_change:site=north,onset={ONSET}",
+        start=today - timedelta(days=DAYS),
+    )
     load(database, simulation, reference_rows=3000)
     with database.transaction() as session:
         for role, (username, name) in USERS.items():
-            auth_service.create_user(session=session, actor=SYSTEM, username=username, role=role, password=PASSWORD, full_name=name)
+            auth_service.create_user(
+                session=session, actor=SYSTEM, username=username, role=role, password=PASSWORD, full_name=name
+            )
         registry_service.create_model(
-            session=session, actor=SYSTEM, data=ModelCreate(name="ptx-cxr", display_name="Pneumothorax detection", modality="CR", body_part="CHEST")
+            session=session,
+            actor=SYSTEM,
+            data=ModelCreate(name="ptx-cxr", display_name="Pneumothorax detection", modality="CR", body_part="CHEST"),
         )
     for batch in batches(simulation.outcomes(as_of=today)):
         with database.transaction() as session:
@@ -72,8 +81,12 @@ def seed(database: Database, settings: Settings) -> Simulation:
     for day in range(FIRST_CHECK, DAYS + 1):
         window_end = simulation.start + timedelta(days=day)
         with database.transaction() as session:
-            for run in checks_service.run_checks(session=session, actor=SYSTEM, model_name=simulation.model, window_end=window_end):
-                alerts_service.process_run(session=session, run_id=run.id, settings=settings, now=window_end + timedelta(hours=2))
+            for run in checks_service.run_checks(
+                session=session, actor=SYSTEM, model_name=simulation.model, window_end=window_end
+            ):
+                alerts_service.process_run(
+                    session=session, run_id=run.id, settings=settings, now=window_end + timedelta(hours=2)
+                )
     return simulation
 
 
@@ -161,14 +174,18 @@ def test_a_heatmap_cell_opens_that_feature_and_window_against_the_reference(tab:
     after_onset = f"{live.simulation.start + timedelta(days=DAYS):%Y-%m-%d}"
 
     click_heatmap_cell(tab, "drift-heatmap", x=after_onset, y="kvp")
-    tab.page.wait_for_function("() => document.querySelector('#drift-detail-card')?.innerText.includes('Reference vs window: kvp')")
+    tab.page.wait_for_function(
+        "() => document.querySelector('#drift-detail-card')?.innerText.includes('Reference vs window: kvp')"
+    )
     detail = tab.page.inner_text("#drift-detail-card")
     assert f"to {after_onset}" in detail and "BREACH" in detail.upper()
     assert tab.page.locator("#drift-distribution-graph .main-svg").first.is_visible()
     tab.screenshot("viewer-drift-click-through")
 
     click_heatmap_cell(tab, "drift-heatmap", x=before_onset, y="kernel")
-    tab.page.wait_for_function("() => document.querySelector('#drift-detail-card')?.innerText.includes('Reference vs window: kernel')")
+    tab.page.wait_for_function(
+        "() => document.querySelector('#drift-detail-card')?.innerText.includes('Reference vs window: kernel')"
+    )
     assert f"to {before_onset}" in tab.page.inner_text("#drift-detail-card")
     assert tab.problems == []
 
@@ -194,15 +211,23 @@ def test_subgroups_window_and_metric_pickers(tab: Tab, live: Live) -> None:
         "#subgroups-window-select option", "options => options.filter(o => o.value).map(o => [o.value, o.textContent])"
     )
     assert len(options) == DAYS - FIRST_CHECK + 1
-    first_week_after = (live.simulation.start + timedelta(days=ONSET + 7)).isoformat()  # the first window wholly after the change
+    first_week_after = (
+        live.simulation.start + timedelta(days=ONSET + 7)
+    ).isoformat()  # the first window wholly after the change
     assert "below target" in dict(options)[first_week_after]
 
     tab.page.select_option("#subgroups-metric-select", "specificity")
-    tab.page.wait_for_function("() => document.querySelector('#subgroups-forest-graph')?.innerText.includes('Specificity per segment')")
+    tab.page.wait_for_function(
+        "() => document.querySelector('#subgroups-forest-graph')?.innerText.includes('Specificity per segment')"
+    )
     tab.page.select_option("#subgroups-metric-select", "sensitivity")
-    tab.page.wait_for_function("() => document.querySelector('#subgroups-forest-graph')?.innerText.includes('Sensitivity per segment')")
+    tab.page.wait_for_function(
+        "() => document.querySelector('#subgroups-forest-graph')?.innerText.includes('Sensitivity per segment')"
+    )
     tab.page.select_option("#subgroups-window-select", first_week_after)
-    tab.page.wait_for_function("() => location.search.includes('window=') && location.search.includes('metric=sensitivity')")
+    tab.page.wait_for_function(
+        "() => location.search.includes('window=') && location.search.includes('metric=sensitivity')"
+    )
     tab.page.wait_for_selector("#subgroups-ranking .table-danger")
 
     assert tab.page.input_value("#subgroups-window-select") == first_week_after

@@ -62,20 +62,27 @@ def monitored(session: Session, settings: Settings) -> Monitored:
         make_user(session, role=role, username=username)
     make_model(session)
     version = make_version(session, activate=True)
-    checks_service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY))
+    checks_service.put_policy(
+        session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
+    )
     reference_service.upload_records(
         session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(2000, seed=1))
     )
     last_end = window_end_default(datetime.now(UTC))
     first_end = last_end - timedelta(days=7)
-    weeks = [(first_end - timedelta(days=7), frame(WEEK, seed=2)), (first_end, _degrade_north(frame(WEEK, seed=3, shift=1.0, new_manufacturer=0.05), seed=4))]
+    weeks = [
+        (first_end - timedelta(days=7), frame(WEEK, seed=2)),
+        (first_end, _degrade_north(frame(WEEK, seed=3, shift=1.0, new_manufacturer=0.05), seed=4)),
+    ]
     for start, data in weeks:
         ids = insert_inferences(session, version, data, start=start, days=7)
         insert_outcomes(session, version.model_id, dict(zip(ids, data["label"].astype(int).tolist(), strict=True)))
     runs: dict[tuple[str, datetime], CheckRunOut] = {}
     for window_end in (first_end, last_end):
         for run in checks_service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", window_end=window_end):
-            alerts_service.process_run(session=session, run_id=run.id, settings=settings, now=window_end + timedelta(hours=2))
+            alerts_service.process_run(
+                session=session, run_id=run.id, settings=settings, now=window_end + timedelta(hours=2)
+            )
             runs[(run.kind, window_end)] = checks_service.get_run(session=session, actor=SYSTEM, run_id=run.id)
     return Monitored(first_end, last_end, runs)
 
@@ -105,7 +112,9 @@ def test_overview_shows_the_worst_alert_last_check_volume_and_label_coverage(
 
     page = render_page(dashboard_client, "/")
 
-    assert find(page, "overview-status-ich-ct")["children"] == "critical"  # north's sensitivity: a potential adverse event
+    assert (
+        find(page, "overview-status-ich-ct")["children"] == "critical"
+    )  # north's sensitivity: a potential adverse event
     assert "open" in text_of(find(page, "overview-row-ich-ct"))
     last = text_of(find(page, "overview-last-check-ich-ct"))
     assert f"window to {monitored.last_end:%Y-%m-%d}" in last
@@ -120,12 +129,18 @@ def test_overview_shows_the_worst_alert_last_check_volume_and_label_coverage(
     assert "no labels yet" in text_of(find(page, "overview-row-ptx-cxr"))
 
 
-def test_overview_volume_reads_daily_profiles_and_counts_the_days_none_covers(dashboard_client: TestClient, session: Session) -> None:
+def test_overview_volume_reads_daily_profiles_and_counts_the_days_none_covers(
+    dashboard_client: TestClient, session: Session
+) -> None:
     make_user(session, role="viewer", username="vera")
     make_model(session)
     version = make_version(session, activate=True)
-    checks_service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY))
-    reference_service.upload_records(session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(1000, seed=1)))
+    checks_service.put_policy(
+        session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
+    )
+    reference_service.upload_records(
+        session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(1000, seed=1))
+    )
     end = window_end_default(datetime.now(UTC))
     insert_inferences(session, version, frame(1200, seed=2), start=end - timedelta(days=12), days=12)  # 100 a day
     checks_service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=end)
@@ -135,7 +150,9 @@ def test_overview_volume_reads_daily_profiles_and_counts_the_days_none_covers(da
     bars = figure_of(render_page(dashboard_client, "/"), "overview-sparkline-ich-ct")["data"][0]
 
     counts = dict(zip(bars["x"], bars["y"], strict=True))
-    assert len(profiled) == 7 and {n for _, n in profiled} == {100}  # the check's window; the 5 days before it have none
+    assert len(profiled) == 7 and {n for _, n in profiled} == {
+        100
+    }  # the check's window; the 5 days before it have none
     assert sum(counts.values()) == 1200 and counts[f"{end - timedelta(days=12):%Y-%m-%d}"] == 100
 
 
@@ -143,11 +160,17 @@ def test_overview_says_no_labels_yet_before_outcomes_arrive(dashboard_client: Te
     make_user(session, role="viewer", username="vera")
     make_model(session)
     version = make_version(session, activate=True)
-    checks_service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY))
-    reference_service.upload_records(session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(1000, seed=1)))
+    checks_service.put_policy(
+        session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
+    )
+    reference_service.upload_records(
+        session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(1000, seed=1))
+    )
     end = window_end_default(datetime.now(UTC))
     insert_inferences(session, version, frame(700, seed=2), start=end - timedelta(days=7), days=7)
-    checks_service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift", "performance"], window_end=end)
+    checks_service.run_checks(
+        session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift", "performance"], window_end=end
+    )
     sign_in(dashboard_client, "vera")
 
     row = text_of(find(render_page(dashboard_client, "/"), "overview-row-ich-ct"))
@@ -168,9 +191,20 @@ def test_every_analytic_page_renders_its_figures_for_each_read_role(
     performance = render_page(dashboard_client, "/performance", "?model=ich-ct")
     subgroups = render_page(dashboard_client, "/subgroups", "?model=ich-ct")
 
-    for graph in ("drift-heatmap", "drift-distribution-graph", "drift-unified-graph", "drift-score-graph", "drift-rate-graph"):
+    for graph in (
+        "drift-heatmap",
+        "drift-distribution-graph",
+        "drift-unified-graph",
+        "drift-score-graph",
+        "drift-rate-graph",
+    ):
         assert figure_of(drift, graph)["data"], graph
-    for graph in ("performance-sensitivity-graph", "performance-auc-graph", "performance-reliability-graph", "performance-cusum-graph"):
+    for graph in (
+        "performance-sensitivity-graph",
+        "performance-auc-graph",
+        "performance-reliability-graph",
+        "performance-cusum-graph",
+    ):
         assert figure_of(performance, graph)["data"], graph
     for graph in ("subgroups-heatmap", "subgroups-forest-graph"):
         assert figure_of(subgroups, graph)["data"], graph
@@ -180,7 +214,9 @@ def test_every_analytic_page_renders_its_figures_for_each_read_role(
 # -- drift -------------------------------------------------------------------------------------
 
 
-def test_drift_heatmap_puts_the_shifted_features_first_with_their_verdicts(dashboard_client: TestClient, monitored: Monitored) -> None:
+def test_drift_heatmap_puts_the_shifted_features_first_with_their_verdicts(
+    dashboard_client: TestClient, monitored: Monitored
+) -> None:
     sign_in(dashboard_client, "vera")
     inputs = monitored.run("input_drift")
 
@@ -194,17 +230,27 @@ def test_drift_heatmap_puts_the_shifted_features_first_with_their_verdicts(dashb
     breach, ok = 2.0, 0.0
     assert verdicts["age"] == breach and point(inputs, "drift_score", feature="age").status == "breach"
     assert verdicts["kvp"] == ok
-    age_ratio = point(inputs, "drift_score", feature="age").value / point(inputs, "drift_score", feature="age").threshold
+    age_ratio = (
+        point(inputs, "drift_score", feature="age").value / point(inputs, "drift_score", feature="age").threshold
+    )
     assert heatmap["text"][heatmap["y"].index("age")][1] == f"{age_ratio:.1f}"
-    assert find(page, "drift-tile-features-value")["children"] == f"{len(drifted)} of {inputs.summary['features_evaluated']}"
-    assert f"ending {monitored.first_end:%Y-%m-%d} to {monitored.last_end:%Y-%m-%d}" in text_of(figure_of(page, "drift-heatmap")["layout"]["title"])
+    assert (
+        find(page, "drift-tile-features-value")["children"]
+        == f"{len(drifted)} of {inputs.summary['features_evaluated']}"
+    )
+    assert f"ending {monitored.first_end:%Y-%m-%d} to {monitored.last_end:%Y-%m-%d}" in text_of(
+        figure_of(page, "drift-heatmap")["layout"]["title"]
+    )
 
 
-def test_the_detail_opens_on_the_latest_windows_most_drifted_feature(dashboard_client: TestClient, monitored: Monitored) -> None:
+def test_the_detail_opens_on_the_latest_windows_most_drifted_feature(
+    dashboard_client: TestClient, monitored: Monitored
+) -> None:
     sign_in(dashboard_client, "vera")
     inputs = monitored.run("input_drift")
     worst = max(
-        (p for p in inputs.metrics or [] if p.metric == "drift_score" and p.value is not None), key=lambda p: p.value / p.threshold
+        (p for p in inputs.metrics or [] if p.metric == "drift_score" and p.value is not None),
+        key=lambda p: p.value / p.threshold,
     )
 
     page = render_page(dashboard_client, "/drift", "?model=ich-ct")
@@ -216,12 +262,17 @@ def test_the_detail_opens_on_the_latest_windows_most_drifted_feature(dashboard_c
     assert find(page, "drift-report-link")["href"] == f"/dashboard/checks/{inputs.id}/report"
 
 
-def test_clicking_a_heatmap_cell_shows_that_feature_in_that_window(dashboard_client: TestClient, monitored: Monitored) -> None:
+def test_clicking_a_heatmap_cell_shows_that_feature_in_that_window(
+    dashboard_client: TestClient, monitored: Monitored
+) -> None:
     sign_in(dashboard_client, "vera")
     earlier = monitored.run("input_drift", monitored.first_end)
     page = render_page(dashboard_client, "/drift", "?model=ich-ct")
     runs = find(page, "drift-runs-store")["data"]
-    assert runs == {f"{monitored.first_end:%Y-%m-%d}": earlier.id, f"{monitored.last_end:%Y-%m-%d}": monitored.run("input_drift").id}
+    assert runs == {
+        f"{monitored.first_end:%Y-%m-%d}": earlier.id,
+        f"{monitored.last_end:%Y-%m-%d}": monitored.run("input_drift").id,
+    }
 
     result = response_of(call(dashboard_client, "drift-heatmap.clickData", {"drift-heatmap.clickData": click_on(monitored.first_end, "manufacturer"),
                                                                              "drift-runs-store.data": runs}))  # fmt: skip
@@ -251,23 +302,34 @@ def test_the_shifted_window_marks_new_categories_and_counts_few_valued_features_
     manufacturer = find(panel("manufacturer"), "drift-distribution-graph")["figure"]["data"]
     kvp = find(panel("kvp"), "drift-distribution-graph")["figure"]["data"]
 
-    assert manufacturer[0]["x"][-1] == "United Imaging (new)" and manufacturer[0]["y"][-1] == 0 and manufacturer[1]["y"][-1] > 0
+    assert (
+        manufacturer[0]["x"][-1] == "United Imaging (new)"
+        and manufacturer[0]["y"][-1] == 0
+        and manufacturer[1]["y"][-1] > 0
+    )
     assert kvp[0]["x"] == ["100", "120", "140"]  # one bar per value, not bins
 
 
 @pytest.mark.parametrize(
-    "click", [None, {"points": []}, {"points": [{"x": "2001-01-01", "y": "age"}]}, {"points": [{"x": "day", "y": "a" * 65}]}]
+    "click",
+    [None, {"points": []}, {"points": [{"x": "2001-01-01", "y": "age"}]}, {"points": [{"x": "day", "y": "a" * 65}]}],
 )
 def test_a_malformed_click_changes_nothing(dashboard_client: TestClient, session: Session, click: object) -> None:
     make_user(session, role="viewer", username="vera")
     sign_in(dashboard_client, "vera")
 
-    result = call(dashboard_client, "drift-heatmap.clickData", {"drift-heatmap.clickData": click, "drift-runs-store.data": {"day": 1}})
+    result = call(
+        dashboard_client,
+        "drift-heatmap.clickData",
+        {"drift-heatmap.clickData": click, "drift-runs-store.data": {"day": 1}},
+    )
 
     assert result.status_code == 204
 
 
-def test_the_evidently_report_is_served_to_a_signed_in_viewer_only(dashboard_client: TestClient, monitored: Monitored) -> None:
+def test_the_evidently_report_is_served_to_a_signed_in_viewer_only(
+    dashboard_client: TestClient, monitored: Monitored
+) -> None:
     run = monitored.run("output_drift")
     anonymous = dashboard_client.get(f"/dashboard/checks/{run.id}/report", follow_redirects=False)
     assert anonymous.status_code in (302, 303) and "/dashboard/login" in anonymous.headers["location"]
@@ -286,7 +348,9 @@ def test_the_evidently_report_is_served_to_a_signed_in_viewer_only(dashboard_cli
 # -- performance -----------------------------------------------------------------------------------
 
 
-def test_performance_shows_realized_and_estimated_series_against_targets(dashboard_client: TestClient, monitored: Monitored) -> None:
+def test_performance_shows_realized_and_estimated_series_against_targets(
+    dashboard_client: TestClient, monitored: Monitored
+) -> None:
     sign_in(dashboard_client, "vera")
     realized = point(monitored.run("performance"), "sensitivity")
     estimated = point(monitored.run("estimated_performance"), "sensitivity")
@@ -306,7 +370,9 @@ def test_performance_shows_realized_and_estimated_series_against_targets(dashboa
     assert "no target declared" in text_of(figure_of(page, "performance-ppv-graph")["layout"]["title"])
 
 
-def test_performance_shows_the_latest_reliability_bins_and_cusum(dashboard_client: TestClient, monitored: Monitored) -> None:
+def test_performance_shows_the_latest_reliability_bins_and_cusum(
+    dashboard_client: TestClient, monitored: Monitored
+) -> None:
     sign_in(dashboard_client, "vera")
     latest = monitored.run("performance")
     bins = point(latest, "ece").details["reliability"]
@@ -321,7 +387,9 @@ def test_performance_shows_the_latest_reliability_bins_and_cusum(dashboard_clien
     assert figure_of(page, "performance-cusum-graph")["layout"]["shapes"][0]["y0"] == pytest.approx(cusum["h"])
 
 
-def test_performance_draws_one_segments_realized_and_estimated_series(dashboard_client: TestClient, monitored: Monitored) -> None:
+def test_performance_draws_one_segments_realized_and_estimated_series(
+    dashboard_client: TestClient, monitored: Monitored
+) -> None:
     sign_in(dashboard_client, "vera")
     realized = point(monitored.run("subgroups"), "sensitivity", segment="site=north")
     estimated = point(monitored.run("estimated_performance"), "sensitivity", segment="site=north")
@@ -373,10 +441,14 @@ def test_subgroups_rank_the_degraded_site_first_and_show_small_segments_as_insuf
     assert find(page, "subgroups-tile-breach-value")["children"] >= 1
 
 
-def test_subgroups_window_picker_shows_the_earlier_clean_window(dashboard_client: TestClient, monitored: Monitored) -> None:
+def test_subgroups_window_picker_shows_the_earlier_clean_window(
+    dashboard_client: TestClient, monitored: Monitored
+) -> None:
     sign_in(dashboard_client, "vera")
 
-    page = render_page(dashboard_client, "/subgroups", f"?model=ich-ct&window={monitored.first_end:%Y-%m-%d}&metric=specificity")
+    page = render_page(
+        dashboard_client, "/subgroups", f"?model=ich-ct&window={monitored.first_end:%Y-%m-%d}&metric=specificity"
+    )
 
     options = find(page, "subgroups-window-select")["options"]
     assert [o["value"] for o in options] == [monitored.last_end.isoformat(), monitored.first_end.isoformat()]
@@ -385,11 +457,17 @@ def test_subgroups_window_picker_shows_the_earlier_clean_window(dashboard_client
     assert "Specificity per segment" in text_of(figure_of(page, "subgroups-forest-graph")["layout"]["title"])
 
 
-def test_segments_too_small_to_judge_are_shown_with_their_counts(dashboard_client: TestClient, session: Session, monitored: Monitored) -> None:
+def test_segments_too_small_to_judge_are_shown_with_their_counts(
+    dashboard_client: TestClient, session: Session, monitored: Monitored
+) -> None:
     sign_in(dashboard_client, "vera")
     policy = dict(POLICY, min_positives=60, min_negatives=30)  # site-level positives (~50 a week) now fall short
-    checks_service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(policy))
-    checks_service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["subgroups"], window_end=monitored.last_end)
+    checks_service.put_policy(
+        session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(policy)
+    )
+    checks_service.run_checks(
+        session=session, actor=SYSTEM, model_name="ich-ct", kinds=["subgroups"], window_end=monitored.last_end
+    )
 
     page = render_page(dashboard_client, "/subgroups", "?model=ich-ct")
 
@@ -459,9 +537,13 @@ def test_a_failed_drift_run_is_explained_not_hidden(dashboard_client: TestClient
     make_model(session)
     version = make_version(session, activate=True)
     end = window_end_default(datetime.now(UTC))
-    checks_service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY))
+    checks_service.put_policy(
+        session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
+    )
     insert_inferences(session, version, frame(300, seed=2), start=end - timedelta(days=7), days=7)
-    [run] = checks_service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=end)
+    [run] = checks_service.run_checks(
+        session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=end
+    )
     assert run.status == "failed" and "has no reference" in (run.error or "")
     sign_in(dashboard_client, "vera")
 

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from monitor.audit.models import AuditEvent
 from monitor.auth.actors import SYSTEM
-from monitor.registry import changes, service as registry_service
+from monitor.registry import changes
+from monitor.registry import service as registry_service
 from monitor.registry.models import ChangeRequest, Signature
 from monitor.registry.schemas import ChangeRequestCreate
 from tests.dashboard.callbacks import call, find, response_of, text_of
@@ -43,7 +44,9 @@ def file_rollback(session: Session, requester: str = "quinn") -> int:
     created = changes.request_change(
         session=session,
         actor=actor,
-        data=ChangeRequestCreate(model="ich-ct", kind="rollback", target_version="2.0.0", reason="sensitivity at north below target"),
+        data=ChangeRequestCreate(
+            model="ich-ct", kind="rollback", target_version="2.0.0", reason="sensitivity at north below target"
+        ),
     )
     return created.id
 
@@ -66,7 +69,9 @@ def open_dialog(client: TestClient, change_request_id: int, decision: str = "app
     )
 
 
-def sign(client: TestClient, change_request_id: int, password: str = PASSWORD, decision: str = "approve", comment: str = ""):  # type: ignore[no-untyped-def]
+def sign(
+    client: TestClient, change_request_id: int, password: str = PASSWORD, decision: str = "approve", comment: str = ""
+):  # type: ignore[no-untyped-def]
     return call(
         client,
         "versions-sign-submit.n_clicks",
@@ -86,13 +91,19 @@ def active(session: Session) -> str:
 
 
 def actions(session: Session, prefix: str) -> list[AuditEvent]:
-    return list(session.execute(select(AuditEvent).where(AuditEvent.action.startswith(prefix)).order_by(AuditEvent.seq)).scalars())
+    return list(
+        session.execute(
+            select(AuditEvent).where(AuditEvent.action.startswith(prefix)).order_by(AuditEvent.seq)
+        ).scalars()
+    )
 
 
 # -- who sees what ------------------------------------------------------------------------------
 
 
-def test_viewer_sees_requests_and_signatures_but_no_action_controls(dashboard_client: TestClient, session: Session, deployed: None) -> None:
+def test_viewer_sees_requests_and_signatures_but_no_action_controls(
+    dashboard_client: TestClient, session: Session, deployed: None
+) -> None:
     change_request_id = file_rollback(session)
     sign_in(dashboard_client, "avery")
     response_of(sign(dashboard_client, change_request_id, comment="north site data reviewed"))
@@ -103,11 +114,19 @@ def test_viewer_sees_requests_and_signatures_but_no_action_controls(dashboard_cl
     assert f"versions-cr-{change_request_id}" in page and "sensitivity at north below target" in page
     assert "Avery Approver" in page and "1 of 2 approvals" in page and "north site data reviewed" in page
     assert "I approve this rollback of ich-ct from version 2.1.0 to version 2.0.0" in page
-    for control in ("versions-request-open", OPEN, "versions-sign-modal", "versions-request-modal", "versions-activate-button"):
+    for control in (
+        "versions-request-open",
+        OPEN,
+        "versions-sign-modal",
+        "versions-request-modal",
+        "versions-activate-button",
+    ):
         assert control not in page
 
 
-def test_qa_may_request_but_not_sign_and_approvers_the_reverse(dashboard_client: TestClient, session: Session, deployed: None) -> None:
+def test_qa_may_request_but_not_sign_and_approvers_the_reverse(
+    dashboard_client: TestClient, session: Session, deployed: None
+) -> None:
     sign_in(dashboard_client, "quinn")
     qa_page = render_page(dashboard_client, "/versions", "?model=ich-ct")
     file_rollback(session)
@@ -119,7 +138,9 @@ def test_qa_may_request_but_not_sign_and_approvers_the_reverse(dashboard_client:
     assert "versions-request-open" not in approver_page
 
 
-def test_a_pending_request_disables_a_second_one(dashboard_client: TestClient, session: Session, deployed: None) -> None:
+def test_a_pending_request_disables_a_second_one(
+    dashboard_client: TestClient, session: Session, deployed: None
+) -> None:
     change_request_id = file_rollback(session)
     sign_in(dashboard_client, "quinn")
 
@@ -128,7 +149,9 @@ def test_a_pending_request_disables_a_second_one(dashboard_client: TestClient, s
     assert f"#{change_request_id} is pending" in page
 
 
-def test_the_alert_page_link_opens_a_prefilled_rollback_form(dashboard_client: TestClient, session: Session, deployed: None) -> None:
+def test_the_alert_page_link_opens_a_prefilled_rollback_form(
+    dashboard_client: TestClient, session: Session, deployed: None
+) -> None:
     sign_in(dashboard_client, "quinn")
 
     page = render_page(dashboard_client, "/versions", "?model=ich-ct&request=rollback&alert=7")
@@ -154,7 +177,9 @@ def request_values(**overrides: object) -> dict[str, object]:
     return {**values, **overrides}
 
 
-def test_qa_files_a_rollback_and_the_page_lists_it(dashboard_client: TestClient, session: Session, deployed: None) -> None:
+def test_qa_files_a_rollback_and_the_page_lists_it(
+    dashboard_client: TestClient, session: Session, deployed: None
+) -> None:
     sign_in(dashboard_client, "quinn")
 
     result = response_of(call(dashboard_client, "versions-request-submit.n_clicks", request_values()))
@@ -167,27 +192,43 @@ def test_qa_files_a_rollback_and_the_page_lists_it(dashboard_client: TestClient,
     assert [e.actor for e in actions(session, "change_request.create")] == ["quinn"]
 
 
-def test_a_request_without_reason_is_explained_in_the_form(dashboard_client: TestClient, session: Session, deployed: None) -> None:
+def test_a_request_without_reason_is_explained_in_the_form(
+    dashboard_client: TestClient, session: Session, deployed: None
+) -> None:
     sign_in(dashboard_client, "quinn")
 
-    result = response_of(call(dashboard_client, "versions-request-submit.n_clicks", request_values(**{"versions-request-reason.value": "  "})))
+    result = response_of(
+        call(
+            dashboard_client,
+            "versions-request-submit.n_clicks",
+            request_values(**{"versions-request-reason.value": "  "}),
+        )
+    )
 
     assert "a change request needs a reason" in text_of(result["versions-request-feedback"])
     assert session.execute(select(ChangeRequest)).first() is None
 
 
-def test_a_request_in_the_wrong_direction_shows_the_service_reason(dashboard_client: TestClient, session: Session, deployed: None) -> None:
+def test_a_request_in_the_wrong_direction_shows_the_service_reason(
+    dashboard_client: TestClient, session: Session, deployed: None
+) -> None:
     sign_in(dashboard_client, "quinn")
 
     result = response_of(
-        call(dashboard_client, "versions-request-submit.n_clicks", request_values(**{"versions-request-kind.value": "promotion"}))
+        call(
+            dashboard_client,
+            "versions-request-submit.n_clicks",
+            request_values(**{"versions-request-kind.value": "promotion"}),
+        )
     )
 
     assert "request a rollback instead" in text_of(result["versions-request-feedback"])
 
 
 @pytest.mark.parametrize("username", ["vera", "avery"])
-def test_forged_request_callbacks_are_refused(dashboard_client: TestClient, session: Session, deployed: None, username: str) -> None:
+def test_forged_request_callbacks_are_refused(
+    dashboard_client: TestClient, session: Session, deployed: None, username: str
+) -> None:
     sign_in(dashboard_client, username)
 
     result = call(dashboard_client, "versions-request-submit.n_clicks", request_values())
@@ -199,14 +240,19 @@ def test_forged_request_callbacks_are_refused(dashboard_client: TestClient, sess
 # -- signing ------------------------------------------------------------------------------------
 
 
-def test_the_dialog_shows_the_request_and_the_meaning_statement(dashboard_client: TestClient, session: Session, deployed: None) -> None:
+def test_the_dialog_shows_the_request_and_the_meaning_statement(
+    dashboard_client: TestClient, session: Session, deployed: None
+) -> None:
     change_request_id = file_rollback(session)
     sign_in(dashboard_client, "avery")
 
     result = response_of(open_dialog(dashboard_client, change_request_id, "reject"))
 
     assert result["versions-sign-modal"]["is_open"] is True
-    assert result["versions-sign-meaning"]["children"] == "I reject this rollback of ich-ct from version 2.1.0 to version 2.0.0"
+    assert (
+        result["versions-sign-meaning"]["children"]
+        == "I reject this rollback of ich-ct from version 2.1.0 to version 2.0.0"
+    )
     content = text_of(result["versions-sign-content"])
     assert "sensitivity at north below target" in content and "abababababababab" in content
     assert result["versions-sign-submit"] == {"children": "Sign and reject", "color": "danger"}
@@ -214,7 +260,9 @@ def test_the_dialog_shows_the_request_and_the_meaning_statement(dashboard_client
     assert "Avery Approver" in text_of(result["versions-sign-signer"])
 
 
-def test_two_approvers_sign_and_the_live_version_changes(dashboard_client: TestClient, session: Session, deployed: None) -> None:
+def test_two_approvers_sign_and_the_live_version_changes(
+    dashboard_client: TestClient, session: Session, deployed: None
+) -> None:
     change_request_id = file_rollback(session)
     sign_in(dashboard_client, "avery")
     first = response_of(sign(dashboard_client, change_request_id))
@@ -236,7 +284,9 @@ def test_two_approvers_sign_and_the_live_version_changes(dashboard_client: TestC
     assert [e.action for e in actions(session, "change_request.")][-1] == "change_request.execute"
 
 
-def test_a_wrong_password_signs_nothing_says_why_and_is_recorded(dashboard_client: TestClient, session: Session, deployed: None) -> None:
+def test_a_wrong_password_signs_nothing_says_why_and_is_recorded(
+    dashboard_client: TestClient, session: Session, deployed: None
+) -> None:
     change_request_id = file_rollback(session)
     sign_in(dashboard_client, "avery")
 
@@ -250,13 +300,17 @@ def test_a_wrong_password_signs_nothing_says_why_and_is_recorded(dashboard_clien
     assert [e.actor for e in actions(session, "signature.failed")] == ["avery"]
 
 
-def test_the_fifth_wrong_password_locks_signing_and_says_until_when(dashboard_client: TestClient, session: Session, deployed: None) -> None:
+def test_the_fifth_wrong_password_locks_signing_and_says_until_when(
+    dashboard_client: TestClient, session: Session, deployed: None
+) -> None:
     change_request_id = file_rollback(session)
     sign_in(dashboard_client, "avery")
     for _ in range(4):
         response_of(sign(dashboard_client, change_request_id, password="not my password"))
 
-    locked = text_of(response_of(sign(dashboard_client, change_request_id, password="not my password"))["versions-sign-feedback"])
+    locked = text_of(
+        response_of(sign(dashboard_client, change_request_id, password="not my password"))["versions-sign-feedback"]
+    )
     still = text_of(response_of(sign(dashboard_client, change_request_id, password=PASSWORD))["versions-sign-feedback"])
 
     assert "Signing locked" in locked and "signing is locked for 'avery' until" in locked and "UTC" in locked
@@ -264,7 +318,9 @@ def test_the_fifth_wrong_password_locks_signing_and_says_until_when(dashboard_cl
     assert session.execute(select(Signature)).first() is None
 
 
-def test_an_empty_password_is_not_a_failed_signature(dashboard_client: TestClient, session: Session, deployed: None) -> None:
+def test_an_empty_password_is_not_a_failed_signature(
+    dashboard_client: TestClient, session: Session, deployed: None
+) -> None:
     change_request_id = file_rollback(session)
     sign_in(dashboard_client, "avery")
 
@@ -274,7 +330,9 @@ def test_an_empty_password_is_not_a_failed_signature(dashboard_client: TestClien
     assert actions(session, "signature.failed") == []
 
 
-def test_the_requester_cannot_approve_their_own_request(dashboard_client: TestClient, session: Session, deployed: None) -> None:
+def test_the_requester_cannot_approve_their_own_request(
+    dashboard_client: TestClient, session: Session, deployed: None
+) -> None:
     change_request_id = file_rollback(session, requester="ada")
     sign_in(dashboard_client, "ada")
 
@@ -282,7 +340,9 @@ def test_the_requester_cannot_approve_their_own_request(dashboard_client: TestCl
     result = response_of(sign(dashboard_client, change_request_id))
 
     assert "You filed this request." in page
-    assert "under the two-person rule someone else must approve or reject it" in text_of(result["versions-sign-feedback"])
+    assert "under the two-person rule someone else must approve or reject it" in text_of(
+        result["versions-sign-feedback"]
+    )
     assert session.execute(select(Signature)).first() is None
 
 

@@ -44,7 +44,9 @@ def activation_body(model: str = "ich-ct", version: str = "2.1.0", reason: str =
 
 
 def events(session: Session, action: str) -> list[AuditEvent]:
-    return list(session.execute(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)).scalars())
+    return list(
+        session.execute(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)).scalars()
+    )
 
 
 def test_pages_redirect_to_login_when_signed_out(dashboard_client: TestClient) -> None:
@@ -60,7 +62,9 @@ def test_pages_redirect_to_login_when_signed_out(dashboard_client: TestClient) -
 def test_dash_endpoints_answer_401_when_signed_out(dashboard_client: TestClient) -> None:
     assert dashboard_client.get("/dashboard/_dash-layout").status_code == 401
     assert dashboard_client.get("/dashboard/_dash-dependencies").status_code == 401
-    refused = post_callback(dashboard_client, activation_body(), headers={**SAME_ORIGIN, "Content-Type": "application/json"})
+    refused = post_callback(
+        dashboard_client, activation_body(), headers={**SAME_ORIGIN, "Content-Type": "application/json"}
+    )
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "unauthorized"
 
@@ -70,7 +74,9 @@ def test_static_bundles_need_no_session_but_nothing_else_is_public(dashboard_cli
     assert dashboard_client.get("/dashboard/login-anything", follow_redirects=False).status_code == 302
 
 
-def test_login_sets_a_hardened_session_cookie_and_audits_the_sign_in(dashboard_client: TestClient, session: Session) -> None:
+def test_login_sets_a_hardened_session_cookie_and_audits_the_sign_in(
+    dashboard_client: TestClient, session: Session
+) -> None:
     make_user(session, role="viewer", username="vera")
 
     response = sign_in(dashboard_client, "vera", next="/dashboard/versions")
@@ -83,9 +89,7 @@ def test_login_sets_a_hardened_session_cookie_and_audits_the_sign_in(dashboard_c
     assert [e.entity_id for e in events(session, "auth.login")] == ["vera"]
 
 
-def test_wrong_password_is_refused_and_the_failure_is_committed(
-    fresh_database: Database, settings: Settings
-) -> None:
+def test_wrong_password_is_refused_and_the_failure_is_committed(fresh_database: Database, settings: Settings) -> None:
     """With the production transaction (no test session): the failure event must survive the refusal."""
     with fresh_database.transaction() as setup:
         make_user(setup, role="viewer", username="vera")
@@ -114,7 +118,9 @@ def test_unknown_user_gets_the_same_answer_as_a_wrong_password(dashboard_client:
 
 
 def test_ingest_service_accounts_cannot_use_the_dashboard(dashboard_client: TestClient, session: Session) -> None:
-    auth_service.create_user(session=session, actor=SYSTEM, username="pacs-bridge", role="ingest", password="long enough pw")
+    auth_service.create_user(
+        session=session, actor=SYSTEM, username="pacs-bridge", role="ingest", password="long enough pw"
+    )
 
     response = sign_in(dashboard_client, "pacs-bridge", "long enough pw")
 
@@ -123,7 +129,9 @@ def test_ingest_service_accounts_cannot_use_the_dashboard(dashboard_client: Test
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/phish", "//evil.example/", "/api/v1/models"])
-def test_login_never_redirects_outside_the_dashboard(dashboard_client: TestClient, session: Session, target: str) -> None:
+def test_login_never_redirects_outside_the_dashboard(
+    dashboard_client: TestClient, session: Session, target: str
+) -> None:
     make_user(session, role="viewer", username="vera")
 
     response = sign_in(dashboard_client, "vera", next=target)
@@ -136,11 +144,16 @@ def test_login_never_redirects_outside_the_dashboard(dashboard_client: TestClien
     [{"Origin": "https://evil.example"}, {"Referer": "https://evil.example/form"}, {"Origin": "null"}, {}],
     ids=["foreign-origin", "foreign-referer", "null-origin", "no-origin"],
 )
-def test_login_posted_from_another_site_is_refused(dashboard_client: TestClient, session: Session, headers: dict) -> None:
+def test_login_posted_from_another_site_is_refused(
+    dashboard_client: TestClient, session: Session, headers: dict
+) -> None:
     make_user(session, role="viewer", username="vera")
 
     response = dashboard_client.post(
-        "/dashboard/login", data={"username": "vera", "password": "correct horse battery"}, headers=headers, follow_redirects=False
+        "/dashboard/login",
+        data={"username": "vera", "password": "correct horse battery"},
+        headers=headers,
+        follow_redirects=False,
     )
 
     assert response.status_code == 403
@@ -157,7 +170,9 @@ def test_callbacks_need_same_origin_and_the_csrf_token(dashboard_client: TestCli
     assert good["X-CSRFToken"], "the CSRF cookie is set at sign-in"
 
     foreign = post_callback(dashboard_client, activation_body(), headers={**good, "Origin": "https://evil.example"})
-    tokenless = post_callback(dashboard_client, activation_body(), headers={**SAME_ORIGIN, "Content-Type": "application/json"})
+    tokenless = post_callback(
+        dashboard_client, activation_body(), headers={**SAME_ORIGIN, "Content-Type": "application/json"}
+    )
     wrong = post_callback(dashboard_client, activation_body(), headers={**good, "X-CSRFToken": "guess"})
     odd = post_callback(dashboard_client, activation_body(), headers={**good, "X-CSRFToken": "caf\u00e9".encode()})
 
@@ -168,7 +183,9 @@ def test_callbacks_need_same_origin_and_the_csrf_token(dashboard_client: TestCli
 
 
 @pytest.mark.parametrize("role", ["viewer", "qa", "approver"])
-def test_forged_activation_callback_is_refused_for_non_admins(dashboard_client: TestClient, session: Session, role: str) -> None:
+def test_forged_activation_callback_is_refused_for_non_admins(
+    dashboard_client: TestClient, session: Session, role: str
+) -> None:
     make_user(session, role=role, username="mallory")
     make_model(session)
     make_version(session)

@@ -59,7 +59,9 @@ def seed(database: Database) -> None:
     """Users of every role and three models in different states, through the services."""
     with database.transaction() as session:
         for role, (username, name) in USERS.items():
-            auth_service.create_user(session=session, actor=SYSTEM, username=username, role=role, password=PASSWORD, full_name=name)
+            auth_service.create_user(
+                session=session, actor=SYSTEM, username=username, role=role, password=PASSWORD, full_name=name
+            )
         models = [
             ("ich-ct", "Intracranial hemorrhage triage", "CT", "HEAD", ["2.0.0", "2.1.0"]),
             ("ptx-cxr", "Pneumothorax detection", "CR", "CHEST", ["1.0.0"]),
@@ -91,7 +93,9 @@ def seed(database: Database) -> None:
                         decision_threshold=0.35 + 0.05 * number,
                     ),
                 )
-        registry_service.activate_first(session=session, actor=SYSTEM, model_name="ich-ct", version="2.0.0", reason="go-live")
+        registry_service.activate_first(
+            session=session, actor=SYSTEM, model_name="ich-ct", version="2.0.0", reason="go-live"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +106,9 @@ def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     migrate.upgrade(database.engine)
     seed(database)
     previous = set_database(database)
-    settings = load_settings(database_url=url, secret_key="browser-test-secret-0123456789", log_format="text", log_level="WARNING")
+    settings = load_settings(
+        database_url=url, secret_key="browser-test-secret-0123456789", log_format="text", log_level="WARNING"
+    )
     app = create_app(settings)
     mount_dashboard(app, settings=settings)
     try:
@@ -135,7 +141,9 @@ class Tab:
         self.context.set_default_timeout(TIMEOUT_MS)
         self.page = self.context.new_page()
         self.problems: list[str] = []
-        self.page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        self.page.on(
+            "console", lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None
+        )
         self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
         self.page.on(
             "response", lambda r: self.problems.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None

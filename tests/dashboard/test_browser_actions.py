@@ -7,7 +7,6 @@ there must not see. SQLite only, like test_browser.py; the server tests cover bo
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -135,17 +134,57 @@ def _raise_alerts(session, settings) -> None:  # type: ignore[no-untyped-def]
     for weeks_ago, sensitivity, kvp_drift in [(2, 0.81, 0.18), (1, 0.76, 0.27), (0, 0.71, 0.31)]:
         window_end = today - timedelta(weeks=weeks_ago)
         findings = [
-            Finding(model="ich-ct", version="2.1.0", kind="subgroups", metric="sensitivity", status="breach", window_end=window_end,
-                    segment="site=north", value=sensitivity, ci_low=sensitivity - 0.09, ci_high=sensitivity + 0.07, n=84,
-                    threshold=0.9, run_id=10 + weeks_ago),
-            Finding(model="ich-ct", version="2.1.0", kind="input_drift", metric="drift_score", status="breach", window_end=window_end,
-                    feature="kvp", value=kvp_drift, n=2100, threshold=0.1, method="wasserstein", run_id=20 + weeks_ago),
+            Finding(
+                model="ich-ct",
+                version="2.1.0",
+                kind="subgroups",
+                metric="sensitivity",
+                status="breach",
+                window_end=window_end,
+                segment="site=north",
+                value=sensitivity,
+                ci_low=sensitivity - 0.09,
+                ci_high=sensitivity + 0.07,
+                n=84,
+                threshold=0.9,
+                run_id=10 + weeks_ago,
+            ),
+            Finding(
+                model="ich-ct",
+                version="2.1.0",
+                kind="input_drift",
+                metric="drift_score",
+                status="breach",
+                window_end=window_end,
+                feature="kvp",
+                value=kvp_drift,
+                n=2100,
+                threshold=0.1,
+                method="wasserstein",
+                run_id=20 + weeks_ago,
+            ),
         ]
-        alerts_service.process_findings(session=session, findings=findings, settings=settings, now=window_end + timedelta(hours=2))
+        alerts_service.process_findings(
+            session=session, findings=findings, settings=settings, now=window_end + timedelta(hours=2)
+        )
     alerts_service.process_findings(
         session=session,
-        findings=[Finding(model="ich-ct", version="2.1.0", kind="output_drift", metric="positive_rate", status="warn", window_end=today,
-                          value=0.142, ci_low=0.128, ci_high=0.157, n=2100, threshold=0.12, run_id=30)],
+        findings=[
+            Finding(
+                model="ich-ct",
+                version="2.1.0",
+                kind="output_drift",
+                metric="positive_rate",
+                status="warn",
+                window_end=today,
+                value=0.142,
+                ci_low=0.128,
+                ci_high=0.157,
+                n=2100,
+                threshold=0.12,
+                run_id=30,
+            )
+        ],
         settings=settings,
     )
 
@@ -155,26 +194,55 @@ def seed(database: Database, settings=None) -> None:  # type: ignore[no-untyped-
     raised since; ptx-cxr: a promotion waiting for its second signature; a saved policy for ich-ct."""
     with database.transaction() as session:
         for username, (role, name) in USERS.items():
-            auth_service.create_user(session=session, actor=SYSTEM, username=username, role=role, password=PASSWORD, full_name=name)
+            auth_service.create_user(
+                session=session, actor=SYSTEM, username=username, role=role, password=PASSWORD, full_name=name
+            )
         _model(session, "ich-ct", "Intracranial hemorrhage triage", "CT", "HEAD", [("2.0.0", 90), ("2.1.0", 20)])
         _model(session, "ptx-cxr", "Pneumothorax detection", "CR", "CHEST", [("1.0.0", 120), ("1.1.0", 3)])
         for model, version, days_ago in [("ich-ct", "2.0.0", 60), ("ptx-cxr", "1.0.0", 100)]:
             with mock.patch("monitor.registry.service.utcnow", return_value=_at(days_ago)):
-                registry_service.activate_first(session=session, actor=SYSTEM, model_name=model, version=version, reason="go-live after local validation")
-        _promote(session, "ich-ct", "2.1.0", "2.1.0 retrained with the 2026 multi-site data; validated at all four sites", 14, ["avery", "blake"])
+                registry_service.activate_first(
+                    session=session,
+                    actor=SYSTEM,
+                    model_name=model,
+                    version=version,
+                    reason="go-live after local validation",
+                )
+        _promote(
+            session,
+            "ich-ct",
+            "2.1.0",
+            "2.1.0 retrained with the 2026 multi-site data; validated at all four sites",
+            14,
+            ["avery", "blake"],
+        )
         with mock.patch("monitor.registry.service.utcnow", return_value=_at(0.3)):
             pending = changes.request_change(
                 session=session,
                 actor=_actor(session, "quinn"),
-                data=ChangeRequestCreate(model="ptx-cxr", kind="promotion", target_version="1.1.0", reason="1.1.0 lowers false positives on portable films"),
+                data=ChangeRequestCreate(
+                    model="ptx-cxr",
+                    kind="promotion",
+                    target_version="1.1.0",
+                    reason="1.1.0 lowers false positives on portable films",
+                ),
             )
             changes.decide(
                 session=session,
                 actor=_actor(session, "avery"),
                 change_request_id=pending.id,
-                data=DecisionCreate(decision="approve", meaning="I approve this promotion of ptx-cxr from version 1.0.0 to version 1.1.0", password=PASSWORD),
+                data=DecisionCreate(
+                    decision="approve",
+                    meaning="I approve this promotion of ptx-cxr from version 1.0.0 to version 1.1.0",
+                    password=PASSWORD,
+                ),
             )
-        checks_service.put_policy(session=session, actor=_actor(session, "ada"), model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY))
+        checks_service.put_policy(
+            session=session,
+            actor=_actor(session, "ada"),
+            model_name="ich-ct",
+            policy=MonitoringPolicy.model_validate(POLICY),
+        )
         if settings is not None:
             _raise_alerts(session, settings)
 
@@ -237,7 +305,10 @@ def test_two_approvers_approve_a_rollback_through_the_signature_dialog(tab: Tab,
     tab.page.click("#versions-request-open")
     tab.page.wait_for_selector(".modal.show #versions-request-modal")
     tab.page.check("input[value='rollback']", force=True)
-    tab.page.fill("#versions-request-reason", "Sensitivity at site north fell below target after the scanner upgrade; 2.0.0 held target there")
+    tab.page.fill(
+        "#versions-request-reason",
+        "Sensitivity at site north fell below target after the scanner upgrade; 2.0.0 held target there",
+    )
     tab.screenshot("qa-versions-request-form")
     tab.page.click("#versions-request-submit")
     tab.page.wait_for_selector("#versions-request-filed")
@@ -316,7 +387,12 @@ def test_qa_edits_the_policy_and_sees_validation_inline(tab: Tab, live: Live) ->
     tab.open("/dashboard/policy?model=ich-ct", "#policy-features-table")
     original = tab.page.input_value("#policy-editor")
 
-    tab.page.fill("#policy-editor", original.replace('"window_days": 7', '"window_days": 0').replace('"schedule": "0 2 * * *"', '"schedule": "nightly"'))
+    tab.page.fill(
+        "#policy-editor",
+        original.replace('"window_days": 7', '"window_days": 0').replace(
+            '"schedule": "0 2 * * *"', '"schedule": "nightly"'
+        ),
+    )
     tab.page.click("#policy-save-button")
     tab.page.wait_for_selector("#policy-problems")
     problems = tab.page.inner_text("#policy-problems")
@@ -397,7 +473,10 @@ def test_a_forged_signature_callback_from_a_viewer_is_refused_and_changes_nothin
 
 def alert_ids(live: Live) -> dict[str, int]:
     with live.database.transaction() as session:
-        return {a.kind: a.id for a in alerts_service.list_alerts(session=session, actor=SYSTEM, limit=50, settings=live.settings)}
+        return {
+            a.kind: a.id
+            for a in alerts_service.list_alerts(session=session, actor=SYSTEM, limit=50, settings=live.settings)
+        }
 
 
 def alert_status(live: Live, alert_id: int) -> str:
@@ -415,7 +494,9 @@ def test_qa_acknowledges_an_alert_from_the_email_link(tab: Tab, live: Live) -> N
     assert "n = 84" in tab.page.inner_text("#alerts-detail-summary")
     tab.page.click("#alerts-ack-button")
     tab.page.wait_for_selector("#alerts-action-error")  # the note is required
-    tab.page.fill("#alerts-note", "North PACS team confirms a reconstruction-kernel change on 14 Nov; reviewing missed ICH cases")
+    tab.page.fill(
+        "#alerts-note", "North PACS team confirms a reconstruction-kernel change on 14 Nov; reviewing missed ICH cases"
+    )
     tab.screenshot("qa-alerts-detail")
     tab.page.click("#alerts-ack-button")
     tab.page.wait_for_selector("#alerts-action-done")

@@ -108,7 +108,11 @@ def test_chain_status_names_the_first_broken_link() -> None:
     intact = chain_status(_chain_check())
 
     assert broken.id == "audit-chain-broken" and intact.id == "audit-chain-ok"
-    assert "Chain broken at event #5" in _text(broken) and "hash mismatch" in _text(broken) and "verified: 4" in _text(broken)
+    assert (
+        "Chain broken at event #5" in _text(broken)
+        and "hash mismatch" in _text(broken)
+        and "verified: 4" in _text(broken)
+    )
 
 
 def test_chain_status_says_what_was_rehashed_and_when_the_whole_chain_was() -> None:
@@ -125,13 +129,30 @@ def test_chain_status_says_what_was_rehashed_and_when_the_whole_chain_was() -> N
 # -- analytic pages ------------------------------------------------------------------------------
 
 
-def drift_cell(feature: str, days_ago: int, value: float | None, status: str, *, threshold: float = 0.1, method: str = "wasserstein") -> dict:
+def drift_cell(
+    feature: str,
+    days_ago: int,
+    value: float | None,
+    status: str,
+    *,
+    threshold: float = 0.1,
+    method: str = "wasserstein",
+) -> dict:
     return {"feature": feature, "window_end": NOW - timedelta(days=days_ago), "value": value, "threshold": threshold,
             "method": method, "status": status, "n": 2100, "run_id": 100 - days_ago}  # fmt: skip
 
 
-def window_point(days_ago: int, value: float | None, *, low: float | None = None, high: float | None = None, status: str = "ok") -> dict:
-    return {"window_end": NOW - timedelta(days=days_ago), "value": value, "ci_low": low, "ci_high": high, "n": 400, "status": status}
+def window_point(
+    days_ago: int, value: float | None, *, low: float | None = None, high: float | None = None, status: str = "ok"
+) -> dict:
+    return {
+        "window_end": NOW - timedelta(days=days_ago),
+        "value": value,
+        "ci_low": low,
+        "ci_high": high,
+        "n": 400,
+        "status": status,
+    }
 
 
 def test_drift_ratio_is_past_the_threshold_above_one_for_distances_and_p_values() -> None:
@@ -208,10 +229,15 @@ def test_metric_timeline_draws_realized_and_estimated_with_bands_and_the_target(
                 window_point(14, None)]  # fmt: skip
     estimated = [window_point(0, 0.84, low=0.80, high=0.88)]
 
-    figure = metric_timeline(realized, estimated, metric="sensitivity", target=0.9, title="Sensitivity", subtitle="7-day windows")
+    figure = metric_timeline(
+        realized, estimated, metric="sensitivity", target=0.9, title="Sensitivity", subtitle="7-day windows"
+    )
 
     lines = {t.name: t for t in figure.data if t.mode == "lines+markers"}
-    assert list(lines["realized (labelled outcomes)"].y) == [0.93, 0.81]  # oldest first, the window without a value left out
+    assert list(lines["realized (labelled outcomes)"].y) == [
+        0.93,
+        0.81,
+    ]  # oldest first, the window without a value left out
     assert lines["estimated (label-free)"].line.dash == "dash"
     [missed] = [t for t in figure.data if t.name == "realized (labelled outcomes): below target"]
     assert list(missed.y) == [0.81] and list(missed.marker.color) == [STATUS_COLORS["breach"]]
@@ -268,8 +294,13 @@ def segment(name: str, sensitivity: dict | None) -> dict:
 
 def test_subgroup_heatmap_shows_values_and_counts_where_too_small_to_judge() -> None:
     rows = [
-        segment("site=north", {"value": 0.71, "ci_low": 0.6, "ci_high": 0.8, "n": 84, "threshold": 0.9, "status": "breach"}),
-        segment("site=east", {"value": 1.0, "ci_low": 0.7, "ci_high": 1.0, "n": 12, "threshold": 0.9, "status": "insufficient_data"}),
+        segment(
+            "site=north", {"value": 0.71, "ci_low": 0.6, "ci_high": 0.8, "n": 84, "threshold": 0.9, "status": "breach"}
+        ),
+        segment(
+            "site=east",
+            {"value": 1.0, "ci_low": 0.7, "ci_high": 1.0, "n": 12, "threshold": 0.9, "status": "insufficient_data"},
+        ),
     ]
 
     heatmap = subgroup_heatmap(rows, metrics=["sensitivity", "auc"], title="Segments").data[0]
@@ -292,7 +323,9 @@ def test_forest_plot_keeps_the_ranking_order_and_lists_small_segments_with_their
 
     points, small = figure.data[0], figure.data[1]
     assert list(points.y) == ["site=north", "site=south"] and list(points.x) == [0.71, 0.93]
-    assert list(points.error_x.array) == pytest.approx([0.09, 0.04]) and list(points.error_x.arrayminus) == pytest.approx([0.11, 0.07])
+    assert list(points.error_x.array) == pytest.approx([0.09, 0.04]) and list(
+        points.error_x.arrayminus
+    ) == pytest.approx([0.11, 0.07])
     assert list(small.y) == ["site=east (n = 12)"] and small.text[0].startswith("insufficient data")
     assert list(figure.layout.yaxis.categoryarray) == ["site=north", "site=south", "site=east (n = 12)"]
     assert figure.layout.shapes[0].x0 == 0.9

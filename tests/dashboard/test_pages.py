@@ -7,7 +7,6 @@ import threading
 from typing import Any
 
 import pytest
-
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -29,7 +28,9 @@ AUDIT_OUTPUTS = [
 def audit_request(trigger: str = "audit-apply-button", *, cursor: dict | None = None, **filters: str) -> dict:
     fields = ("actor", "action", "entity", "entity_id")
     inputs = [(trigger, "n_clicks", 1)] + [
-        (b, "n_clicks", None) for b in ("audit-apply-button", "audit-older-button", "audit-newer-button") if b != trigger
+        (b, "n_clicks", None)
+        for b in ("audit-apply-button", "audit-older-button", "audit-newer-button")
+        if b != trigger
     ]
     inputs += [(f"audit-filter-{name}", "n_submit", None) for name in fields]
     state = [(f"audit-filter-{name}", "value", filters.get(name, "")) for name in fields]
@@ -60,7 +61,9 @@ def test_overview_without_models_shows_an_empty_state(dashboard_client: TestClie
     assert "overview-empty" in page and "No models registered yet" in page
 
 
-def test_versions_page_shows_targets_threshold_hash_and_timeline(dashboard_client: TestClient, session: Session) -> None:
+def test_versions_page_shows_targets_threshold_hash_and_timeline(
+    dashboard_client: TestClient, session: Session
+) -> None:
     make_user(session, role="viewer", username="vera")
     make_model(session)
     make_version(session, version="2.0.0", activate=True, decision_threshold=0.42)
@@ -133,12 +136,15 @@ def test_audit_callback_pages_older_and_back_newer(dashboard_client: TestClient,
     first = post_callback(dashboard_client, audit_request(action="model.create")).json()["response"]
     cursor = first["audit-cursor-store"]["data"]
     assert first["audit-older-button"]["disabled"] is False and first["audit-newer-button"]["disabled"] is True
-    older = post_callback(dashboard_client, audit_request("audit-older-button", cursor=cursor, action="model.create")).json()["response"]
+    older = post_callback(
+        dashboard_client, audit_request("audit-older-button", cursor=cursor, action="model.create")
+    ).json()["response"]
     older_table = json.dumps(older["audit-table-container"]["children"])
     assert "model-09" in older_table and "model-10" not in older_table and "model-00" in older_table
     assert older["audit-older-button"]["disabled"] is True and older["audit-newer-button"]["disabled"] is False
     back = post_callback(
-        dashboard_client, audit_request("audit-newer-button", cursor=older["audit-cursor-store"]["data"], action="model.create")
+        dashboard_client,
+        audit_request("audit-newer-button", cursor=older["audit-cursor-store"]["data"], action="model.create"),
     ).json()["response"]
     assert back["audit-page-label"]["children"] == first["audit-page-label"]["children"]
 
@@ -160,7 +166,9 @@ def chain_callback(client: TestClient, trigger: str | None, running: dict[str, s
     """The chain status callback as the page fires it: on opening (no trigger), the button, a poll."""
     button = ("audit-verify-button", "n_clicks", 1 if trigger == "button" else None)
     poll = ("audit-full-poll", "n_intervals", 1 if trigger == "poll" else None)
-    body = callback_body(CHAIN_OUTPUTS, [poll, button] if trigger == "poll" else [button, poll], [("audit-full-store", "data", running)])
+    body = callback_body(
+        CHAIN_OUTPUTS, [poll, button] if trigger == "poll" else [button, poll], [("audit-full-store", "data", running)]
+    )
     if trigger is None:
         body["changedPropIds"] = []
     response = post_callback(client, body)
@@ -208,4 +216,3 @@ def test_the_full_verification_runs_in_the_background_and_the_page_polls_for_it(
     assert early is None  # nothing to update yet
     assert "Whole chain rehashed" in json.dumps(done) and "audit-chain-ok" in json.dumps(done)
     assert done["audit-full-poll"]["disabled"] is True
-

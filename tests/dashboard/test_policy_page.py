@@ -38,7 +38,9 @@ def model_with_policy(session: Session) -> None:
     for role, username in [("viewer", "vera"), ("qa", "quinn"), ("approver", "avery"), ("admin", "ada")]:
         make_user(session, role=role, username=username)
     make_model(session)
-    checks_service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY))
+    checks_service.put_policy(
+        session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
+    )
 
 
 def stored(session: Session) -> dict:
@@ -71,14 +73,24 @@ def test_the_page_shows_features_segments_thresholds_recipients_and_approvals(
 
     page = render_page(dashboard_client, "/policy", "?model=ich-ct")
 
-    for shown in ("policy-feature-kvp", "policy-feature-mean_hu", "psi", "site \\u00d7 manufacturer", "daily at 02:00 UTC",
-                  "7 days (trailing)", "ai-committee@hospital.example", "Last saved"):
+    for shown in (
+        "policy-feature-kvp",
+        "policy-feature-mean_hu",
+        "psi",
+        "site \\u00d7 manufacturer",
+        "daily at 02:00 UTC",
+        "7 days (trailing)",
+        "ai-committee@hospital.example",
+        "Last saved",
+    ):
         assert shown in page, shown
     assert find(page, "policy-approvals-required")["children"] == "3"
     assert "info" in json.dumps(find(page, "policy-severities"))  # the override of input drift
 
 
-def test_viewers_and_approvers_read_it_without_an_editor(dashboard_client: TestClient, session: Session, model_with_policy: None) -> None:
+def test_viewers_and_approvers_read_it_without_an_editor(
+    dashboard_client: TestClient, session: Session, model_with_policy: None
+) -> None:
     for username in ("vera", "avery"):
         sign_in(dashboard_client, username)
         page = render_page(dashboard_client, "/policy", "?model=ich-ct")
@@ -87,15 +99,24 @@ def test_viewers_and_approvers_read_it_without_an_editor(dashboard_client: TestC
             assert control not in page
 
 
-def test_qa_gets_the_editor_with_the_policy_json(dashboard_client: TestClient, session: Session, model_with_policy: None) -> None:
+def test_qa_gets_the_editor_with_the_policy_json(
+    dashboard_client: TestClient, session: Session, model_with_policy: None
+) -> None:
     sign_in(dashboard_client, "quinn")
 
     editor = find(render_page(dashboard_client, "/policy", "?model=ich-ct"), "policy-editor")
 
-    assert json.loads(editor["value"])["features"][2] == {"name": "mean_hu", "type": "numeric", "drift_method": "psi", "drift_threshold": 0.2}
+    assert json.loads(editor["value"])["features"][2] == {
+        "name": "mean_hu",
+        "type": "numeric",
+        "drift_method": "psi",
+        "drift_threshold": 0.2,
+    }
 
 
-def test_a_model_without_a_saved_policy_says_it_shows_the_defaults(dashboard_client: TestClient, session: Session) -> None:
+def test_a_model_without_a_saved_policy_says_it_shows_the_defaults(
+    dashboard_client: TestClient, session: Session
+) -> None:
     make_user(session, role="viewer", username="vera")
     make_model(session)
     sign_in(dashboard_client, "vera")
@@ -105,7 +126,9 @@ def test_a_model_without_a_saved_policy_says_it_shows_the_defaults(dashboard_cli
     assert "these are the defaults" in page and "policy-no-features" in page
 
 
-def test_qa_saves_a_policy_and_the_service_audits_it(dashboard_client: TestClient, session: Session, model_with_policy: None) -> None:
+def test_qa_saves_a_policy_and_the_service_audits_it(
+    dashboard_client: TestClient, session: Session, model_with_policy: None
+) -> None:
     sign_in(dashboard_client, "quinn")
     edited = {**POLICY, "window_days": 14, "approvals_required": 2}
 
@@ -114,11 +137,15 @@ def test_qa_saves_a_policy_and_the_service_audits_it(dashboard_client: TestClien
     assert "Policy saved" in text_of(result["policy-feedback"])
     assert "14 days (trailing)" in text_of(result["policy-view"])
     assert stored(session)["window_days"] == 14 and stored(session)["updated_by"] == "quinn"
-    [event] = session.execute(select(AuditEvent).where(AuditEvent.action == "policy.update", AuditEvent.actor == "quinn")).scalars()
+    [event] = session.execute(
+        select(AuditEvent).where(AuditEvent.action == "policy.update", AuditEvent.actor == "quinn")
+    ).scalars()
     assert event.before["window_days"] == 7 and event.after["window_days"] == 14  # type: ignore[index]
 
 
-def test_validation_names_each_field_and_its_reason(dashboard_client: TestClient, session: Session, model_with_policy: None) -> None:
+def test_validation_names_each_field_and_its_reason(
+    dashboard_client: TestClient, session: Session, model_with_policy: None
+) -> None:
     sign_in(dashboard_client, "quinn")
     broken = {
         **POLICY,
@@ -139,16 +166,24 @@ def test_validation_names_each_field_and_its_reason(dashboard_client: TestClient
 def test_malformed_json_says_where(dashboard_client: TestClient, session: Session, model_with_policy: None) -> None:
     sign_in(dashboard_client, "quinn")
 
-    feedback = text_of(response_of(save(dashboard_client, '{"window_days": 14,}', loaded_at(dashboard_client)))["policy-feedback"])
+    feedback = text_of(
+        response_of(save(dashboard_client, '{"window_days": 14,}', loaded_at(dashboard_client)))["policy-feedback"]
+    )
 
     assert "not valid JSON" in feedback and "line 1, column 20" in feedback
 
 
-def test_the_validate_button_checks_without_saving(dashboard_client: TestClient, session: Session, model_with_policy: None) -> None:
+def test_the_validate_button_checks_without_saving(
+    dashboard_client: TestClient, session: Session, model_with_policy: None
+) -> None:
     sign_in(dashboard_client, "quinn")
 
     result = response_of(
-        call(dashboard_client, "policy-validate-button.n_clicks", {"policy-validate-button.n_clicks": 1, "policy-editor.value": json.dumps({"fdr_q": 2})})
+        call(
+            dashboard_client,
+            "policy-validate-button.n_clicks",
+            {"policy-validate-button.n_clicks": 1, "policy-editor.value": json.dumps({"fdr_q": 2})},
+        )
     )
 
     assert "fdr_q" in text_of(result) and "less than 1" in text_of(result)
@@ -161,7 +196,10 @@ def test_a_policy_saved_by_someone_else_meanwhile_is_not_overwritten(
     sign_in(dashboard_client, "quinn")
     opened_at = loaded_at(dashboard_client)
     checks_service.put_policy(
-        session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate({**POLICY, "window_days": 30})
+        session=session,
+        actor=SYSTEM,
+        model_name="ich-ct",
+        policy=MonitoringPolicy.model_validate({**POLICY, "window_days": 30}),
     )
 
     feedback = text_of(response_of(save(dashboard_client, {**POLICY, "window_days": 14}, opened_at))["policy-feedback"])

@@ -10,7 +10,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from monitor.ingest.group_commit import GroupCommit, ingest_commit
-
 from monitor.registry.models import Model
 from tests.factories import make_keys, make_model, make_user, make_version
 

@@ -113,7 +113,10 @@ def ingest_events(database: Database) -> list[AuditEvent]:
 
 def stored_scores(database: Database) -> dict[str, float]:
     with database.sessions() as session:
-        return {inference_id: score for inference_id, score in session.execute(select(Inference.inference_id, Inference.score))}
+        return {
+            inference_id: score
+            for inference_id, score in session.execute(select(Inference.inference_id, Inference.score))
+        }
 
 
 def chain_verifies(database: Database) -> bool:

@@ -148,7 +148,9 @@ def test_names_are_normalized_before_judging() -> None:
     assert normalize_key("PatientBirthDate") == ("patient", "birth", "date")
     assert normalize_key("patient-birth date") == ("patient", "birth", "date")
     assert normalize_key("MRNumber") == ("mr", "number")
-    kinds = {key_problem(name) for name in ("PatientName", "patient_name", "patient-name", "Patient Name", "PATIENT_NAME")}
+    kinds = {
+        key_problem(name) for name in ("PatientName", "patient_name", "patient-name", "Patient Name", "PATIENT_NAME")
+    }
     assert kinds == {"patient name"}
 
 

@@ -151,7 +151,9 @@ def test_a_version_registered_after_ingest_began_is_accepted(
     make_version(session, version="2.3.0")
 
     answer = client.post(
-        "/api/v1/inferences", json={"records": [inference(1, version="2.3.0"), inference(2, version="9.9.9")]}, headers=headers
+        "/api/v1/inferences",
+        json={"records": [inference(1, version="2.3.0"), inference(2, version="9.9.9")]},
+        headers=headers,
     ).json()
 
     assert answer["accepted"] == 1
@@ -160,7 +162,9 @@ def test_a_version_registered_after_ingest_began_is_accepted(
     ]
 
 
-def test_a_viewer_cannot_store_inferences(client: TestClient, keys: dict[str, str], session: Session, ich: Model) -> None:
+def test_a_viewer_cannot_store_inferences(
+    client: TestClient, keys: dict[str, str], session: Session, ich: Model
+) -> None:
     answer = client.post("/api/v1/inferences", json={"records": [inference(0)]}, headers=auth(keys["viewer"]))
 
     assert answer.status_code == 403
@@ -170,7 +174,10 @@ def test_a_viewer_cannot_store_inferences(client: TestClient, keys: dict[str, st
 
 def test_openapi_documents_the_batches(client: TestClient) -> None:
     spec = client.get("/api/openapi.json").json()
-    for path, fields in (("/api/v1/inferences", {"score", "features", "occurred_at"}), ("/api/v1/outcomes", {"label", "source"})):
+    for path, fields in (
+        ("/api/v1/inferences", {"score", "features", "occurred_at"}),
+        ("/api/v1/outcomes", {"label", "source"}),
+    ):
         operation = spec["paths"][path]["post"]
         schema = operation["requestBody"]["content"]["application/json"]["schema"]
         assert schema["required"] == ["records"]

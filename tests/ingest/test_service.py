@@ -31,7 +31,9 @@ def post(session: Session, records: list[Any], **kwargs: Any) -> dict[str, Any]:
 
 
 def post_outcomes(session: Session, records: list[Any]) -> dict[str, Any]:
-    return service.ingest_outcomes(session=session, actor=INGEST, records=records, pseudonym_key=PSEUDONYM_KEY).as_dict()
+    return service.ingest_outcomes(
+        session=session, actor=INGEST, records=records, pseudonym_key=PSEUDONYM_KEY
+    ).as_dict()
 
 
 def stored(session: Session) -> dict[str, Inference]:
@@ -73,7 +75,9 @@ def test_a_retried_batch_answers_duplicates_and_stores_nothing_twice(session: Se
 
 def test_content_is_compared_canonically(session: Session, ich: Model) -> None:
     post(session, [inference(0)])
-    same = inference(0, occurred_at="2026-11-02T09:14:05.000+01:00", features=dict(reversed(inference(0)["features"].items())))
+    same = inference(
+        0, occurred_at="2026-11-02T09:14:05.000+01:00", features=dict(reversed(inference(0)["features"].items()))
+    )
 
     assert post(session, [same])["duplicates"] == [{"index": 0, "inference_id": "inf-00000"}]
 
@@ -138,7 +142,11 @@ def test_unknown_model_or_version_is_rejected_and_never_created(session: Session
         ({"latency_ms": -3}, "latency_ms", "latency_ms must not be negative"),
         ({"study_key": ""}, "study_key", "study_key must be a non-empty string"),
         ({"features": [1, 2]}, "features", "features must be an object"),
-        ({"features": {"roi": {"x": 1}}}, "features.roi", "features.roi must be a number, string, boolean, null or a flat list"),
+        (
+            {"features": {"roi": {"x": 1}}},
+            "features.roi",
+            "features.roi must be a number, string, boolean, null or a flat list",
+        ),
         ({"features": {"site": "a\x00b"}}, "features.site", "features.site must be a short categorical value"),
         ({"features": {"findings": "x" * 300}}, "features.findings", "free text is not stored"),
         ({"features": {"PatientName": "DOE^JOHN"}}, "features.PatientName", "looks like an identifier (patient name)"),
@@ -210,9 +218,11 @@ def test_one_audit_event_per_batch_with_counts(session: Session, ich: Model) -> 
     post(session, [inference(0), inference(1)])
     post(session, [inference(1), inference(2, score=4.0), inference(3)])
 
-    events = session.execute(
-        select(AuditEvent).where(AuditEvent.action == "ingest.inferences").order_by(AuditEvent.seq)
-    ).scalars().all()
+    events = (
+        session.execute(select(AuditEvent).where(AuditEvent.action == "ingest.inferences").order_by(AuditEvent.seq))
+        .scalars()
+        .all()
+    )
     assert [(e.entity, e.entity_id, e.actor) for e in events] == [("model", "ich-ct", "ich-service")] * 2
     assert events[1].after["accepted"] == 1 and events[1].after["duplicates"] == 1 and events[1].after["rejected"] == 1
     assert events[1].after["models"] == {"ich-ct": {"accepted": 1, "duplicates": 1, "rejected": 1}}
@@ -225,7 +235,11 @@ def test_records_metric_counts_each_result(session: Session, ich: Model) -> None
     before = {result: count(result) for result in ("accepted", "duplicate", "rejected")}
     post(session, [inference(0), inference(0), inference(1, score=9)])
 
-    assert {result: count(result) - before[result] for result in before} == {"accepted": 1, "duplicate": 1, "rejected": 1}
+    assert {result: count(result) - before[result] for result in before} == {
+        "accepted": 1,
+        "duplicate": 1,
+        "rejected": 1,
+    }
 
 
 def test_batch_limit_and_permission(session: Session, ich: Model) -> None:
@@ -233,7 +247,10 @@ def test_batch_limit_and_permission(session: Session, ich: Model) -> None:
         post(session, [inference(i) for i in range(4)], max_records=3)
     with pytest.raises(Forbidden):
         service.ingest_inferences(
-            session=session, actor=Actor(username="v", role="viewer"), records=[inference(0)], pseudonym_key=PSEUDONYM_KEY
+            session=session,
+            actor=Actor(username="v", role="viewer"),
+            records=[inference(0)],
+            pseudonym_key=PSEUDONYM_KEY,
         )
     assert stored(session) == {}
 
@@ -372,7 +389,9 @@ def test_outcome_record_checks(session: Session, ich: Model) -> None:
     assert "give exactly one of inference_id" in found[0][1] and "got both" in found[0][1]
     assert "got neither" in found[1][1]
     assert found[2] == ("label", "label must be 0 or 1; got 2")
-    assert found[3][0] == "source" and "pathology, follow_up, consensus_read, report_nlp, final_read, other" in found[3][1]
+    assert (
+        found[3][0] == "source" and "pathology, follow_up, consensus_read, report_nlp, final_read, other" in found[3][1]
+    )
     assert found[4][0] == "confirmed_at" and "must include a timezone" in found[4][1]
     assert found[5][0] == "model" and found[5][1].startswith("unknown model 'nope'")
 
@@ -384,7 +403,10 @@ def test_exact_repeat_of_an_outcome_is_a_duplicate(session: Session, ich: Model)
     answer = post_outcomes(session, [outcome(), outcome()])
 
     assert answer["accepted"] == 0
-    assert answer["duplicates"] == [{"index": 0, "inference_id": "inf-00000"}, {"index": 1, "inference_id": "inf-00000"}]
+    assert answer["duplicates"] == [
+        {"index": 0, "inference_id": "inf-00000"},
+        {"index": 1, "inference_id": "inf-00000"},
+    ]
     assert len(outcomes_of(session)) == 1
 
 
@@ -460,7 +482,13 @@ def test_effective_outcomes_window_version_and_precedence(session: Session, ich:
     query = service.effective_outcomes_query(
         model_id=ich.id, version_id=1, start=datetime(2026, 1, 1, tzinfo=UTC), end=datetime.now(UTC) + timedelta(days=1)
     )
-    assert [column.name for column in query.selected_columns] == ["inference_pk", "inference_id", "label", "source", "confirmed_at"]
+    assert [column.name for column in query.selected_columns] == [
+        "inference_pk",
+        "inference_id",
+        "label",
+        "source",
+        "confirmed_at",
+    ]
 
 
 def test_one_audit_event_per_outcome_batch(session: Session, ich: Model) -> None:
@@ -473,7 +501,9 @@ def test_one_audit_event_per_outcome_batch(session: Session, ich: Model) -> None
 
 
 def test_system_actor_may_ingest(session: Session, ich: Model) -> None:
-    answer = service.ingest_inferences(session=session, actor=SYSTEM, records=[inference(0)], pseudonym_key=PSEUDONYM_KEY)
+    answer = service.ingest_inferences(
+        session=session, actor=SYSTEM, records=[inference(0)], pseudonym_key=PSEUDONYM_KEY
+    )
     assert answer.accepted == 1
 
 

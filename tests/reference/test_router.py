@@ -26,7 +26,9 @@ URL = "/api/v1/models/ich-ct/versions/2.1.0/reference"
 def keys(session: Session) -> dict[str, str]:
     make_model(session)
     make_version(session, activate=True)
-    checks_service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY))
+    checks_service.put_policy(
+        session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
+    )
     return make_keys(session)
 
 
@@ -39,18 +41,27 @@ def test_json_upload_is_stored_profiled_and_audited(client: TestClient, keys: di
     answer = client.post(URL, json={"records": records(data)}, headers=auth(keys["qa"]))
     assert answer.status_code == 201, answer.text
     body = answer.json()
-    assert body["row_count"] == 200 and body["labelled_rows"] == 200 and body["status"] == "active" and body["format"] == "json"
+    assert (
+        body["row_count"] == 200
+        and body["labelled_rows"] == 200
+        and body["status"] == "active"
+        and body["format"] == "json"
+    )
     stored = session.get(ReferenceSet, body["id"])
     assert stored is not None and stored.profile is not None
     assert set(stored.profile["features"]) == {f["name"] for f in POLICY["features"]}
     assert stored.profile["features"]["manufacturer"]["categories"] == sorted(set(data["manufacturer"]))
-    rows = session.execute(select(func.count()).select_from(ReferenceRow).where(ReferenceRow.reference_set_id == body["id"])).scalar_one()
+    rows = session.execute(
+        select(func.count()).select_from(ReferenceRow).where(ReferenceRow.reference_set_id == body["id"])
+    ).scalar_one()
     assert rows == 200
     event = session.execute(select(AuditEvent).where(AuditEvent.action == "reference.upload")).scalar_one()
     assert event.after["rows"] == 200 and event.entity_id == "ich-ct:2.1.0" and event.actor == "qa-user"
 
 
-def test_csv_and_parquet_uploads_and_a_new_upload_supersedes_the_old(client: TestClient, keys: dict[str, str], session: Session) -> None:
+def test_csv_and_parquet_uploads_and_a_new_upload_supersedes_the_old(
+    client: TestClient, keys: dict[str, str], session: Session
+) -> None:
     data = frame(150, seed=2)
     first = client.post(URL, files={"file": ("validation.csv", _csv(data), "text/csv")}, headers=auth(keys["qa"]))
     assert first.status_code == 201, first.text
@@ -74,14 +85,25 @@ def test_csv_and_parquet_uploads_and_a_new_upload_supersedes_the_old(client: Tes
     [
         (lambda d: d.assign(scanner="x"), None, "scanner", "unknown column 'scanner'"),
         (lambda d: d.drop(columns=["mean_hu"]), None, "mean_hu", "missing column 'mean_hu'"),
-        (lambda d: d.astype({"kvp": object}).assign(kvp=["abc"] + [120] * (len(d) - 1)), 1, "kvp", "'abc' is not a number"),
+        (
+            lambda d: d.astype({"kvp": object}).assign(kvp=["abc"] + [120] * (len(d) - 1)),
+            1,
+            "kvp",
+            "'abc' is not a number",
+        ),
         (lambda d: d.assign(label=[2] + [0] * (len(d) - 1)), 1, "label", "label must be 0 or 1"),
         (lambda d: d.assign(score=[0.2, 1.7] + [0.1] * (len(d) - 2)), 2, "score", "outside 0..1"),
         (lambda d: d.assign(prediction=[None, 1] + [0] * (len(d) - 2)), 1, "prediction", "prediction is required"),
     ],
 )
 def test_invalid_csv_names_row_column_and_reason(
-    client: TestClient, keys: dict[str, str], session: Session, change: object, row: int | None, column: str, reason: str
+    client: TestClient,
+    keys: dict[str, str],
+    session: Session,
+    change: object,
+    row: int | None,
+    column: str,
+    reason: str,
 ) -> None:
     data = change(frame(60, seed=3))  # type: ignore[operator]
     answer = client.post(URL, files={"file": ("bad.csv", _csv(data))}, headers=auth(keys["qa"]))
@@ -101,14 +123,20 @@ def test_invalid_json_records_name_the_record(client: TestClient, keys: dict[str
     answer = client.post(URL, json={"records": rows}, headers=auth(keys["qa"]))
     assert answer.status_code == 422
     problems = answer.json()["error"]["details"]["problems"]
-    assert {"row": 12, "column": "colour", "reason": "unknown field 'colour' (features go inside \"features\")"} in problems
+    assert {
+        "row": 12,
+        "column": "colour",
+        "reason": "unknown field 'colour' (features go inside \"features\")",
+    } in problems
     rows[11].pop("colour")
     answer = client.post(URL, json={"records": rows}, headers=auth(keys["qa"]))
     problems = answer.json()["error"]["details"]["problems"]
     assert [(p["row"], p["column"]) for p in problems] == [(7, "age"), (10, "kvp")]
 
 
-def test_policy_without_features_and_unreadable_files_are_refused(client: TestClient, keys: dict[str, str], session: Session) -> None:
+def test_policy_without_features_and_unreadable_files_are_refused(
+    client: TestClient, keys: dict[str, str], session: Session
+) -> None:
     broken = client.post(URL, files={"file": ("x.parquet", b"not parquet")}, headers=auth(keys["qa"]))
     assert broken.status_code == 422 and "cannot read the PARQUET file" in broken.json()["error"]["message"]
     unknown = client.post(URL, files={"file": ("x.xlsx", b"abc")}, headers=auth(keys["qa"]))
@@ -116,11 +144,15 @@ def test_policy_without_features_and_unreadable_files_are_refused(client: TestCl
     client.put("/api/v1/models/ich-ct/policy", json={}, headers=auth(keys["qa"]))
     empty = client.post(URL, json={"records": records(frame(40, seed=5))}, headers=auth(keys["qa"]))
     assert empty.status_code == 422 and "lists no features" in empty.json()["error"]["message"]
-    missing = client.post("/api/v1/models/ich-ct/versions/9.9.9/reference", json={"records": [{}]}, headers=auth(keys["qa"]))
+    missing = client.post(
+        "/api/v1/models/ich-ct/versions/9.9.9/reference", json={"records": [{}]}, headers=auth(keys["qa"])
+    )
     assert missing.status_code == 404
 
 
-def test_baseline_reference_copies_the_period_with_effective_labels(client: TestClient, keys: dict[str, str], session: Session) -> None:
+def test_baseline_reference_copies_the_period_with_effective_labels(
+    client: TestClient, keys: dict[str, str], session: Session
+) -> None:
     version = session.execute(select(ReferenceSet.id)).first()
     assert version is None
     from monitor.registry.models import ModelVersion
@@ -151,8 +183,12 @@ def test_baseline_needs_a_period_with_inferences(client: TestClient, keys: dict[
     assert answer.status_code == 422 and "holds 0 inferences" in answer.json()["error"]["message"]
 
 
-@pytest.mark.parametrize(("method", "allowed"), [("post", {"qa", "admin"}), ("get", {"viewer", "qa", "approver", "admin"})])
-def test_reference_routes_authenticate_and_authorize(client: TestClient, keys: dict[str, str], method: str, allowed: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("method", "allowed"), [("post", {"qa", "admin"}), ("get", {"viewer", "qa", "approver", "admin"})]
+)
+def test_reference_routes_authenticate_and_authorize(
+    client: TestClient, keys: dict[str, str], method: str, allowed: set[str]
+) -> None:
     body = {"json": {"records": records(frame(40, seed=8))}} if method == "post" else {}
     call = getattr(client, method)
     assert call(URL, **body).status_code == 401

@@ -44,5 +44,11 @@ def live_keys(fresh_database: Database) -> dict[str, str]:
         make_model(session)
         make_version(session, version="1.0.0")
         make_version(session, version="2.0.0", activate=True)
-        people = {"qa": "qa", "approver-a": "approver", "approver-b": "approver", "approver-c": "approver", "viewer": "viewer"}
+        people = {
+            "qa": "qa",
+            "approver-a": "approver",
+            "approver-b": "approver",
+            "approver-c": "approver",
+            "viewer": "viewer",
+        }
         return {name: make_user(session, role=role, username=name)[1] for name, role in people.items()}

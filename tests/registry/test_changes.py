@@ -39,7 +39,9 @@ def keys(session: Session) -> dict[str, str]:
         "viewer": ("viewer", "Vic Viewer"),
         "ingest": ("ingest", "Inference Service"),
     }
-    return {name: make_user(session, role=role, username=name, full_name=full)[1] for name, (role, full) in people.items()}
+    return {
+        name: make_user(session, role=role, username=name, full_name=full)[1] for name, (role, full) in people.items()
+    }
 
 
 def file_request(client: TestClient, keys: dict[str, str], body: dict[str, object] = ROLLBACK, by: str = "qa") -> int:
@@ -57,10 +59,14 @@ def active(client: TestClient, keys: dict[str, str]) -> str:
 
 
 def events(session: Session, action: str) -> list[AuditEvent]:
-    return list(session.execute(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)).scalars())
+    return list(
+        session.execute(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)).scalars()
+    )
 
 
-def test_rollback_executes_when_the_second_approver_signs(client: TestClient, keys: dict[str, str], session: Session) -> None:
+def test_rollback_executes_when_the_second_approver_signs(
+    client: TestClient, keys: dict[str, str], session: Session
+) -> None:
     created = client.post("/api/v1/change-requests", json=dict(ROLLBACK, alert_id=17), headers=auth(keys["qa"]))
     assert created.status_code == 201, created.text
     request = created.json()
@@ -107,7 +113,9 @@ def test_promotion_to_a_newer_version(client: TestClient, keys: dict[str, str], 
     assert active(client, keys) == "3.0.0"
 
 
-def test_the_requester_may_not_approve_their_own_request(client: TestClient, keys: dict[str, str], session: Session) -> None:
+def test_the_requester_may_not_approve_their_own_request(
+    client: TestClient, keys: dict[str, str], session: Session
+) -> None:
     request_id = file_request(client, keys, by="admin")
     answer = decide(client, keys, request_id, "admin", approve())
     assert answer.status_code == 403
@@ -131,7 +139,11 @@ def test_one_rejection_rejects(client: TestClient, keys: dict[str, str], session
     request_id = file_request(client, keys)
     assert decide(client, keys, request_id, "approver-a", approve()).status_code == 200
     rejected = decide(
-        client, keys, request_id, "approver-b", {"decision": "reject", "meaning": "rejected", "password": PASSWORD, "comment": "wait for the site audit"}
+        client,
+        keys,
+        request_id,
+        "approver-b",
+        {"decision": "reject", "meaning": "rejected", "password": PASSWORD, "comment": "wait for the site audit"},
     )
     assert rejected.status_code == 200, rejected.text
     assert rejected.json()["status"] == "rejected"
@@ -149,7 +161,9 @@ def test_expired_requests_read_as_expired_and_refuse_decisions(
     client: TestClient, keys: dict[str, str], session: Session
 ) -> None:
     policy = client.put(
-        "/api/v1/models/ich-ct/policy", json={"change_request_ttl_hours": 1, "approvals_required": 3}, headers=auth(keys["qa"])
+        "/api/v1/models/ich-ct/policy",
+        json={"change_request_ttl_hours": 1, "approvals_required": 3},
+        headers=auth(keys["qa"]),
     )
     assert policy.status_code == 200, policy.text
     request = client.post("/api/v1/change-requests", json=ROLLBACK, headers=auth(keys["qa"])).json()
@@ -157,14 +171,16 @@ def test_expired_requests_read_as_expired_and_refuse_decisions(
     assert expires_at - requested_at == timedelta(hours=1) and request["approvals_required"] == 3
 
     session.execute(
-        update(ChangeRequest).where(ChangeRequest.id == request["id"]).values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        update(ChangeRequest)
+        .where(ChangeRequest.id == request["id"])
+        .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
     )
     viewer = auth(keys["viewer"])
     assert client.get(f"/api/v1/change-requests/{request['id']}", headers=viewer).json()["status"] == "expired"
     assert client.get("/api/v1/change-requests", params={"status": "pending"}, headers=viewer).json() == []
-    assert [r["id"] for r in client.get("/api/v1/change-requests", params={"status": "expired"}, headers=viewer).json()] == [
-        request["id"]
-    ]
+    assert [
+        r["id"] for r in client.get("/api/v1/change-requests", params={"status": "expired"}, headers=viewer).json()
+    ] == [request["id"]]
 
     answer = decide(client, keys, request["id"], "approver-a", approve())
     assert answer.status_code == 409 and "expired" in answer.json()["error"]["message"]
@@ -207,7 +223,9 @@ def test_wrong_password_is_refused_and_the_failure_is_on_record(
 
 def test_five_wrong_passwords_lock_signing(client: TestClient, keys: dict[str, str], session: Session) -> None:
     request_id = file_request(client, keys)
-    statuses = [decide(client, keys, request_id, "approver-a", approve(password=f"guess-{i}")).status_code for i in range(5)]
+    statuses = [
+        decide(client, keys, request_id, "approver-a", approve(password=f"guess-{i}")).status_code for i in range(5)
+    ]
     assert statuses == [403, 403, 403, 403, 423]
 
     locked = decide(client, keys, request_id, "approver-a", approve())  # the right password, too late
@@ -221,7 +239,11 @@ def test_five_wrong_passwords_lock_signing(client: TestClient, keys: dict[str, s
     # When the lockout has passed the approver can sign again.
     from monitor.auth.models import User
 
-    session.execute(update(User).where(User.username == "approver-a").values(signing_locked_until=datetime.now(UTC) - timedelta(seconds=1)))
+    session.execute(
+        update(User)
+        .where(User.username == "approver-a")
+        .values(signing_locked_until=datetime.now(UTC) - timedelta(seconds=1))
+    )
     assert decide(client, keys, request_id, "approver-a", approve()).json()["status"] == "executed"
 
 
@@ -334,7 +356,9 @@ def test_deployment_history_answers_which_version_was_live_at_an_instant(
     first, second = (datetime.fromisoformat(d["activated_at"]) for d in history)
 
     def live_at(instant: datetime):  # type: ignore[no-untyped-def]
-        return client.get("/api/v1/models/ich-ct/deployments", params={"at": instant.isoformat()}, headers=auth(keys["viewer"]))
+        return client.get(
+            "/api/v1/models/ich-ct/deployments", params={"at": instant.isoformat()}, headers=auth(keys["viewer"])
+        )
 
     before = live_at(first - timedelta(seconds=1))
     assert before.status_code == 404 and "no active version" in before.json()["error"]["message"]
@@ -343,7 +367,9 @@ def test_deployment_history_answers_which_version_was_live_at_an_instant(
     at_second = live_at(second).json()
     assert (at_second["version"], at_second["change_request_id"]) == ("1.0.0", request_id)
     assert live_at(second + timedelta(days=400)).json()["version"] == "1.0.0"
-    naive = client.get("/api/v1/models/ich-ct/deployments", params={"at": "2026-11-02T08:00:00"}, headers=auth(keys["viewer"]))
+    naive = client.get(
+        "/api/v1/models/ich-ct/deployments", params={"at": "2026-11-02T08:00:00"}, headers=auth(keys["viewer"])
+    )
     assert naive.status_code == 422 and "timezone" in naive.json()["error"]["message"]
 
 
@@ -357,7 +383,9 @@ def test_version_mismatches_count_inferences_against_the_version_live_when_they_
     # The live history: 2.0.0 from Oct 1, then 1.0.0 from Oct 11.
     session.execute(update(Deployment).values(activated_at=start))
     session.execute(
-        insert(Deployment).values(model_id=model_id, version_id=v1, activated_at=start + timedelta(days=10), activated_by="t", reason="")
+        insert(Deployment).values(
+            model_id=model_id, version_id=v1, activated_at=start + timedelta(days=10), activated_by="t", reason=""
+        )
     )
     rows = [
         (v2, start - timedelta(days=1)),  # before any deployment
@@ -370,8 +398,17 @@ def test_version_mismatches_count_inferences_against_the_version_live_when_they_
     session.execute(
         insert(Inference),
         [
-            dict(model_id=model_id, version_id=version_id, inference_id=f"i{n}", occurred_at=at, received_at=at,
-                 score=0.5, prediction=1, features={}, content_hash="0" * 64)
+            dict(
+                model_id=model_id,
+                version_id=version_id,
+                inference_id=f"i{n}",
+                occurred_at=at,
+                received_at=at,
+                score=0.5,
+                prediction=1,
+                features={},
+                content_hash="0" * 64,
+            )
             for n, (version_id, at) in enumerate(rows)
         ],
     )
@@ -383,5 +420,7 @@ def test_version_mismatches_count_inferences_against_the_version_live_when_they_
         ("2.0.0", "1.0.0", 1),
     ]
     window = {"since": start.isoformat(), "until": (start + timedelta(days=10)).isoformat()}
-    windowed = client.get("/api/v1/models/ich-ct/version-mismatches", params=window, headers=auth(keys["viewer"])).json()
+    windowed = client.get(
+        "/api/v1/models/ich-ct/version-mismatches", params=window, headers=auth(keys["viewer"])
+    ).json()
     assert (windowed["inferences"], windowed["mismatched"]) == (3, 2)

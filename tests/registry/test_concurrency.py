@@ -98,7 +98,9 @@ def test_the_last_two_approvals_racing_execute_the_change_once(
     app_client: TestClient, keys: dict[str, str], fresh_database: Database
 ) -> None:
     request_id = file_request(app_client, keys)
-    first = app_client.post(f"/api/v1/change-requests/{request_id}/decision", json=APPROVE, headers=auth(keys["approver-a"]))
+    first = app_client.post(
+        f"/api/v1/change-requests/{request_id}/decision", json=APPROVE, headers=auth(keys["approver-a"])
+    )
     assert first.status_code == 200, first.text
     statuses = approve_together(app_client, keys, request_id, ["approver-b", "approver-c"])
     assert sorted(statuses.values()) == [200, 409], statuses

@@ -34,7 +34,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.received.append((dict(self.headers), body))
                 self.send_response(receiver.status)
@@ -146,7 +146,9 @@ def test_delivery_gives_up_after_the_last_attempt_and_says_so(
     (notification,) = notifications(fresh_database)
     with fresh_database.transaction() as session:
         session.get(DeploymentNotification, notification.id).attempts = webhooks.MAX_ATTEMPTS - 1  # type: ignore[union-attr]
-    assert webhooks.deliver(notification_id=notification.id, secret=SECRET, database=fresh_database, tries=1) == "failed"
+    assert (
+        webhooks.deliver(notification_id=notification.id, secret=SECRET, database=fresh_database, tries=1) == "failed"
+    )
     (event,) = audited(fresh_database, "webhook.failed")
     assert "HTTP 500" in (event.reason or "")
 
@@ -175,6 +177,10 @@ def test_the_housekeeping_jobs_expire_requests_and_retry_webhooks(
     receiver.status = 502
     execute_rollback(client, live_keys)
     receiver.status = 200
-    settings = load_settings(database_url=fresh_database.url, secret_key="test-secret-key-0123456789", webhook_secret=SECRET)
-    report = jobs.deliver_deployment_webhooks(database=fresh_database, settings=settings, now=utcnow() + timedelta(hours=2))
+    settings = load_settings(
+        database_url=fresh_database.url, secret_key="test-secret-key-0123456789", webhook_secret=SECRET
+    )
+    report = jobs.deliver_deployment_webhooks(
+        database=fresh_database, settings=settings, now=utcnow() + timedelta(hours=2)
+    )
     assert report == {"sent": 1}
