@@ -132,7 +132,7 @@ def seed(database: Database) -> tuple[str, int, int]:
                 artifact_sha256="ab" * 32,
                 targets={"sensitivity": 0.9},
                 decision_threshold=0.5,
-            ),  # fmt: skip
+            ),
         )
         registry_service.activate_first(
             session=session, actor=SYSTEM, model_name=MODEL, version=VERSION, reason="bench"

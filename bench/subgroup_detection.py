@@ -188,7 +188,7 @@ def main() -> None:
         total_bad += len(bad)
         seeds_bad += bool(bad)
         detail = "; ".join(
-            f"day {end}: {sorted({s for s, _ in hits})[0]} {hits[0][1]}" for end, hits in list(bad.items())[:3]
+            f"day {end}: {min({s for s, _ in hits})} {hits[0][1]}" for end, hits in list(bad.items())[:3]
         )
         print(f"  seed {seed}: {len(bad)} of {len(found)} runs" + (f" ({detail})" if bad else ""))
     print(f"  runs with a critical breach: {total_bad}/{total_runs}; seeds with any: {seeds_bad}/{len(null_seeds)}")

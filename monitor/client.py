@@ -29,7 +29,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
@@ -121,7 +121,7 @@ class RadmonClient:
             },
         )
 
-    def __enter__(self) -> RadmonClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:

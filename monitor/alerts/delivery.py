@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from sqlalchemy import and_, func, or_, select
@@ -199,7 +199,7 @@ class Transports:
         self._smtp: smtplib.SMTP | None = None
         self._http: httpx.Client | None = None
 
-    def __enter__(self) -> Transports:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:

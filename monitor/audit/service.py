@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, select, text
+from sqlalchemy import Row, Select, insert, select, text
 from sqlalchemy.orm import Session
 
 from monitor.audit.models import AuditEvent
@@ -38,7 +38,7 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def canonical_json(event: AuditEvent) -> str:
+def canonical_json(event: AuditEvent | Row[Any]) -> str:
     """The exact bytes an event's hash covers."""
     body = {
         "seq": event.seq,
@@ -54,7 +54,7 @@ def canonical_json(event: AuditEvent) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def chain_hash(prev_hash: str, event: AuditEvent) -> str:
+def chain_hash(prev_hash: str, event: AuditEvent | Row[Any]) -> str:
     return hashlib.sha256((prev_hash + canonical_json(event)).encode()).hexdigest()
 
 
@@ -213,7 +213,7 @@ def _filtered(
     action: str | None,
     since: datetime | None,
     until: datetime | None,
-) -> Select[tuple[AuditEvent]]:
+) -> Select[AuditEvent]:
     since, until = _utc("since", since), _utc("until", until)
     query = select(AuditEvent)
     for column, value in (
@@ -293,7 +293,7 @@ def export_csv(*, session: Session, actor: Actor, **filters: Any) -> Iterator[st
     return _csv_lines(session, query)
 
 
-def _csv_lines(session: Session, query: Select[tuple[AuditEvent]]) -> Iterator[str]:
+def _csv_lines(session: Session, query: Select[AuditEvent]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 

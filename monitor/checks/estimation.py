@@ -25,6 +25,7 @@ figure outside the combined uncertainty is the product's evidence that assumptio
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -260,7 +261,7 @@ def _figures_for(
     scores: np.ndarray,
     prediction: np.ndarray,
     groups: np.ndarray,
-    names: list[str | None],
+    names: Sequence[str | None],
     attributes: tuple[str, ...],
     targets: dict[str, float],
     limits: Limits,

@@ -536,7 +536,7 @@ def numeric_hist(values: np.ndarray, column: NumericColumn) -> NumericHist:
 def category_column(values: pa.ChunkedArray | pa.Array) -> CategoricalColumn:
     counts = _value_counts(values)
     missing = counts.pop(None, 0)
-    categories = sorted(counts)
+    categories = sorted(c for c in counts if c is not None)
     hist = CategoricalHist(np.asarray([counts[c] for c in categories], dtype=np.int64), missing=missing)
     return CategoricalColumn(categories, hist)
 
@@ -551,7 +551,7 @@ def category_hist(values: pa.ChunkedArray | pa.Array, column: CategoricalColumn)
     for value, count in counts.items():
         if value in index:
             hist.counts[index[value]] = count
-        else:
+        elif value is not None:
             unseen[value] = count
     if len(unseen) > UNSEEN_CAP:
         kept = sorted(unseen.items(), key=lambda kv: -kv[1])[:UNSEEN_CAP]

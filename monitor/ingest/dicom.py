@@ -142,7 +142,7 @@ def _measure(value: object) -> float | None:
     if isinstance(value, (MultiValue, list, tuple, bool)) or value is None:
         return None
     try:
-        number = float(value)  # DSfloat, ISfloat, int, or the raw str pydicom keeps when invalid
+        number = float(value)  # type: ignore[arg-type]  # DSfloat, ISfloat, int, or the raw str pydicom keeps when invalid
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) and number > 0 else None

@@ -209,7 +209,8 @@ def _run(session: Session, job: _Job[Any], events: list[audit_service.PendingEve
     """One job's work; on failure its changes and audit events are undone and it keeps the error.
 
     A failure of the savepoint itself (its rollback or release) is not caught: it fails the group."""
-    session.info[_PENDING_EVENTS] = own_events = []
+    own_events: list[audit_service.PendingEvent] = []
+    session.info[_PENDING_EVENTS] = own_events
     nested = session.begin_nested() if savepoint else None
     try:
         result = job.work(session)

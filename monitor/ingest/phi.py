@@ -302,7 +302,7 @@ def _age_over_89(value: object) -> bool:
         return math.isfinite(value) and value >= 90
     if isinstance(value, str):
         match = _DICOM_AGE.fullmatch(value.strip()) or re.fullmatch(r"(\d{1,3})", value.strip())
-        return bool(match) and int(match[1]) >= 90
+        return match is not None and int(match[1]) >= 90
     return False
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Table,
     Text,
     and_,
     any_,
@@ -681,10 +682,10 @@ def _drop_missing_targets(session: Session, rows: list[_OutcomeRow], batch: Batc
             ).scalars()
             known_ids.update((model_id, inference_id) for inference_id in found)
         for matching in _in(session, Inference.study_key, keys):
-            found = session.execute(
+            found_keys = session.execute(
                 select(Inference.study_key).where(Inference.model_id == model_id, matching).distinct()
             ).scalars()
-            known_keys.update((model_id, study_key) for study_key in found)
+            known_keys.update((model_id, study_key) for study_key in found_keys if study_key is not None)
     kept = []
     for row in rows:
         if row.inference_id is not None and (row.model_id, row.inference_id) not in known_ids:
@@ -720,7 +721,7 @@ def _store_outcomes(session: Session, rows: list[_OutcomeRow], batch: BatchResul
             new.append(row)
     if not new:
         return
-    table = Outcome.__table__
+    table: Table = Outcome.__table__  # type: ignore[assignment]  # a Table, typed as its base FromClause
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
         insert(table)
@@ -775,7 +776,7 @@ def _settle_supersession(
 
     Every other current outcome of the target is marked superseded by it, at `at`; an outcome
     superseded earlier keeps pointing at the one that superseded it then (history is kept)."""
-    current: dict[tuple[str, str], list[tuple[datetime, int]]] = {}
+    current: dict[tuple[str, str | None], list[tuple[datetime, int]]] = {}
     for column, values, kind in (
         (Outcome.inference_id, sorted(inference_ids), "inference_id"),
         (Outcome.study_key, sorted(study_keys), "study_key"),
@@ -788,7 +789,7 @@ def _settle_supersession(
             )
             for target, confirmed_at, outcome_id in found:
                 current.setdefault((kind, target), []).append((confirmed_at, outcome_id))
-    changes = []
+    changes: list[dict[str, Any]] = []
     for candidates in current.values():
         if len(candidates) < 2:
             continue
@@ -809,7 +810,7 @@ def _settle_supersession(
             {"at": at, "ids": [c["b_id"] for c in changes], "winners": [c["b_by"] for c in changes]},
         )
         return
-    table = Outcome.__table__
+    table: Table = Outcome.__table__  # type: ignore[assignment]  # a Table, typed as its base FromClause
     session.execute(
         update(table)
         .where(table.c.id == bindparam("b_id"))

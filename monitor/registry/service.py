@@ -238,8 +238,9 @@ def _deployment_out(model: Model, deployment: Deployment, version: str) -> Deplo
 def deployment_at(*, session: Session, actor: Actor, model_name: str, at: datetime) -> DeploymentOut:
     """The deployment that was live at an instant, or NotFound before the first one."""
     authorize(actor, Permission.MODELS_READ)
-    at = require_aware("at", at)
-    assert at is not None
+    aware = require_aware("at", at)
+    assert aware is not None
+    at = aware
     model = find_model(session=session, name=model_name)
     found = version_active_at(session=session, model=model, at=at)
     if found is None:

@@ -68,7 +68,7 @@ def header_profile(filename: str, fallback: ScannerProfile) -> ScannerProfile:
         return fallback
     if header.get("Modality") != "CT" or not all(values.values()):
         return fallback
-    return replace(fallback, **values)
+    return replace(fallback, **values)  # type: ignore[arg-type]  # each value has its field's type
 
 
 @lru_cache(maxsize=1)

@@ -127,7 +127,9 @@ class Simulation:
             values = cohort.features[name]
             lost = cohort.missing[name]
             columns[name] = (
-                np.where(lost, None, values) if name in CATEGORICAL else np.where(lost, np.nan, values.astype(float))
+                np.where(lost, None, values)  # type: ignore[call-overload]  # None marks a missing category
+                if name in CATEGORICAL
+                else np.where(lost, np.nan, values.astype(float))
             )
         confirmed = pd.to_datetime(t.confirmed, unit="s", utc=True)
         columns |= {

@@ -234,7 +234,7 @@ def test_qa_acknowledges_with_a_note_and_it_is_audited(
 
     assert status_of(session, alerts["critical"]) == "acknowledged"
     detail = text_of(result["alerts-detail"])
-    assert "Alert #%d acknowledged" % alerts["critical"] in detail and "site north PACS team confirmed" in detail
+    assert f"Alert #{alerts['critical']} acknowledged" in detail and "site north PACS team confirmed" in detail
     assert "acknowledged" in text_of(result["alerts-table-container"])
     assert find(result["alerts-tiles"]["children"], "alerts-tile-acknowledged-value")["children"] == 1
     assert find(result["alerts-tiles"]["children"], "alerts-tile-critical-value")["children"] == 0

@@ -99,7 +99,7 @@ def start_in_order(committer: GroupCommit, requests: list[Request]) -> None:
     """Start the requests one after the other, each queued before the next: the group's order."""
     for number, request in enumerate(requests, start=1):
         request.start()
-        wait_for(lambda: committer.queued == number, f"request {number} to queue")
+        wait_for(lambda number=number: committer.queued == number, f"request {number} to queue")
 
 
 def ingest_events(database: Database) -> list[AuditEvent]:

@@ -398,17 +398,17 @@ def test_version_mismatches_count_inferences_against_the_version_live_when_they_
     session.execute(
         insert(Inference),
         [
-            dict(
-                model_id=model_id,
-                version_id=version_id,
-                inference_id=f"i{n}",
-                occurred_at=at,
-                received_at=at,
-                score=0.5,
-                prediction=1,
-                features={},
-                content_hash="0" * 64,
-            )
+            {
+                "model_id": model_id,
+                "version_id": version_id,
+                "inference_id": f"i{n}",
+                "occurred_at": at,
+                "received_at": at,
+                "score": 0.5,
+                "prediction": 1,
+                "features": {},
+                "content_hash": "0" * 64,
+            }
             for n, (version_id, at) in enumerate(rows)
         ],
     )
