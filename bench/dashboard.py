@@ -20,7 +20,7 @@ segment attributes, a small labelled reference) through the services as SYSTEM. 
   by the check's own code (KindContext.window_profile over the year: each whole UTC day profiled
   from its inference rows and stored), which the overview's volume reads;
 - the newest window (ending today 00:00 UTC) is run for real (input_drift + output_drift through
-  checks_service.run_checks), so the drift page's distributions read real daily profiles.
+  checks_flows.run_checks), so the drift page's distributions read real daily profiles.
 
 Then, as a viewer, every dashboard.data function a page's layout or callbacks call is timed,
 --repeats times after one warm-up, and the page's figure is the sum of its calls per page view.
@@ -119,7 +119,7 @@ def policy_body() -> dict[str, Any]:
 
 def register(database: Any, models: int) -> list[str]:
     from monitor.auth.actors import SYSTEM
-    from monitor.checks import service as checks_service
+    from monitor.checks import policy as checks_policy
     from monitor.checks.schemas import MonitoringPolicy
     from monitor.reference import service as reference_service
     from monitor.registry import service as registry_service
@@ -145,7 +145,7 @@ def register(database: Any, models: int) -> list[str]:
             registry_service.activate_first(
                 session=session, actor=SYSTEM, model_name=name, version="1", reason="bench go-live"
             )
-            checks_service.put_policy(
+            checks_policy.put_policy(
                 session=session, actor=SYSTEM, model_name=name, policy=MonitoringPolicy.model_validate(policy_body())
             )
         buffer = io.BytesIO()
@@ -420,7 +420,7 @@ def build_daily_profiles(database: Any, names: list[str], days: int, today: date
     built by the check's own code path (KindContext.window_profile over the whole history, which
     profiles each whole UTC day from its inference rows and stores it), not written by hand."""
     from monitor.auth.actors import SYSTEM
-    from monitor.checks import service as checks_service
+    from monitor.checks import policy as checks_policy
     from monitor.checks.kinds import KindContext
     from monitor.checks.windows import Window, day_start
     from monitor.registry.models import Model, ModelVersion
@@ -434,7 +434,7 @@ def build_daily_profiles(database: Any, names: list[str], days: int, today: date
                 select(ModelVersion).where(ModelVersion.model_id == model.id, ModelVersion.version == "1")
             ).scalar_one()
             context = KindContext(session=session, actor=SYSTEM, model=model, version=version,
-                                  policy=checks_service.policy_for(session=session, model_id=model.id),
+                                  policy=checks_policy.policy_for(session=session, model_id=model.id),
                                   window=Window(day_start(today - timedelta(days=days)), day_start(today)))  # fmt: skip
             profile = context.window_profile
             built, rows = built + profile.days_rebuilt, rows + profile.rows_read
@@ -447,12 +447,12 @@ def build_daily_profiles(database: Any, names: list[str], days: int, today: date
 
 def real_latest_runs(database: Any, names: list[str]) -> float:
     from monitor.auth.actors import SYSTEM
-    from monitor.checks import service as checks_service
+    from monitor.checks import flows as checks_flows
 
     started = time.perf_counter()
     for name in names:
         with database.transaction() as session:
-            checks_service.run_checks(
+            checks_flows.run_checks(
                 session=session, actor=SYSTEM, model_name=name, kinds=["input_drift", "output_drift"]
             )
     return time.perf_counter() - started

@@ -110,7 +110,7 @@ def policy() -> dict[str, Any]:
 def setup(url: str, rows: int, small_rows: int) -> dict[str, float]:
     from monitor import migrate
     from monitor.auth.actors import SYSTEM
-    from monitor.checks import service as checks_service
+    from monitor.checks import policy as checks_policy
     from monitor.checks.schemas import MonitoringPolicy
     from monitor.db import Database
     from monitor.reference import service as reference_service
@@ -132,7 +132,7 @@ def setup(url: str, rows: int, small_rows: int) -> dict[str, float]:
             data=VersionCreate(version="1", artifact_uri="x", artifact_sha256="ab" * 32),
         )
         registry_service.activate_first(session=session, actor=SYSTEM, model_name="bench", version="1", reason="bench")
-        checks_service.put_policy(
+        checks_policy.put_policy(
             session=session, actor=SYSTEM, model_name="bench", policy=MonitoringPolicy.model_validate(policy())
         )
     reference = features(rows, rng, drift=False)
@@ -223,7 +223,7 @@ def child_radmon(url: str, window_end: str, *, serial: bool = False) -> dict[str
     if serial:
         windows.PARALLEL_READS = 1
     from monitor.auth.actors import SYSTEM
-    from monitor.checks import service as checks_service
+    from monitor.checks import flows as checks_flows
     from monitor.checks.models import MetricPoint
     from monitor.db import Database
 
@@ -231,7 +231,7 @@ def child_radmon(url: str, window_end: str, *, serial: bool = False) -> dict[str
     baseline = _rss_mb()
     started = time.perf_counter()
     with database.transaction() as session:
-        runs = checks_service.run_checks(
+        runs = checks_flows.run_checks(
             session=session,
             actor=SYSTEM,
             model_name="bench",

@@ -41,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from monitor import migrate
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service as checks_service
+from monitor.checks import flows as checks_flows
+from monitor.checks import policy as checks_policy
 from monitor.checks.schemas import MonitoringPolicy
 from monitor.db import Database
 from monitor.registry import service as registry_service
@@ -96,7 +97,7 @@ def seed_model(database: Database) -> tuple[int, int]:
         registry_service.activate_first(
             session=session, actor=SYSTEM, model_name=MODEL, version=VERSION, reason="bench"
         )
-        checks_service.put_policy(
+        checks_policy.put_policy(
             session=session, actor=SYSTEM, model_name=MODEL, policy=MonitoringPolicy.model_validate(POLICY)
         )
         return model.id, version.id
@@ -209,7 +210,7 @@ def measure(url: str, kind: str) -> None:
         backend = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
         backend_before, own_before = backend_cpu(backend), time.process_time()
         started = time.perf_counter()
-        run = checks_service.run_checks(
+        run = checks_flows.run_checks(
             session=session, actor=SYSTEM, model_name=MODEL, kinds=[kind], window_end=WINDOW_END
         )[0]
         summary = {"status": run.status, "error": run.error, "labelled": run.summary.get("labelled"), "segments": run.summary.get("segments"),

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -29,11 +30,11 @@ from monitor.audit.verification import ChainCheck
 from monitor.auth import service as auth_service
 from monitor.auth.actors import Actor, Permission, authorize
 from monitor.checks import drift as drift_stats
-from monitor.checks import performance_checks
-from monitor.checks import service as checks_service
+from monitor.checks import policy as checks_policy
+from monitor.checks import reads as checks_reads
 from monitor.checks.profiles import NumericColumn, NumericHist
+from monitor.checks.reads import SeriesRow
 from monitor.checks.schemas import CheckRunOut, MetricPointOut, MonitoringPolicy, PolicyOut
-from monitor.checks.service import SeriesRow
 from monitor.config import Settings
 from monitor.db import get_database
 from monitor.errors import Conflict, Invalid, NotFound
@@ -237,7 +238,7 @@ def decide_change_request(
 def policy(*, actor: Actor, model_name: str) -> PolicyOut:
     """The model's monitoring policy (the defaults until one is saved)."""
     with transaction() as session:
-        return checks_service.get_policy(session=session, actor=actor, model_name=model_name)
+        return checks_policy.get_policy(session=session, actor=actor, model_name=model_name)
 
 
 def policy_json(policy_out: PolicyOut) -> str:
@@ -266,14 +267,14 @@ def save_policy(*, actor: Actor, model_name: str, text: str | None, loaded_at: s
     the meantime is not silently overwritten."""
     new_policy = parse_policy(text)
     with transaction() as session:
-        current = checks_service.get_policy(session=session, actor=actor, model_name=model_name)
+        current = checks_policy.get_policy(session=session, actor=actor, model_name=model_name)
         current_at = current.updated_at.isoformat() if current.updated_at else None
         if current_at != (loaded_at or None):
             raise Conflict(
                 f"{current.updated_by} saved this policy at {current.updated_at:%Y-%m-%d %H:%M:%S} UTC after you "
                 "opened it; reload the page to see their version before saving yours"
             )
-        return checks_service.put_policy(session=session, actor=actor, model_name=model_name, policy=new_policy)
+        return checks_policy.put_policy(session=session, actor=actor, model_name=model_name, policy=new_policy)
 
 
 def _validated(schema: Any, values: dict[str, Any]) -> Any:
@@ -543,11 +544,11 @@ def monitoring_status(*, actor: Actor, today: date) -> dict[str, MonitoringStatu
     all from aggregates (grouped alert counts, stored daily profiles' row counts, run summaries)."""
     first = today - timedelta(days=VOLUME_DAYS)  # whole days only: today's partial count would read as a drop
     with transaction() as session:
-        found = checks_service.monitoring_overview(session=session, actor=actor, since=first, until=today)
+        found = checks_reads.monitoring_overview(session=session, actor=actor, since=first, until=today)
     return {name: _monitoring_status(state, first) for name, state in found.items()}
 
 
-def _monitoring_status(state: checks_service.ModelMonitoring, first: date) -> MonitoringStatus:
+def _monitoring_status(state: checks_reads.ModelMonitoring, first: date) -> MonitoringStatus:
     severities = [severity for by_severity in state.alerts.values() for severity in by_severity]
     performance = state.last_performance
     summary = performance.summary if performance else {}
@@ -600,7 +601,7 @@ def _latest_run(session: Session, actor: Actor, scope: AnalysisScope, kind: str)
     """The newest current run of a kind for the scope's version, with its metric points."""
     if scope.version is None:
         return None
-    return checks_service.newest_run(
+    return checks_reads.newest_run(
         session=session, actor=actor, model_name=scope.model.name, version=scope.version, kind=kind
     )
 
@@ -618,7 +619,7 @@ def _series(
 ) -> list[SeriesRow]:
     if scope.version is None:
         return []
-    return checks_service.series_rows(
+    return checks_reads.series_rows(
         session=session, actor=actor, model_name=scope.model.name, version=scope.version, kind=kind, metrics=metrics,
         segment=segment, since=since, details_of=details_of,
     )  # fmt: skip
@@ -680,8 +681,8 @@ class Distribution:
 def drift_distribution(*, actor: Actor, run_id: int, feature: str) -> Distribution:
     """The reference-vs-window distribution of one feature of a drift run (stored profiles only)."""
     with transaction() as session:
-        found = checks_service.run_distributions(session=session, actor=actor, run_id=run_id, feature=feature)
-        run = checks_service.get_run(session=session, actor=actor, run_id=run_id)
+        found = checks_reads.run_distributions(session=session, actor=actor, run_id=run_id, feature=feature)
+        run = checks_reads.get_run(session=session, actor=actor, run_id=run_id)
     reference, window = found.reference.hist, found.window
     base = {"run": run, "feature": feature, "days_profiled": found.days_profiled, "days": found.days}
     if window is None or window.n == 0:
@@ -706,7 +707,7 @@ def drift_distribution(*, actor: Actor, run_id: int, feature: str) -> Distributi
     assert isinstance(found.reference, NumericColumn) and isinstance(window, NumericHist)
     edges, ref_shares, cur_shares = _numeric_shares(found.reference, window, score=feature == "score")
     return Distribution(
-        **base, **common, kind="numeric", labels=[f"{a:.4g} to {b:.4g}" for a, b in zip(edges[:-1], edges[1:], strict=True)],
+        **base, **common, kind="numeric", labels=[f"{a:.4g} to {b:.4g}" for a, b in pairwise(edges)],
         edges=edges.tolist(), reference=ref_shares, window=cur_shares, unseen=[],
     )  # fmt: skip
 
@@ -766,13 +767,13 @@ def performance_view(
     of that segment's points only."""
     with transaction() as session:
         segments = (
-            checks_service.series_segments(
+            checks_reads.series_segments(
                 session=session,
                 actor=actor,
                 model_name=scope.model.name,
                 version=scope.version,
                 kinds=("subgroups", "estimated_performance"),
-            )  # fmt: skip
+            )
             if scope.version
             else []
         )
@@ -784,7 +785,7 @@ def performance_view(
         )
         estimated = _series(session, actor, scope, "estimated_performance", PERFORMANCE_METRICS, since, segment=segment)
         latest = _latest_run(session, actor, scope, "performance")
-        latest_estimate = checks_service.list_runs(
+        latest_estimate = checks_reads.list_runs(
             session=session, actor=actor, model_name=scope.model.name, kind="estimated_performance", limit=1
         )
         versions = registry_service.list_versions(session=session, actor=actor, model_name=scope.model.name)
@@ -803,7 +804,7 @@ class SubgroupView:
 def subgroup_view(*, actor: Actor, scope: AnalysisScope, window_end: datetime | None) -> SubgroupView:
     """The segment table of the version's subgroups run for window_end (default: the latest)."""
     with transaction() as session:
-        runs = checks_service.list_runs(
+        runs = checks_reads.list_runs(
             session=session, actor=actor, model_name=scope.model.name, kind="subgroups", limit=200
         )
         windows = [
@@ -813,7 +814,7 @@ def subgroup_view(*, actor: Actor, scope: AnalysisScope, window_end: datetime | 
         ]
         if not windows:
             return SubgroupView(None, [])
-        table = performance_checks.subgroup_report(
+        table = checks_reads.subgroup_report(
             session=session,
             actor=actor,
             model_name=scope.model.name,
@@ -826,4 +827,4 @@ def subgroup_view(*, actor: Actor, scope: AnalysisScope, window_end: datetime | 
 def check_report(*, actor: Actor, run_id: int) -> str:
     """The Evidently drill-down of a drift run (rendered and stored by the service on first request)."""
     with transaction() as session:
-        return checks_service.report_html(session=session, actor=actor, run_id=run_id)
+        return checks_reads.report_html(session=session, actor=actor, run_id=run_id)

@@ -9,7 +9,6 @@ checks, alerts) are typer sub-apps added with `app.add_typer` like the ones belo
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -403,23 +402,21 @@ def checks_run(
 ) -> None:
     """Run checks for one window now; a re-run supersedes the window's previous runs (both kept)."""
     from monitor.auth.actors import SYSTEM
-    from monitor.checks import service as checks_service
+    from monitor.checks import flows, reads
 
     end = _utc_instant(window_end, "--window-end") if window_end else None
     with transaction() as session:
-        runs = checks_service.run_checks(
-            session=session, actor=SYSTEM, model_name=model, kinds=kind or None, window_end=end
-        )
+        runs = flows.run_checks(session=session, actor=SYSTEM, model_name=model, kinds=kind or None, window_end=end)
         table = Table("run", "version", "kind", "window", "status", "breaches", title=f"Checks for {model}")
         for run in runs:
-            out = checks_service.run_out(session=session, run=run)
+            out = reads.run_out(session=session, run=run)
             table.add_row(
                 str(out.id),
                 out.version,
                 out.kind,
                 f"{_when(out.window_start)} .. {_when(out.window_end)}",
                 out.status,
-                str(sum(1 for point in out.metrics if point.status == "breach")),
+                str(sum(1 for point in out.metrics or [] if point.status == "breach")),
             )
     console().print(table)
 
@@ -435,14 +432,14 @@ def checks_backfill(
     done are skipped, so an interrupted backfill can simply be run again."""
     from rich.progress import Progress
 
+    from monitor.checks import flows
     from monitor.checks import jobs as checks_jobs
-    from monitor.checks import service as checks_service
 
     first, last = _utc_instant(from_, "--from"), _utc_instant(to, "--to")
     with opened(settings()) as database:
         require_schema_at_head(database)
         with database.transaction() as session:
-            ends = checks_service.backfill_windows(session=session, model_name=model, first_end=first, last_end=last)
+            ends = flows.backfill_windows(session=session, model_name=model, first_end=first, last_end=last)
         with Progress(console=console(), transient=True) as progress:
             task = progress.add_task(f"Backfilling {model}", total=len(ends))
             made = checks_jobs.backfill(
@@ -511,4 +508,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import plotly.graph_objects as go
+
+from monitor.checks.catalog import METRICS
 
 LIVE_COLOR = "#0d6efd"  # Bootstrap primary: the version live now
 PAST_COLOR = "#9aa5b1"  # earlier deployments
@@ -100,29 +103,14 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-# What each metric is measured in, for axis titles (every chart says its units).
-METRIC_UNITS = {
-    "sensitivity": "Sensitivity (proportion, 0–1)",
-    "specificity": "Specificity (proportion, 0–1)",
-    "ppv": "PPV (proportion, 0–1)",
-    "npv": "NPV (proportion, 0–1)",
-    "accuracy": "Accuracy (proportion, 0–1)",
-    "f1": "F1 score (0–1)",
-    "auc": "AUC (0–1)",
-    "brier": "Brier score (0–1, lower is better)",
-    "ece": "Expected calibration error (0–1)",
-    "positive_rate": "Positive-prediction rate (share, 0–1)",
-    "missing_share": "Missing values (share of records, 0–1)",
-    "unseen_categories": "Unseen categories (share of records, 0–1)",
-    "dataset_drift_share": "Drifted features (share, 0–1)",
-}
 P_VALUE_METHODS = ("ks", "chisquare")
 
 
 def metric_axis_title(metric: str, method: str | None = None) -> str:
     """'Sensitivity (proportion, 0–1)'; drift scores say their method, p-value methods say so."""
-    if metric in METRIC_UNITS:
-        return METRIC_UNITS[metric]
+    spec = METRICS.get(metric)  # what each metric is measured in: every chart says its units
+    if spec is not None and spec.unit is not None:
+        return spec.unit
     if method in P_VALUE_METHODS:
         return f"p-value ({method} test)"
     if method:
@@ -352,8 +340,8 @@ def distribution_comparison(
     names = (f"reference (n = {distribution['reference_n']:,})", f"window (n = {distribution['window_n']:,})")
     if kind == "numeric":
         edges = list(distribution["edges"])
-        centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)]
-        widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        centers = [(a + b) / 2 for a, b in pairwise(edges)]
+        widths = [b - a for a, b in pairwise(edges)]
         figure.add_trace(
             go.Bar(
                 x=centers, y=reference, width=widths, name=names[0], marker={"color": REFERENCE_COLOR, "opacity": 0.4, "line": {"width": 0}},

@@ -16,8 +16,8 @@ from dash.exceptions import PreventUpdate
 from dashboard import auth
 from monitor.audit.verification import ChainCheck
 from monitor.auth.actors import Actor
+from monitor.checks.catalog import TARGET_METRICS, metric_label
 from monitor.errors import MonitorError
-from monitor.registry.schemas import TARGET_METRICS
 
 log = logging.getLogger("radmon.dashboard")
 
@@ -32,17 +32,6 @@ NAV_ITEMS = (
     ("Audit trail", "/audit"),
 )
 ROLE_COLORS = {"admin": "danger", "approver": "warning", "qa": "info", "viewer": "secondary"}
-METRIC_LABELS = {
-    "sensitivity": "Sensitivity",
-    "specificity": "Specificity",
-    "ppv": "PPV",
-    "npv": "NPV",
-    "auc": "AUC",
-    "f1": "F1",
-    "accuracy": "Accuracy",
-    "brier": "Brier score",
-    "ece": "ECE",
-}
 
 
 def navbar(actor: Actor | None, *, csrf_token: str) -> Component:
@@ -173,7 +162,7 @@ def short_hash(value: str, length: int = 12) -> Component:
 def target_text(metric: str, value: float) -> str:
     """'Sensitivity ≥ 0.90' (or ≤ for metrics where lower is better)."""
     sign = "≤" if TARGET_METRICS.get(metric) == "max" else "≥"
-    return f"{METRIC_LABELS.get(metric, metric)} {sign} {value:.2f}"
+    return f"{metric_label(metric)} {sign} {value:.2f}"
 
 
 def target_badges(targets: Mapping[str, float]) -> Component:

@@ -15,7 +15,6 @@ from dash.exceptions import PreventUpdate
 from dashboard import auth, data
 from dashboard.components.figures import alert_occurrences
 from dashboard.components.widgets import (
-    METRIC_LABELS,
     card,
     empty_state,
     error_alert,
@@ -26,6 +25,7 @@ from dashboard.components.widgets import (
 )
 from monitor.alerts.schemas import AlertOut
 from monitor.auth.actors import Actor, Permission
+from monitor.checks.catalog import PERFORMANCE_KINDS, kind_label, metric_label
 from monitor.errors import Forbidden, MonitorError, NotFound
 
 dash.register_page(__name__, path="/alerts", name="Alerts", title="Alerts · radmon", order=1)
@@ -42,13 +42,6 @@ STATUS_CHOICES = [
 ]
 ANY = "any"  # a Select shows an option whose value is "" as blank, so "no filter" needs a word
 SEVERITY_CHOICES = [(ANY, "Any severity"), ("critical", "Critical"), ("warning", "Warning"), ("info", "Info")]
-KIND_LABELS = {
-    "input_drift": "Input drift",
-    "output_drift": "Output drift",
-    "performance": "Performance",
-    "subgroups": "Subgroup performance",
-    "estimated_performance": "Estimated performance",
-}
 
 
 def alerts_href(filters: data.AlertFilters, alert_id: int | None = None) -> str:
@@ -180,7 +173,7 @@ def _filter_form(actor: Actor, filters: data.AlertFilters) -> Component:
 
 def what(alert: AlertOut) -> str:
     """'Sensitivity · site=north' or 'Drift score · kvp': the measured thing, where."""
-    metric = METRIC_LABELS.get(alert.metric, alert.metric.replace("_", " ").capitalize())
+    metric = metric_label(alert.metric)
     return " · ".join(part for part in (metric, alert.feature, alert.segment) if part)
 
 
@@ -212,7 +205,7 @@ def alerts_table(alerts: list[AlertOut], filters: data.AlertFilters, selected: i
                                 id=f"alerts-link-{alert.id}",
                             ),
                             html.Div(
-                                f"#{alert.id} · {alert.model} {alert.version} · {KIND_LABELS.get(alert.kind, alert.kind)}",
+                                f"#{alert.id} · {alert.model} {alert.version} · {kind_label(alert.kind)}",
                                 className="small text-body-secondary",
                             ),
                         ]
@@ -279,7 +272,7 @@ def summary_sentence(alert: AlertOut) -> str:
         parts.append(f"n = {evidence['n']}")
     if evidence.get("threshold") is not None:
         parts.append(
-            f"against {'target' if alert.kind in ('performance', 'subgroups', 'estimated_performance') else 'threshold'} {_number(evidence['threshold'])}"
+            f"against {'target' if alert.kind in PERFORMANCE_KINDS else 'threshold'} {_number(evidence['threshold'])}"
         )
     return ", ".join(parts)
 
@@ -310,9 +303,9 @@ def alert_panel(actor: Actor, detail: data.AlertDetail, *, notice: Component | N
         ),
         (
             "Check",
-            KIND_LABELS.get(alert.kind, alert.kind) + (" (label-free estimate)" if evidence.get("estimated") else ""),
+            kind_label(alert.kind) + (" (label-free estimate)" if evidence.get("estimated") else ""),
         ),
-        ("Metric", METRIC_LABELS.get(alert.metric, alert.metric)),
+        ("Metric", metric_label(alert.metric)),
         ("Feature", alert.feature or "-"),
         ("Segment", alert.segment or "whole population"),
         ("Value", html.Span(_number(evidence.get("value")), className="font-monospace")),
@@ -397,7 +390,7 @@ def _actions(actor: Actor, alert: AlertOut) -> Component | None:
             "Resolve", id="alerts-resolve-button", color="success", outline=True, disabled=alert.status == "resolved"
         ),
     ]
-    if actor.can(Permission.CHANGES_REQUEST) and alert.kind in ("performance", "subgroups", "estimated_performance"):
+    if actor.can(Permission.CHANGES_REQUEST) and alert.kind in PERFORMANCE_KINDS:
         rollback = (
             dash.get_relative_path("/versions")
             + "?"

@@ -24,8 +24,8 @@ from dashboard.components.figures import (
     status_timeline,
 )
 from dashboard.components.widgets import card, empty_state, error_alert, guarded, stat_tile
+from monitor.checks.reads import SeriesRow
 from monitor.checks.schemas import CheckRunOut, MetricPointOut
-from monitor.checks.service import SeriesRow
 from monitor.errors import MonitorError, NotFound
 
 dash.register_page(__name__, path="/drift", name="Drift", title="Model drift · radmon", order=2)
@@ -157,14 +157,14 @@ def _tiles(view: data.DriftView) -> Component:
             "{:.3f}",
             "{p.method} vs threshold {p.threshold:g}",
             "drift-tile-score",
-        ),  # fmt: skip
+        ),
         _figure_tile(
             "Positive predictions",
             points.get(("positive_rate", "prediction")),
             "{:.1%}",
             "reference {p.threshold:.1%}",
             "drift-tile-rate",
-        ),  # fmt: skip
+        ),
     ]
     return dbc.Row([dbc.Col(tile, md=4, xl=True) for tile in tiles], className="g-3 mb-4")
 

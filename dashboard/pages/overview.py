@@ -16,17 +16,11 @@ from dashboard import auth, data
 from dashboard.components.analysis import page_href, status_badge
 from dashboard.components.figures import volume_sparkline
 from dashboard.components.widgets import card, empty_state, fmt_time, guarded, no_checks_badge, page_header, stat_tile
+from monitor.checks.catalog import KINDS
 
 dash.register_page(__name__, path="/", name="Overview", title="Overview · radmon", order=0)
 
 SEVERITY_COLORS = {"critical": "danger", "warning": "warning", "info": "info"}
-KIND_PAGES = {  # where a run of each kind is read
-    "input_drift": ("Input drift", "/drift"),
-    "output_drift": ("Output drift", "/drift"),
-    "performance": ("Performance", "/performance"),
-    "estimated_performance": ("Estimated performance", "/performance"),
-    "subgroups": ("Subgroups", "/subgroups"),
-}
 SPARKLINE_CONFIG = {"displayModeBar": False, "responsive": False}
 
 
@@ -149,7 +143,7 @@ def _status_cell(model_name: str, status: data.MonitoringStatus | None) -> Compo
                 text_color="dark" if status.severity == "warning" else None,
                 className="text-uppercase radmon-status-badge",
                 id=cell_id,
-            ),  # fmt: skip
+            ),
             html.Div(
                 dcc.Link(" · ".join(c for c in counts if c), href=alerts_href, className="small"), className="mt-1"
             ),
@@ -164,7 +158,8 @@ def _last_check_cell(model_name: str, status: data.MonitoringStatus | None) -> C
         return html.Td(
             html.Span("none yet", className="text-body-secondary small"), id=f"overview-last-check-{model_name}"
         )
-    label, path = KIND_PAGES.get(run.kind, (run.kind, "/drift"))
+    spec = KINDS.get(run.kind)  # where a run of its kind is read
+    label, path = (run.kind, "/drift") if spec is None else (spec.label, spec.page)
     outcome = None if run.status == "completed" else status_badge(run.status)
     return html.Td(
         [
@@ -196,7 +191,7 @@ def _volume_cell(model_name: str, status: data.MonitoringStatus | None) -> Compo
                 config=SPARKLINE_CONFIG,
                 className="radmon-sparkline",
                 id=f"overview-sparkline-{model_name}",
-            ),  # fmt: skip
+            ),
             html.Div(f"{sum(recent) / len(recent):,.0f} a day, last 7 days", className="small text-body-secondary"),
         ],
         id=f"overview-volume-{model_name}",

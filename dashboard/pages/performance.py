@@ -15,7 +15,8 @@ from dashboard import auth, data
 from dashboard.components import analysis
 from dashboard.components.analysis import GRAPH_CONFIG, as_dicts, status_badge
 from dashboard.components.figures import cusum_chart, metric_timeline, reliability_diagram
-from dashboard.components.widgets import METRIC_LABELS, card, empty_state, guarded, stat_tile
+from dashboard.components.widgets import card, empty_state, guarded, stat_tile
+from monitor.checks.catalog import metric_label
 from monitor.checks.schemas import MetricPointOut
 
 dash.register_page(__name__, path="/performance", name="Performance", title="Performance · radmon", order=3)
@@ -180,7 +181,7 @@ def _tiles(view: data.PerformanceView, latest: dict[str, MetricPointOut]) -> Com
     for metric in data.PERFORMANCE_METRICS:
         point = latest.get(metric)
         target = view.targets.get(metric)
-        tiles.append((METRIC_LABELS.get(metric, metric), _figure_text(point, percent=metric != "auc"), _interval_hint(point, target),
+        tiles.append((metric_label(metric), _figure_text(point, percent=metric != "auc"), _interval_hint(point, target),
                       f"performance-tile-{metric}"))  # fmt: skip
     return dbc.Row(
         [dbc.Col(stat_tile(label, value, hint=hint, id=tile_id), md=4, xl=2) for label, value, hint, tile_id in tiles],
@@ -191,7 +192,7 @@ def _tiles(view: data.PerformanceView, latest: dict[str, MetricPointOut]) -> Com
 def _timeline(view: data.PerformanceView, metric: str, size: int | None) -> Component:
     realized = [p for p in view.realized if p.metric == metric]
     estimated = [p for p in view.estimated if p.metric == metric]
-    label = METRIC_LABELS.get(metric, metric)
+    label = metric_label(metric)
     target = view.targets.get(metric)
     figure = metric_timeline(
         as_dicts(realized),
@@ -270,9 +271,7 @@ def _cusum(latest: dict[str, MetricPointOut]) -> Component:
             else ""
         )
         state = f"signalled first on {signal}" if signal else "no signal in the look-back"
-        lines.append(
-            html.Div([html.Span(METRIC_LABELS.get(metric, metric), className="fw-medium"), f": {state}; {baseline}."])
-        )
+        lines.append(html.Div([html.Span(metric_label(metric), className="fw-medium"), f": {state}; {baseline}."]))
     note = html.Div(
         [*lines, html.Div("CUSUM accumulates small daily shortfalls, so a sustained drop shows days before a weekly window's interval "
                           "clears the target.")],

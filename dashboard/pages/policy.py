@@ -23,27 +23,13 @@ from dashboard.components.widgets import (
     register_model_picker,
 )
 from monitor.auth.actors import Permission
-from monitor.checks.schemas import CHECK_KINDS, PolicyOut
+from monitor.checks.catalog import KIND_SPECS
+from monitor.checks.schemas import PolicyOut
 from monitor.errors import MonitorError, NotFound
 
 dash.register_page(__name__, path="/policy", name="Policy", title="Monitoring policy · radmon", order=3)
 
-# DESIGN 7 and decision 0300: what a breach of each kind raises unless the policy overrides it.
-DEFAULT_SEVERITY = {
-    "input_drift": "warning",
-    "output_drift": "warning",
-    "performance": "critical",
-    "subgroups": "critical",
-    "estimated_performance": "warning",
-}
 SEVERITY_COLORS = {"critical": "danger", "warning": "warning", "info": "info"}
-KIND_LABELS = {
-    "input_drift": "Input drift",
-    "output_drift": "Output drift",
-    "performance": "Performance",
-    "subgroups": "Subgroups",
-    "estimated_performance": "Estimated performance",
-}
 
 
 def policy_href(model_name: str) -> str:
@@ -261,13 +247,14 @@ def _threshold_facts(policy: PolicyOut) -> list[tuple[str, Any]]:
 
 def _alerting(policy: PolicyOut) -> list[Component]:
     rows = []
-    for kind in CHECK_KINDS:
-        severity = policy.alert_severities.get(kind) or DEFAULT_SEVERITY.get(kind, "info")  # type: ignore[call-overload]
-        overridden = kind in policy.alert_severities
+    for spec in KIND_SPECS:
+        # DESIGN 7 and decision 0300: what a breach of each kind raises unless the policy overrides it.
+        severity = policy.alert_severities.get(spec.name) or spec.default_severity
+        overridden = spec.name in policy.alert_severities
         rows.append(
             html.Tr(
                 [
-                    html.Td(KIND_LABELS.get(kind, kind)),
+                    html.Td(spec.label),
                     html.Td(
                         [
                             dbc.Badge(severity, color=SEVERITY_COLORS.get(severity, "secondary")),
@@ -322,8 +309,11 @@ def _editor(policy: PolicyOut) -> Component:
             [
                 "The policy as JSON, in the shape ",
                 html.Code("PUT /api/v1/models/{model}/policy"),
-                " takes. Every field has a default; the server validates the whole policy and names each problem. "
-                "Saving replaces the policy for the next check run and is recorded in the audit trail with before and after.",
+                (
+                    " takes. Every field has a default; the server validates the whole policy and names each problem. "
+                    "Saving replaces the policy for the next check run and is recorded in the audit trail with before "
+                    "and after."
+                ),
             ],
             className="small text-body-secondary",
         ),

@@ -15,7 +15,8 @@ from dashboard import auth, data
 from dashboard.components import analysis
 from dashboard.components.analysis import GRAPH_CONFIG, status_badge
 from dashboard.components.figures import forest_plot, subgroup_heatmap
-from dashboard.components.widgets import METRIC_LABELS, card, empty_state, guarded, stat_tile
+from dashboard.components.widgets import card, empty_state, guarded, stat_tile
+from monitor.checks.catalog import metric_label
 from monitor.errors import Invalid
 
 dash.register_page(__name__, path="/subgroups", name="Subgroups", title="Subgroups · radmon", order=4)
@@ -79,7 +80,7 @@ def layout(
                 id="subgroups-heatmap-card",
             ),
             card(
-                f"{METRIC_LABELS.get(chosen, chosen)} per segment",
+                f"{metric_label(chosen)} per segment",
                 _forest(rows, chosen, table, window_label),
                 id="subgroups-forest-card",
                 subtitle="pick another metric at the top of the page",
@@ -112,15 +113,15 @@ def _controls(view: data.SubgroupView, metric: str) -> Component:
                 value=current.isoformat() if current else "",
                 size="sm",
                 style={"minWidth": "14rem"},
-            ),  # fmt: skip
+            ),
             html.Label("Metric of the forest plot", htmlFor="subgroups-metric-select", className="visually-hidden"),
             dbc.Select(
                 id="subgroups-metric-select",
-                options=[{"label": METRIC_LABELS.get(m, m), "value": m} for m in FOREST_METRICS],
+                options=[{"label": metric_label(m), "value": m} for m in FOREST_METRICS],
                 value=metric,
                 size="sm",
                 style={"minWidth": "9rem"},
-            ),  # fmt: skip
+            ),
         ],
         className="d-flex gap-2 radmon-analysis-pickers",
     )
@@ -167,7 +168,7 @@ def _tiles(table: dict[str, Any], rows: list[dict[str, Any]]) -> Component:
 
 
 def _method_note(table: dict[str, Any]) -> Component:
-    targets = ", ".join(f"{METRIC_LABELS.get(m, m)} ≥ {v:g}" for m, v in (table.get("targets") or {}).items())
+    targets = ", ".join(f"{metric_label(m)} ≥ {v:g}" for m, v in (table.get("targets") or {}).items())
     return html.Div(
         f"Targets of version {table['version']}: {targets or 'none declared'}. A breach is a segment significantly below target "
         "(or significantly worse than the rest of the population) after false-discovery-rate control across every segment "
@@ -179,7 +180,7 @@ def _method_note(table: dict[str, Any]) -> Component:
 
 def _forest(rows: list[dict[str, Any]], metric: str, table: dict[str, Any], window_label: str) -> Component:
     target = (table.get("targets") or {}).get(metric)
-    label = METRIC_LABELS.get(metric, metric)
+    label = metric_label(metric)
     figure = forest_plot(
         rows,
         metric=metric,
@@ -210,7 +211,7 @@ def _shortfall_text(row: dict[str, Any]) -> str:
     shortfall, metric = row.get("shortfall"), row.get("worst_metric")
     if shortfall is None or metric is None:
         return "-"
-    label = METRIC_LABELS.get(metric, metric)
+    label = metric_label(metric)
     return f"{label} {abs(shortfall):.2f} {'below' if shortfall > 0 else 'above'} target"
 
 

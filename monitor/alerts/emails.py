@@ -11,35 +11,11 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-KIND_LABELS = {
-    "performance": "performance",
-    "subgroups": "subgroup performance",
-    "estimated_performance": "estimated performance",
-    "input_drift": "input drift",
-    "output_drift": "output drift",
-}
-KIND_EXPLANATIONS = {
-    "performance": "Realized performance: confirmed outcomes joined to the model's inferences in the window.",
-    "subgroups": "Realized performance in one subgroup, compared with the target and with the rest of the "
-    "population (Benjamini-Hochberg FDR control across all subgroup tests of the run).",
-    "estimated_performance": "Estimated from the model's confidence scores before outcomes arrive: an early warning, "
-    "to be confirmed by realized performance.",
-    "input_drift": "The distribution of an input feature moved away from the reference data.",
-    "output_drift": "The distribution of the model's scores or positive-prediction rate moved away from the reference.",
-}
+from monitor.checks.catalog import is_drift, kind_label, lower_is_better
+
 # Bodies are encoded at 78 columns (quoted-printable lines must stay short), but a subject a little over
 # 78 characters must not be folded right after "Subject:": parsers then keep the fold's leading space.
 _UNFOLDED_HEADERS = email_policy.default.clone(max_line_length=998)
-# Metrics where a smaller value is better: their breach is "above target".
-LOWER_IS_BETTER = {
-    "brier",
-    "brier_score",
-    "ece",
-    "expected_calibration_error",
-    "drift_score",
-    "drift_share",
-    "missing_share",
-}
 
 
 @lru_cache(maxsize=1)
@@ -79,14 +55,15 @@ def headline(
     estimated: bool,
 ) -> str:
     """What happened, in a subject line's words: 'sensitivity below target at site north'."""
-    if kind in ("input_drift", "output_drift"):
-        subject = f"{KIND_LABELS[kind]} in {feature}" if feature else f"{KIND_LABELS[kind]} ({metric})"
+    if is_drift(kind):
+        label = kind_label(kind).lower()
+        subject = f"{label} in {feature}" if feature else f"{label} ({metric})"
         where = segment_phrase(segment)
         return f"{subject} {where}".strip()
     name = f"estimated {metric}" if estimated or kind == "estimated_performance" else metric
     if value is None or threshold is None:
         relation = "out of range"
-    elif metric in LOWER_IS_BETTER:
+    elif lower_is_better(metric):
         relation = "above target" if value > threshold else "near target"
     else:
         relation = "below target" if value < threshold else "near target"

@@ -18,7 +18,8 @@ from monitor.alerts import emails
 from monitor.alerts.models import Alert, DigestItem, Notification
 from monitor.audit import service as audit_service
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service as checks_service
+from monitor.checks.catalog import kind_explanation, kind_label
+from monitor.checks.policy import policy_for
 from monitor.checks.schemas import MonitoringPolicy
 from monitor.config import Settings
 from monitor.registry.models import Model, ModelVersion
@@ -62,8 +63,8 @@ def alert_view(
         "model_display_name": model.display_name,
         "version": version.version,
         "kind": alert.kind,
-        "kind_label": emails.KIND_LABELS.get(alert.kind, alert.kind),
-        "kind_explanation": emails.KIND_EXPLANATIONS.get(alert.kind, ""),
+        "kind_label": kind_label(alert.kind).lower(),
+        "kind_explanation": kind_explanation(alert.kind),
         "severity": alert.severity,
         "status": alert.status,
         "fingerprint": alert.fingerprint,
@@ -316,7 +317,7 @@ def _build_digest(
 ) -> None:
     model = session.get(Model, model_id)
     assert model is not None
-    policy = checks_service.policy_for(session=session, model_id=model_id)
+    policy = policy_for(session=session, model_id=model_id)
     alerts = {
         a.id: a for a in session.execute(select(Alert).where(Alert.id.in_({i.alert_id for i in items}))).scalars()
     }

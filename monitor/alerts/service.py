@@ -30,7 +30,9 @@ from monitor.alerts.schemas import (
 )
 from monitor.audit import service as audit_service
 from monitor.auth.actors import SYSTEM, Actor, Permission, authorize
-from monitor.checks import service as checks_service
+from monitor.checks.catalog import KINDS
+from monitor.checks.models import CheckRun, MetricPoint
+from monitor.checks.policy import policy_for
 from monitor.checks.schemas import MonitoringPolicy
 from monitor.config import Settings, get_settings
 from monitor.db import utcnow
@@ -38,15 +40,6 @@ from monitor.errors import Conflict, Invalid, NotFound
 from monitor.registry import service as registry_service
 from monitor.registry.models import Model, ModelVersion
 
-# DESIGN 7: a significant performance breach (overall or in a subgroup) is a potential adverse
-# event; drift and label-free estimates are early warnings.
-DEFAULT_BREACH_SEVERITY = {
-    "performance": "critical",
-    "subgroups": "critical",
-    "input_drift": "warning",
-    "output_drift": "warning",
-    "estimated_performance": "warning",
-}
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 _STATUS_RANK = {"breach": 3, "warn": 2, "ok": 1, "insufficient_data": 0}
 ACTIVE = ("open", "acknowledged")
@@ -69,7 +62,9 @@ def severity_for(finding: Finding, policy: MonitoringPolicy) -> str | None:
         return None
     if finding.kind in policy.alert_severities:
         return policy.alert_severities[finding.kind]  # type: ignore[index]
-    severity = DEFAULT_BREACH_SEVERITY.get(finding.kind, "info")
+    spec = KINDS.get(finding.kind)
+    # DESIGN 7: the kind's default (catalog); a kind this release does not know raises info.
+    severity = "info" if spec is None else spec.default_severity
     # An estimate is an early warning even when it is reported under a realized-performance kind.
     return "warning" if finding.estimated and severity == "critical" else severity
 
@@ -111,9 +106,6 @@ def process_run(
 
 
 def _findings_of_run(session: Session, run_id: int) -> list[Finding]:
-    # Imported here: the run tables belong to the checks domain and arrive with its migration.
-    from monitor.checks.models import CheckRun, MetricPoint
-
     run = session.get(CheckRun, run_id)
     if run is None:
         raise NotFound(f"check run {run_id} does not exist")
@@ -178,7 +170,7 @@ def process_findings(
 def _context(session: Session, finding: Finding, now: datetime, settings: Settings) -> _Context:
     model = registry_service.find_model(session=session, name=finding.model)
     version = registry_service.find_version(session=session, model=model, version=finding.version)
-    policy = checks_service.policy_for(session=session, model_id=model.id)
+    policy = policy_for(session=session, model_id=model.id)
     return _Context(model=model, version=version, policy=policy, now=now, settings=settings)
 
 
@@ -503,7 +495,7 @@ def _for_action(
     model = session.get(Model, alert.model_id)
     version = session.get(ModelVersion, alert.version_id)
     assert model is not None and version is not None
-    policy = checks_service.policy_for(session=session, model_id=model.id)
+    policy = policy_for(session=session, model_id=model.id)
     return alert, _Context(
         model=model, version=version, policy=policy, now=now or utcnow(), settings=settings or get_settings()
     )

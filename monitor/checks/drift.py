@@ -94,7 +94,9 @@ def _drifted(method: str, score: float, threshold: float) -> bool:
 
 def _check_applicable(method: str, column: Column) -> None:
     numeric = isinstance(column, NumericColumn)
-    if (method in NUMERIC_ONLY and not numeric) or (method in CATEGORICAL_ONLY and numeric and not column.discrete):
+    if (method in NUMERIC_ONLY and not numeric) or (
+        method in CATEGORICAL_ONLY and isinstance(column, NumericColumn) and not column.discrete
+    ):
         kind = "numeric" if numeric else "categorical"
         raise ValueError(f"drift method '{method}' does not apply to a {kind} feature")
 
@@ -183,7 +185,7 @@ def _z_test(column: Column, window: Hist) -> tuple[float, dict[str, Any]]:
     )
     if len(ref_present) == 1 and len(cur_present) == 1 and ref_present[0] == cur_present[0]:
         return 1.0, {}
-    first = sorted(keys)[0]
+    first = min(keys)
     at = keys.index(first)
     n1, n2 = int(ref.sum()), int(cur.sum())
     p1, p2 = (n1 - int(ref[at])) / n1, (n2 - int(cur[at])) / n2
@@ -251,10 +253,10 @@ def ks_p_value(d: float, n1: int, n2: int) -> float:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 success, _d, prob = _stats_py._attempt_exact_2kssamp(n1, n2, g, d, "two-sided")
-            if success:
-                return float(np.clip(prob, 0, 1))
         except Exception:  # private scipy helper: fall back to the asymptotic formula
-            pass
+            success = False
+        if success:
+            return float(np.clip(prob, 0, 1))
     m, n = sorted([float(n1), float(n2)], reverse=True)
     return float(np.clip(stats.kstwo.sf(d, np.round(m * n / (m + n))), 0, 1))
 
@@ -349,17 +351,6 @@ _SCORERS = {
 
 # ---------------------------------------------------------------------------------------------
 # Proportions
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """Wilson score interval for a proportion (95% by default)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ Metric names (metric_points.metric) and what their status means:
   the window's size, and a handful of extreme values can carry Wasserstein alone, so small or
   heavy-tailed windows would otherwise raise false findings; warn when it drifted within
   sampling noise; else ok. details.outside_reference_range counts values beyond the reference.
-- missing_share (per feature): the window's missing-value share with a Wilson 95% interval;
+- missing_share (per feature): the window's missing-value share with a Wilson 95% interval
+  (continuity-corrected, stats.wilson: the one decision 0420 chose);
   threshold = reference share + MISSING_TOLERANCE; breach when the interval lies above it
   (significant), warn when only the point estimate does.
 - unseen_categories (categorical features): share of the window's rows in categories the
@@ -56,10 +57,11 @@ import numpy as np
 from scipy import stats
 
 from monitor.checks import drift
-from monitor.checks.drift import ColumnDrift, wilson_interval
+from monitor.checks.drift import ColumnDrift
 from monitor.checks.kinds import Finding, KindContext, KindResult, register
 from monitor.checks.profiles import CategoricalColumn, CategoricalHist, Column, Hist, NumericHist, SegmentOutputs
 from monitor.checks.schemas import FeatureSpec
+from monitor.checks.stats import wilson
 
 MISSING_TOLERANCE = 0.05
 UNSEEN_SHARE = 0.01
@@ -118,7 +120,7 @@ def _missing_finding(name: str, column: Column, window: Hist) -> Finding:
     reference_rows = column.hist.n + column.hist.missing
     reference_share = column.hist.missing / reference_rows if reference_rows else 0.0
     share = window.missing / rows
-    low, high = wilson_interval(window.missing, rows)
+    low, high = wilson(window.missing, rows)
     limit = min(1.0, reference_share + MISSING_TOLERANCE)
     status = "breach" if low > limit else "warn" if share > limit else "ok"
     return Finding(
@@ -314,7 +316,7 @@ def _positive_rate(context: KindContext) -> Finding:
     reference, window = context.reference, context.window_profile.profile
     reference_rate = reference.positive_predictions / reference.predictions
     rate = window.positive_predictions / window.predictions
-    low, high = wilson_interval(window.positive_predictions, window.predictions)
+    low, high = wilson(window.positive_predictions, window.predictions)
     band = (reference_rate * (1 - POSITIVE_RATE_TOLERANCE), reference_rate * (1 + POSITIVE_RATE_TOLERANCE))
     # Both rates are estimates: the two-sample bootstrap says whether they differ at all, the
     # window's interval against the tolerance band whether the difference is material.
@@ -342,7 +344,7 @@ def _positive_rate(context: KindContext) -> Finding:
             "positives": window.positive_predictions,
             "reference_rate": reference_rate,
             "reference_n": reference.predictions,
-            "reference_ci": list(wilson_interval(reference.positive_predictions, reference.predictions)),
+            "reference_ci": list(wilson(reference.positive_predictions, reference.predictions)),
             "tolerance": POSITIVE_RATE_TOLERANCE,
             "band": list(band),
             "noise_p_value": noise.p_value,
@@ -477,6 +479,7 @@ def segment_output_findings(context: KindContext) -> list[Finding]:
                     for m, f in (("drift_score", "score"), ("positive_rate", "prediction"))
                 ]
                 continue
+            assert base is not None  # no reason: the reference has the segment
             judged.append((name, counts, base))
     # Segments with exactly the same rows (one site, one manufacturer) are one hypothesis.
     primary: dict[tuple[Any, ...], str] = {}
@@ -492,7 +495,7 @@ def segment_output_findings(context: KindContext) -> list[Finding]:
         effect = _logit_shift(counts, base)
         auc, p_value = _rank_test(counts.bins, base.bins)
         status = _segment_status(effect, policy.drift_threshold, p_value, tests)
-        common = {
+        common: dict[str, Any] = {
             "tests": tests,
             "alpha": SEGMENT_ALPHA,
             "adjusted_p_value": min(1.0, p_value * tests),
@@ -523,7 +526,7 @@ def segment_output_findings(context: KindContext) -> list[Finding]:
         )
         rate_effect, rate_p = _two_proportions(counts, base)
         rate = counts.positive_predictions / counts.predictions
-        low, high = wilson_interval(counts.positive_predictions, counts.predictions)
+        low, high = wilson(counts.positive_predictions, counts.predictions)
         findings.append(
             Finding(
                 metric="positive_rate",

@@ -10,9 +10,10 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service as checks_service
+from monitor.checks import flows
 from monitor.checks.kinds import implemented_kinds, window_end_default
 from monitor.checks.models import CheckRun
+from monitor.checks.policy import policy_for
 from monitor.db import Database, get_database, utcnow
 from monitor.registry import service as registry_service
 
@@ -61,7 +62,7 @@ def run_due_checks(
         if not missing:
             log.info("checks already done", extra={"model": model_name, "window_end": window_end.isoformat()})
             return []
-        runs = checks_service.run_checks(
+        runs = flows.run_checks(
             session=session, actor=SYSTEM, model_name=model_name, kinds=missing, window_end=window_end
         )
         ids = [run.id for run in runs]
@@ -90,15 +91,13 @@ def backfill(
 def recompute_labelled(*, database: Database | None = None, now: datetime | None = None) -> dict[str, int]:
     """Re-run the labelled kinds (performance, subgroups) of recent windows whose outcomes
     arrived after their run, for every model; returns runs made per model."""
-    from monitor.checks.performance_checks import recompute_labelled_windows
-
     now = now or utcnow()
     made: dict[str, int] = {}
     for model_name in scheduled_models(database=database):
         with (database or get_database()).transaction() as session:
             model = registry_service.find_model(session=session, name=model_name)
             _lock_model(session, model.id)
-            runs = recompute_labelled_windows(session=session, actor=SYSTEM, model_name=model_name, now=now)
+            runs = flows.recompute_labelled_windows(session=session, actor=SYSTEM, model_name=model_name, now=now)
             made[model_name] = len(runs)
     if any(made.values()):
         log.info("labelled windows recomputed", extra={"runs": made})
@@ -109,6 +108,6 @@ def scheduled_models(*, database: Database | None = None) -> dict[str, str]:
     """Model name -> cron schedule (UTC) from each model's policy (defaults included)."""
     with (database or get_database()).transaction() as session:
         return {
-            model.name: checks_service.policy_for(session=session, model_id=model.id).schedule
+            model.name: policy_for(session=session, model_id=model.id).schedule
             for model in registry_service.all_models(session=session)
         }

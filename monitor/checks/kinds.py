@@ -22,19 +22,13 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from monitor.auth.actors import Actor
+from monitor.checks.catalog import KINDS
 from monitor.checks.profiles import ReferenceProfile
 from monitor.checks.schemas import MonitoringPolicy
 from monitor.checks.windows import Window, WindowProfile, window_profile
-from monitor.errors import MonitorError
+from monitor.reference import service as reference_service
 from monitor.reference.models import ReferenceSet
 from monitor.registry.models import Model, ModelVersion
-
-
-class MissingReference(MonitorError):
-    """The version has no reference to compare against: the run fails with this message."""
-
-    status_code = 409
-    code = "no_reference"
 
 
 @dataclass
@@ -92,8 +86,6 @@ class KindContext:
 
     @cached_property
     def reference_set(self) -> ReferenceSet:
-        from monitor.reference import service as reference_service
-
         return reference_service.reference_for_checks(
             session=self.session,
             actor=self.actor,
@@ -105,8 +97,6 @@ class KindContext:
 
     @cached_property
     def reference(self) -> ReferenceProfile:
-        from monitor.reference import service as reference_service
-
         return reference_service.profile_for(
             session=self.session,
             reference_set=self.reference_set,
@@ -137,10 +127,8 @@ RUNNERS: dict[str, Runner] = {}
 
 
 def register(kind: str) -> Callable[[Runner], Runner]:
-    """Make `kind` runnable; the kind must be one of checks.schemas.CHECK_KINDS."""
-    from monitor.checks.schemas import CHECK_KINDS
-
-    if kind not in CHECK_KINDS:
+    """Make `kind` runnable; the kind must have a spec in checks.catalog."""
+    if kind not in KINDS:
         raise ValueError(f"unknown check kind '{kind}'")
 
     def decorate(runner: Runner) -> Runner:
@@ -152,9 +140,7 @@ def register(kind: str) -> Callable[[Runner], Runner]:
 
 def implemented_kinds() -> list[str]:
     """The kinds with a runner, in the contract's order."""
-    from monitor.checks.schemas import CHECK_KINDS
-
-    return [kind for kind in CHECK_KINDS if kind in RUNNERS]
+    return [kind for kind in KINDS if kind in RUNNERS]
 
 
 def window_end_default(now: datetime) -> datetime:

@@ -26,11 +26,8 @@ import numpy as np
 import pandas as pd
 
 from monitor.checks import stats
+from monitor.checks.catalog import LOWER_IS_BETTER, METRICS, PERFORMANCE_METRICS, PROPORTIONS
 
-HIGHER_IS_BETTER = ("sensitivity", "specificity", "ppv", "npv", "f1", "accuracy", "auc")
-LOWER_IS_BETTER = ("brier", "ece")
-METRICS = HIGHER_IS_BETTER + LOWER_IS_BETTER
-PROPORTIONS = ("sensitivity", "specificity", "ppv", "npv", "accuracy")
 VERSUS_REST = ("sensitivity", "specificity")  # tested against the rest of the population
 MISSING = "(missing)"
 REPLICATES = 200
@@ -258,7 +255,7 @@ def _number(value: float) -> float | None:
 def _figures(grouped: Grouped, i: int, segment: str | None, targets: dict[str, float], limits: Limits) -> list[Figure]:
     figures = []
     counts = _counts(grouped, i)
-    for metric in METRICS:
+    for metric in PERFORMANCE_METRICS:
         target = targets.get(metric)
         value, low, high = grouped.value[metric][i], grouped.low[metric][i], grouped.high[metric][i]
         details: dict[str, Any] = {
@@ -480,14 +477,9 @@ def _rest_tests(requests: list[tuple[Figure, int, int, int, int]]) -> list[tuple
 
 
 def _proportion_counts(metric: str, grouped: Grouped | Counts, i: int) -> tuple[int, int]:
-    tp, fp, fn, tn = (int(a[i]) for a in (grouped.tp, grouped.fp, grouped.fn, grouped.tn))
-    return {
-        "sensitivity": (tp, tp + fn),
-        "specificity": (tn, tn + fp),
-        "ppv": (tp, tp + fp),
-        "npv": (tn, tn + fn),
-        "accuracy": (tp + tn, tp + tn + fp + fn),
-    }[metric]
+    counts = {"tp": int(grouped.tp[i]), "fp": int(grouped.fp[i]), "fn": int(grouped.fn[i]), "tn": int(grouped.tn[i])}
+    successes, trials = METRICS[metric].counts or ((), ())
+    return sum(counts[c] for c in successes), sum(counts[c] for c in trials)
 
 
 def _segment_status(figure: Figure, fdr_q: float) -> str:

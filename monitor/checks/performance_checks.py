@@ -35,24 +35,23 @@ import pyarrow.csv as pacsv
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from monitor.auth.actors import Actor, Permission, authorize
 from monitor.checks import cusum, estimation, performance
+from monitor.checks.catalog import LABELLED_KINDS, PERFORMANCE_METRICS
 from monitor.checks.kinds import Finding, KindContext, KindResult, register
 from monitor.checks.models import CheckRun, MetricPoint
 from monitor.checks.performance import Figure, Limits
+from monitor.checks.policy import policy_for
 from monitor.checks.schemas import FeatureSpec, MonitoringPolicy
 from monitor.checks.windows import Source, Window, read_columns
-from monitor.errors import NotFound
 from monitor.ingest import service as ingest_service
 from monitor.ingest.models import Inference, Outcome
-from monitor.registry import service as registry_service
+from monitor.reference.service import MissingReference
 from monitor.registry.models import ModelVersion
 
 CUSUM_LOOKBACK_DAYS = 28
 CUSUM_METRICS = {"sensitivity": ("tp", "positives"), "specificity": ("tn", "negatives")}
 SUPPORT_BREACH = 0.2  # share of a segment's rows outside the reference's inputs
 SUPPORT_MIN_ROWS = 30
-LABELLED_KINDS = ("performance", "subgroups")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,7 +279,7 @@ def targets_of(version: ModelVersion) -> dict[str, float]:
     return {
         name: float(value)
         for name, value in (version.targets or {}).items()
-        if name in performance.METRICS and isinstance(value, int | float) and not isinstance(value, bool)
+        if name in PERFORMANCE_METRICS and isinstance(value, int | float) and not isinstance(value, bool)
     }
 
 
@@ -338,8 +337,6 @@ def _reference_rows(context: KindContext) -> Rows | None:
     """The labelled reference with the segment attributes and policy features (cached), or None."""
     if "_performance_reference" in context.__dict__:
         return context.__dict__["_performance_reference"]
-    from monitor.checks.kinds import MissingReference
-
     try:
         reference_set = context.reference_set
     except MissingReference:
@@ -772,8 +769,6 @@ def windows_to_recompute(
     run: an outcome for one of the window's inferences (by inference_id or study_key) was received
     after that run started. Re-running them supersedes the old runs (nothing is counted twice), and
     the effective label of each inference is its latest outcome."""
-    from monitor.checks.service import policy_for
-
     policy = policy_for(session=session, model_id=model_id)
     horizon = now - timedelta(days=policy.label_horizon_days)
     runs = session.execute(
@@ -809,117 +804,3 @@ def _labels_since(session: Session, *, model_id: int, start: datetime, end: date
         .where(fresh, in_window, Outcome.study_key.is_not(None))
     )
     return session.execute(by_id.limit(1)).first() is not None or session.execute(by_study.limit(1)).first() is not None
-
-
-def recompute_labelled_windows(*, session: Session, actor: Actor, model_name: str, now: datetime) -> list[CheckRun]:
-    """Re-run performance and subgroups for every window windows_to_recompute names (for the scheduler)."""
-    from monitor.checks import service as checks_service
-
-    authorize(actor, Permission.CHECKS_RUN)
-    model = registry_service.find_model(session=session, name=model_name)
-    runs: list[CheckRun] = []
-    for window_end in windows_to_recompute(session=session, model_id=model.id, now=now):
-        runs += checks_service.run_checks(
-            session=session, actor=actor, model_name=model_name, kinds=list(LABELLED_KINDS), window_end=window_end
-        )
-    return runs
-
-
-# ---------------------------------------------------------------------------------------------
-# The segment table (GET /api/v1/models/{model}/subgroups)
-
-
-def subgroup_report(
-    *, session: Session, actor: Actor, model_name: str, window_end: datetime | None = None, version: str | None = None
-) -> dict[str, Any]:
-    """The current subgroups run for window_end (default: the latest) as a table of segments, worst
-    first, each with its realized metrics, tests and, when an estimate exists for the window, the
-    estimated figures beside them."""
-    authorize(actor, Permission.MODELS_READ)
-    model = registry_service.find_model(session=session, name=model_name)
-    query = (
-        select(CheckRun, ModelVersion.version)
-        .join(ModelVersion, ModelVersion.id == CheckRun.version_id)
-        .where(CheckRun.model_id == model.id, CheckRun.kind == "subgroups", CheckRun.superseded_at.is_(None))
-    )
-    if window_end is not None:
-        query = query.where(CheckRun.window_end == window_end)
-    if version is not None:
-        query = query.where(ModelVersion.version == version)
-    found = session.execute(query.order_by(CheckRun.window_end.desc(), CheckRun.id.desc()).limit(1)).first()
-    if found is None:
-        when = f" for the window ending {window_end.isoformat()}" if window_end else ""
-        raise NotFound(f"no subgroups run for '{model_name}'{when}; run the subgroups check first")
-    run, version_name = found
-    points = (
-        session.execute(select(MetricPoint).where(MetricPoint.run_id == run.id).order_by(MetricPoint.id))
-        .scalars()
-        .all()
-    )
-    estimated = current_points(
-        session, version_id=run.version_id, kind="estimated_performance", window_end=run.window_end
-    )
-    return _table(run, version_name, model.name, list(points), estimated)
-
-
-def _table(
-    run: CheckRun, version: str, model: str, points: list[MetricPoint], estimated: list[MetricPoint]
-) -> dict[str, Any]:
-    guesses = {(p.metric, p.segment): p for p in estimated if p.segment is not None}
-    segments: dict[str, dict[str, Any]] = {}
-    for point in points:
-        if point.segment is None:
-            continue
-        entry = segments.setdefault(point.segment, {"segment": point.segment, "metrics": {}})
-        details = point.details or {}
-        if point.metric == "label_coverage":
-            entry["inferences"] = point.n
-            entry["label_coverage"] = point.value
-            entry["counts"] = details.get("counts")
-            continue
-        entry.setdefault("attributes", details.get("attributes"))
-        row: dict[str, Any] = {
-            "value": point.value, "ci_low": point.ci_low, "ci_high": point.ci_high, "n": point.n, "threshold": point.threshold,
-            "method": point.method, "status": point.status,
-        }  # fmt: skip
-        for key in ("p_target", "q_target", "p_rest", "q_rest", "rest", "same_rows_as", "first_signal"):
-            if key in details:
-                row[key] = details[key]
-        guess = guesses.get((point.metric, point.segment))
-        if guess is not None:
-            row["estimated"] = {
-                "value": guess.value,
-                "ci_low": guess.ci_low,
-                "ci_high": guess.ci_high,
-                "status": guess.status,
-            }
-        entry["metrics"][point.metric] = row
-    ranking = {e["segment"]: e for e in (run.summary or {}).get("ranking", [])}
-    rows = []
-    for name, entry in segments.items():
-        rank = ranking.get(name, {})
-        rows.append(
-            entry
-            | {
-                "rank": rank.get("rank"),
-                "status": rank.get("status", "insufficient_data"),
-                "shortfall": rank.get("shortfall"),
-                "worst_metric": rank.get("metric"),
-            }
-        )
-    rows.sort(key=lambda e: (e["rank"] is None, e["rank"] or 0, e["segment"]))
-    summary = run.summary or {}
-    return {
-        "model": model,
-        "version": version,
-        "run_id": run.id,
-        "status": run.status,
-        "window_start": run.window_start,
-        "window_end": run.window_end,
-        "computed_at": run.finished_at,
-        "fdr_q": summary.get("fdr_q"),
-        "tests": summary.get("tests"),
-        "targets": summary.get("targets", {}),
-        "breached_segments": summary.get("breached_segments", []),
-        "segments": rows,
-    }

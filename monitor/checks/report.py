@@ -56,7 +56,9 @@ def _pins(session: Session, run: CheckRun) -> tuple[dict[str, str], dict[str, fl
             MetricPoint.segment.is_(None),  # per-segment output drift is not a column of the report
         )
     ).all()
-    return {f: m for f, m, _ in points}, {f: t for f, _, t in points if t is not None}
+    return {f: m for f, m, _ in points if f is not None and m is not None}, {
+        f: t for f, _, t in points if f is not None and t is not None
+    }
 
 
 def render(*, session: Session, run: CheckRun, features: list[FeatureSpec]) -> CheckReport:

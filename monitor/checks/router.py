@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from monitor.auth.dependencies import ActorDep
-from monitor.checks import performance_checks, service
+from monitor.checks import flows, policy, reads
 from monitor.checks.schemas import (
     CheckRunOut,
     MonitoringPolicy,
@@ -36,22 +36,22 @@ def _utc(value: datetime | None) -> datetime | None:
 @router.get("/models/{model}/policy", response_model=PolicyOut)
 def get_policy(model: str, session: SessionDep, actor: ActorDep) -> PolicyOut:
     """The model's monitoring policy (defaults until one is saved)."""
-    return service.get_policy(session=session, actor=actor, model_name=model)
+    return policy.get_policy(session=session, actor=actor, model_name=model)
 
 
 @router.put("/models/{model}/policy", response_model=PolicyOut)
 def put_policy(model: str, body: MonitoringPolicy, session: SessionDep, actor: ActorDep) -> PolicyOut:
     """Replace the monitoring policy (qa, admin)."""
-    return service.put_policy(session=session, actor=actor, model_name=model, policy=body)
+    return policy.put_policy(session=session, actor=actor, model_name=model, policy=body)
 
 
 @router.post("/checks/run", response_model=list[CheckRunOut])
 def run_checks(body: RunRequest, session: SessionDep, actor: ActorDep) -> list[CheckRunOut]:
     """Run checks now (qa, admin) on every version with inferences in the window; answers the runs made."""
-    runs = service.run_checks(
+    runs = flows.run_checks(
         session=session, actor=actor, model_name=body.model, kinds=body.kinds, window_end=body.window_end
     )
-    return [service.run_out(session=session, run=run) for run in runs]
+    return [reads.run_out(session=session, run=run) for run in runs]
 
 
 @router.get("/checks", response_model=list[CheckRunOut])
@@ -66,7 +66,7 @@ def list_checks(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[CheckRunOut]:
     """Runs, newest window first, without their metric points."""
-    return service.list_runs(
+    return reads.list_runs(
         session=session,
         actor=actor,
         model_name=model,
@@ -81,13 +81,13 @@ def list_checks(
 @router.get("/checks/{run_id}", response_model=CheckRunOut)
 def get_check(run_id: RunId, session: SessionDep, actor: ActorDep) -> CheckRunOut:
     """One run: summary and metric points."""
-    return service.get_run(session=session, actor=actor, run_id=run_id)
+    return reads.get_run(session=session, actor=actor, run_id=run_id)
 
 
 @router.get("/checks/{run_id}/report", response_class=HTMLResponse)
 async def get_report(run_id: RunId, session: SessionDep, actor: ActorDep) -> HTMLResponse:
     """Evidently HTML drill-down on a sample of the window and the reference (text/html)."""
-    html = await run_in_threadpool(service.report_html, session=session, actor=actor, run_id=run_id)
+    html = await run_in_threadpool(reads.report_html, session=session, actor=actor, run_id=run_id)
     return HTMLResponse(html)
 
 
@@ -106,7 +106,7 @@ def metric_series(
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
 ) -> list[SeriesPointOut]:
     """Time series of metric points from current (non-superseded) runs, oldest first."""
-    return service.metric_series(
+    return reads.metric_series(
         session=session,
         actor=actor,
         model_name=model,
@@ -132,7 +132,7 @@ def subgroups(
     version: str | None = None,
 ) -> SubgroupTableOut:
     """The segment table of a subgroups run: every segment worst first, with intervals, tests and estimates."""
-    table = performance_checks.subgroup_report(
+    table = reads.subgroup_report(
         session=session, actor=actor, model_name=model, window_end=_utc(window_end), version=version
     )
     return SubgroupTableOut.model_validate(table)

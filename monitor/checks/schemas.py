@@ -7,12 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from monitor.checks.catalog import CheckKind, Severity
+
 DriftMethod = Literal["wasserstein", "jensenshannon", "psi", "ks", "chisquare"]
-CHECK_KINDS = ("input_drift", "output_drift", "performance", "subgroups", "estimated_performance")
 # Reference uploads and the drift profiles use these as columns of their own.
 RESERVED_COLUMNS = ("score", "prediction", "label", "occurred_at")
-CheckKind = Literal["input_drift", "output_drift", "performance", "subgroups", "estimated_performance"]
-AlertSeverity = Literal["critical", "warning", "info"]
 
 
 class FeatureSpec(BaseModel):
@@ -77,7 +76,7 @@ class MonitoringPolicy(BaseModel):
     approvals_required: int = Field(default=2, ge=1, le=10)
     change_request_ttl_hours: int = Field(default=72, ge=1, le=24 * 90)
     alert_recipients: list[str] = Field(default_factory=list)
-    alert_severities: dict[CheckKind, AlertSeverity] = Field(
+    alert_severities: dict[CheckKind, Severity] = Field(
         default_factory=dict,
         description="severity of a breach per check kind; default critical for performance and subgroups, "
         "warning for drift and estimated performance",

@@ -20,6 +20,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy import special
 
 Z95 = 1.959963984540054
@@ -36,7 +37,7 @@ def normal_two_sided(z: np.ndarray) -> np.ndarray:
     return special.erfc(np.abs(np.asarray(z, dtype=np.float64)) / np.sqrt(2.0))
 
 
-def worse_side(z: np.ndarray) -> np.ndarray:
+def worse_side(z: npt.ArrayLike) -> np.ndarray:
     """Doubled one-sided p-value for "smaller than": min(1, 2 P(Z <= z)).
 
     Below the null it equals the two-sided p-value, so a lone test rejects at 0.05 exactly when
@@ -67,6 +68,13 @@ def wilson_interval(
     return np.where(n > 0, np.clip(low, 0.0, 1.0), np.nan), np.where(n > 0, np.clip(high, 0.0, 1.0), np.nan)
 
 
+def wilson(successes: float, n: float) -> tuple[float, float]:
+    """wilson_interval (continuity-corrected, 95%) of one proportion, as floats: the drift checks'
+    missing-share and positive-rate rules judge with the same interval as performance."""
+    low, high = wilson_interval(np.asarray(successes), np.asarray(n))
+    return float(low), float(high)
+
+
 def _wilson_bound(x: np.ndarray, n: np.ndarray, z: float, side: float) -> np.ndarray:
     safe_n = np.where(n > 0, n, 1.0)
     p = np.clip(x / safe_n, 0.0, 1.0)
@@ -77,7 +85,7 @@ def _wilson_bound(x: np.ndarray, n: np.ndarray, z: float, side: float) -> np.nda
     return centre + side * half
 
 
-def score_test(successes: np.ndarray, n: np.ndarray, p0: np.ndarray | float, *, continuity: bool = True) -> np.ndarray:
+def score_test(successes: npt.ArrayLike, n: npt.ArrayLike, p0: npt.ArrayLike, *, continuity: bool = True) -> np.ndarray:
     """Score statistic (x - n p0) / sqrt(n p0 (1 - p0)), shrunk by 1/2 toward 0 when corrected.
 
     It is the statistic `wilson_interval` inverts: |z| > 1.96 exactly when p0 lies outside the

@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session
 
 from monitor.audit import service as audit_service
 from monitor.auth.actors import Actor, Permission, authorize
-from monitor.checks import service as checks_service
+from monitor.checks.policy import policy_for
 from monitor.checks.profiles import ReferenceProfile, reference_profile, segment_specs, spec_hash
 from monitor.checks.schemas import FeatureSpec, MonitoringPolicy
 from monitor.checks.windows import Source, read_columns
 from monitor.db import utcnow
-from monitor.errors import Invalid
+from monitor.errors import Invalid, MonitorError
 from monitor.ingest.models import Inference
 from monitor.reference.models import ReferenceRow, ReferenceSet
 from monitor.registry import service as registry_service
@@ -38,6 +38,13 @@ OPTIONAL_COLUMNS = ("occurred_at",)
 # reference does not need.
 IGNORED_RECORD_KEYS = ("model", "version", "inference_id", "study_key", "latency_ms")
 FORMATS = ("csv", "parquet")
+
+
+class MissingReference(MonitorError):
+    """The version has no reference to compare against: the run fails with this message."""
+
+    status_code = 409
+    code = "no_reference"
 
 
 @dataclass
@@ -68,7 +75,7 @@ class Problems:
             value = None if values is None else values.iloc[index]
             self.add(int(index) + 1, column, reason(value) if callable(reason) else reason)
             if len(self.items) >= MAX_PROBLEMS:
-                self.total += int(mask.sum()) - int(np.flatnonzero(mask).tolist().index(index)) - 1
+                self.total += int(mask.sum()) - int(np.flatnonzero(mask).tolist().index(int(index))) - 1
                 return
 
     def raise_if_any(self, what: str) -> None:
@@ -273,7 +280,9 @@ def validate_frame(frame: pd.DataFrame, policy: MonitoringPolicy, *, origin: str
             columns[name] = _numeric(frame[name], strict_json=strict, column=name, problems=problems)
         else:
             columns[name] = _categorical(frame[name], column=name, problems=problems)
-    occurred = _timestamps(frame["occurred_at"], problems) if "occurred_at" in frame.columns else [None] * len(frame)
+    occurred: list[datetime | None] = (
+        _timestamps(frame["occurred_at"], problems) if "occurred_at" in frame.columns else [None] * len(frame)
+    )
     problems.raise_if_any(what)
     table = pa.table(
         {
@@ -472,7 +481,7 @@ def _store_validated(
 def _target(session: Session, model_name: str, version: str) -> tuple[Model, ModelVersion, MonitoringPolicy]:
     model = registry_service.find_model(session=session, name=model_name)
     target = registry_service.find_version(session=session, model=model, version=version)
-    return model, target, checks_service.policy_for(session=session, model_id=model.id)
+    return model, target, policy_for(session=session, model_id=model.id)
 
 
 def upload_records(
@@ -682,8 +691,6 @@ def reference_for_checks(
     built on first use (audited for the run's actor); if the period holds too few inferences of
     this version, its uploaded reference, with a note. Without one: the active set, whatever
     its source."""
-    from monitor.checks.kinds import MissingReference
-
     active = active_set(session=session, version_id=version.id)
     baseline = policy.baseline
     if baseline is not None:

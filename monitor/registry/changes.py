@@ -17,7 +17,7 @@ from monitor.audit import service as audit_service
 from monitor.auth import service as auth_service
 from monitor.auth.actors import SYSTEM, Actor, Permission, authorize
 from monitor.auth.models import User
-from monitor.checks import service as checks_service
+from monitor.checks.policy import policy_for
 from monitor.db import utcnow
 from monitor.errors import Conflict, Forbidden, Invalid, MonitorError, NotFound
 from monitor.registry import service as registry_service
@@ -107,7 +107,7 @@ def request_change(
     for due in _pending(session, model_id=model.id, due_by=now):
         _expire(session, due)
     _refuse_second_pending(session, model)
-    policy = checks_service.policy_for(session=session, model_id=model.id)
+    policy = policy_for(session=session, model_id=model.id)
     change_request = ChangeRequest(
         model_id=model.id,
         kind=data.kind,

@@ -7,18 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-# Targets a version may declare; "max" metrics are better when lower.
-TARGET_METRICS = {
-    "sensitivity": "min",
-    "specificity": "min",
-    "ppv": "min",
-    "npv": "min",
-    "auc": "min",
-    "f1": "min",
-    "accuracy": "min",
-    "brier": "max",
-    "ece": "max",
-}
+from monitor.checks.catalog import TARGET_METRICS
 
 Slug = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="lowercase letters, digits and '-'")
 

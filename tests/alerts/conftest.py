@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from monitor.alerts import service as alerts_service
 from monitor.alerts.schemas import Finding
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service as checks_service
+from monitor.checks import policy as checks_policy
 from monitor.checks.schemas import MonitoringPolicy
 from monitor.config import Settings, load_settings
 from monitor.db import Database
@@ -82,7 +82,7 @@ def seed(session: Session, **policy: Any) -> None:
 
 def set_policy(session: Session, **policy: Any) -> None:
     policy.setdefault("alert_recipients", RECIPIENTS)
-    checks_service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy(**policy))
+    checks_policy.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy(**policy))
 
 
 def alert_settings(tmp_path: Path, database_url: str = "sqlite:///unused.db", **overrides: Any) -> Settings:

@@ -13,7 +13,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service as checks_service
+from monitor.checks import flows as checks_flows
+from monitor.checks import policy as checks_policy
 from monitor.checks.models import MetricPoint
 from monitor.checks.schemas import MonitoringPolicy
 from monitor.db import Database
@@ -56,7 +57,7 @@ def load(database: Database, simulation: Simulation, *, reference_rows: int = 50
         registry_service.activate_first(
             session=session, actor=SYSTEM, model_name=simulation.model, version=simulation.version, reason="go-live"
         )
-        checks_service.put_policy(
+        checks_policy.put_policy(
             session=session,
             actor=SYSTEM,
             model_name=simulation.model,
@@ -82,7 +83,7 @@ def daily_checks(database: Database, simulation: Simulation, days: Iterable[int]
     results = []
     for day in days:
         with database.transaction() as session:
-            runs = checks_service.run_checks(
+            runs = checks_flows.run_checks(
                 session=session,
                 actor=SYSTEM,
                 model_name=simulation.model,

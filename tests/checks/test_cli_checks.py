@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service
+from monitor.checks import policy as checks_policy
 from monitor.checks.kinds import implemented_kinds
 from monitor.checks.models import CheckRun
 from monitor.checks.schemas import MonitoringPolicy
@@ -27,7 +27,7 @@ def _seed(url: str) -> None:
     with database.transaction() as session:
         make_model(session)
         version = make_version(session, activate=True)
-        service.put_policy(
+        checks_policy.put_policy(
             session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
         )
         reference_service.upload_records(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 
-from monitor.checks import drift
+from monitor.checks import drift, drift_checks, stats
 from monitor.checks.profiles import Profile, reference_profile, sample_profile
 from monitor.checks.schemas import FeatureSpec
 from tests.checks.data import CATEGORICAL, NUMERIC, frame
@@ -145,11 +146,17 @@ def test_a_window_is_the_sum_of_its_days() -> None:
     assert (summed.rows, summed.positive_predictions) == (whole.rows, whole.positive_predictions)
 
 
-def test_wilson_interval() -> None:
-    low, high = drift.wilson_interval(10, 100)
-    assert (round(low, 4), round(high, 4)) == (0.0552, 0.1744)
-    assert drift.wilson_interval(0, 0) == (0.0, 1.0)
-    assert drift.wilson_interval(0, 50)[0] == pytest.approx(0.0, abs=1e-12)
+def test_missing_share_is_judged_with_the_continuity_corrected_wilson_interval() -> None:
+    """29 missing of 400 against a clean reference: plain Wilson's lower bound (0.0510) clears the
+    5% tolerance, the corrected one (0.0499, decision 0420) does not, so it is a warning, not a breach."""
+    reference = SimpleNamespace(hist=SimpleNamespace(n=1000, missing=0))
+    window = SimpleNamespace(n=371, missing=29)
+
+    finding = drift_checks._missing_finding("kvp", reference, window)  # type: ignore[arg-type]
+
+    assert finding.status == "warn"
+    assert finding.ci_low == pytest.approx(0.04991, abs=1e-5)
+    assert (finding.ci_low, finding.ci_high) == stats.wilson(29, 400)
 
 
 def _unified(current: pd.DataFrame, seed: int = 0) -> drift.UnifiedDrift:

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from monitor import scheduler as scheduler_module
 from monitor.auth.actors import SYSTEM
-from monitor.checks import jobs, service
+from monitor.checks import jobs
+from monitor.checks import policy as checks_policy
 from monitor.checks.kinds import implemented_kinds
 from monitor.checks.models import CheckRun
 from monitor.checks.schemas import MonitoringPolicy
@@ -28,7 +29,7 @@ def _seed(database: Database, schedule: str = "0 2 * * *") -> None:
         make_model(session)
         version = make_version(session, activate=True)
         policy = MonitoringPolicy.model_validate({**POLICY, "schedule": schedule})
-        service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=policy)
+        checks_policy.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=policy)
         reference_service.upload_records(
             session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(1500, seed=1))
         )
@@ -96,7 +97,7 @@ def test_check_jobs_follow_each_policy_schedule(fresh_database: Database, monkey
 
         with fresh_database.transaction() as session:
             policy = MonitoringPolicy.model_validate({**POLICY, "schedule": "0 6 * * 1"})
-            service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=policy)
+            checks_policy.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=policy)
         scheduler_module.sync_check_jobs()
         trigger = str(scheduler.get_job("checks:model:ich-ct").trigger)
         assert "hour='6'" in trigger and "day_of_week='1'" in trigger
@@ -112,7 +113,7 @@ def test_a_scheduled_run_with_drift_raises_alerts_and_queues_them_for_the_digest
         make_model(session)
         version = make_version(session, activate=True)
         policy = MonitoringPolicy.model_validate({**POLICY, "alert_recipients": ["qa@hospital.example"]})
-        service.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=policy)
+        checks_policy.put_policy(session=session, actor=SYSTEM, model_name="ich-ct", policy=policy)
         reference_service.upload_records(
             session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(3000, seed=1))
         )

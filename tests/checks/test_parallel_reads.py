@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import select, text
 
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service, windows
+from monitor.checks import flows as checks_flows
+from monitor.checks import policy as checks_policy
+from monitor.checks import windows
 from monitor.checks.models import DailyProfile
 from monitor.checks.schemas import MonitoringPolicy
 from monitor.db import Database
@@ -32,7 +34,7 @@ def _stored_profiles(database: Database, *, parallel: int, monkeypatch: pytest.M
     with database.transaction() as session:
         session.execute(DailyProfile.__table__.delete())
     with database.transaction() as session:
-        run = service.run_checks(
+        run = checks_flows.run_checks(
             session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END
         )[0]
         summary = dict(run.summary)
@@ -55,7 +57,7 @@ def test_parallel_day_reads_give_the_same_profiles(
     with fresh_database.transaction() as session:
         make_model(session)
         version = make_version(session, activate=True)
-        service.put_policy(
+        checks_policy.put_policy(
             session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
         )
         reference_service.upload_records(
@@ -83,7 +85,7 @@ def test_a_transaction_with_its_own_writes_reads_in_its_session(
     with fresh_database.transaction() as session:
         make_model(session)
         version = make_version(session, activate=True)
-        service.put_policy(
+        checks_policy.put_policy(
             session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
         )
         reference_service.upload_records(
@@ -91,7 +93,7 @@ def test_a_transaction_with_its_own_writes_reads_in_its_session(
         )
         insert_inferences(session, version, frame(2100, seed=2), start=START, days=7)
         page_cost = session.execute(text("SHOW random_page_cost")).scalar_one()
-        run = service.run_checks(
+        run = checks_flows.run_checks(
             session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END
         )[0]
         assert run.summary["rows"] == 2100 and run.summary["rows_read"] == 2100

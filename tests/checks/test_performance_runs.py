@@ -10,7 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.auth.actors import SYSTEM
-from monitor.checks import performance_checks, service
+from monitor.checks import flows as checks_flows
+from monitor.checks import performance_checks
+from monitor.checks import policy as checks_policy
 from monitor.checks.models import CheckRun, MetricPoint
 from monitor.checks.schemas import MonitoringPolicy
 from monitor.ingest import service as ingest_service
@@ -52,7 +54,7 @@ def load(
     registry_service.activate_first(
         session=session, actor=SYSTEM, model_name=simulation.model, version=simulation.version, reason="go-live"
     )
-    service.put_policy(
+    checks_policy.put_policy(
         session=session,
         actor=SYSTEM,
         model_name=simulation.model,
@@ -96,7 +98,7 @@ def test_scanner_change_is_a_significant_breach_at_north_while_the_overall_figur
     load(session, scanner_change)
     runs = {
         r.kind: r
-        for r in service.run_checks(
+        for r in checks_flows.run_checks(
             session=session, actor=SYSTEM, model_name="ich-ct", kinds=KINDS, window_end=day(scanner_change, DAYS)
         )
     }
@@ -148,7 +150,9 @@ def test_estimate_error_is_kept_once_labels_arrive_and_flags_the_concept_shift(
     end = day(scanner_change, DAYS)
     first = {
         r.kind: r
-        for r in service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=KINDS, window_end=end)
+        for r in checks_flows.run_checks(
+            session=session, actor=SYSTEM, model_name="ich-ct", kinds=KINDS, window_end=end
+        )
     }
     assert first["performance"].status == "insufficient_data"  # no labels yet: never "ok"
     assert points(session, first["estimated_performance"])[("sensitivity", None)].value is not None
@@ -157,7 +161,7 @@ def test_estimate_error_is_kept_once_labels_arrive_and_flags_the_concept_shift(
     assert performance_checks.windows_to_recompute(
         session=session, model_id=first["performance"].model_id, now=end + timedelta(days=30)
     ) == [end]
-    again = performance_checks.recompute_labelled_windows(
+    again = checks_flows.recompute_labelled_windows(
         session=session, actor=SYSTEM, model_name="ich-ct", now=end + timedelta(days=30)
     )
     assert sorted(r.kind for r in again) == ["performance", "subgroups"]
@@ -170,7 +174,7 @@ def test_estimate_error_is_kept_once_labels_arrive_and_flags_the_concept_shift(
     assert error.status == "warn" and "concept shift" in error.details["reason"]
     assert "site=north:sensitivity" in subgroups.summary["estimate_unreliable"]
 
-    later = service.run_checks(
+    later = checks_flows.run_checks(
         session=session,
         actor=SYSTEM,
         model_name="ich-ct",
@@ -186,7 +190,7 @@ def test_late_and_superseding_outcomes_recompute_without_double_counting(session
     end = day(simulation, 10)
     load(session, simulation, outcomes_as_of=day(simulation, 9), window_days=7)
     model_id = registry_service.find_model(session=session, name="ich-ct").id
-    first = service.run_checks(
+    first = checks_flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["performance"], window_end=end
     )[0]
     early = first.summary["labelled"]
@@ -201,9 +205,7 @@ def test_late_and_superseding_outcomes_recompute_without_double_counting(session
             r,
             label=1 - r["label"],
             source="follow_up",
-            confirmed_at=(
-                datetime.fromisoformat(r["confirmed_at"].replace("Z", "+00:00")) + timedelta(days=40)
-            ).isoformat(),
+            confirmed_at=(datetime.fromisoformat(r["confirmed_at"]) + timedelta(days=40)).isoformat(),
         )
         for r in everything[:25]
     ]
@@ -211,7 +213,7 @@ def test_late_and_superseding_outcomes_recompute_without_double_counting(session
     assert performance_checks.windows_to_recompute(session=session, model_id=model_id, now=end + timedelta(days=1)) == [
         end
     ]
-    second = performance_checks.recompute_labelled_windows(
+    second = checks_flows.recompute_labelled_windows(
         session=session, actor=SYSTEM, model_name="ich-ct", now=end + timedelta(days=1)
     )
     performance_run = next(r for r in second if r.kind == "performance")
@@ -243,7 +245,7 @@ def test_subgroups_route_returns_the_table_for_readers_only(
     keys = make_keys(session)
     load(session, scanner_change)
     end = day(scanner_change, DAYS)
-    service.run_checks(
+    checks_flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["subgroups", "estimated_performance"], window_end=end
     )
 
@@ -298,16 +300,16 @@ def test_two_current_outcomes_for_one_inference_fall_back_to_the_canonical_effec
         [
             {
                 "model_id": model_id, "inference_id": first["inference_id"], "label": 1 - first["label"], "source": "pathology",
-                "confirmed_at": datetime.fromisoformat(first["confirmed_at"].replace("Z", "+00:00")) + timedelta(days=3),
-                "received_at": datetime.fromisoformat(first["confirmed_at"].replace("Z", "+00:00")) + timedelta(days=3),
+                "confirmed_at": datetime.fromisoformat(first["confirmed_at"]) + timedelta(days=3),
+                "received_at": datetime.fromisoformat(first["confirmed_at"]) + timedelta(days=3),
                 "content_hash": "broken-invariant",
             }
         ],
     )  # fmt: skip
     session.flush()
-    run = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["performance"], window_end=end)[
-        0
-    ]
+    run = checks_flows.run_checks(
+        session=session, actor=SYSTEM, model_name="ich-ct", kinds=["performance"], window_end=end
+    )[0]
     labelled = {r["inference_id"] for r in simulation.outcomes()}
     assert run.summary["labelled"] == len(labelled) == run.summary["positives"] + run.summary["negatives"]
     truth = simulation.truth()

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 
 from monitor.audit.models import AuditEvent
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service
+from monitor.checks import flows as checks_flows
+from monitor.checks import policy as checks_policy
+from monitor.checks import reads as checks_reads
 from monitor.checks.models import CheckRun, DailyProfile, MetricPoint
 from monitor.checks.schemas import MonitoringPolicy
 from monitor.checks.windows import Source, read_columns
@@ -31,7 +33,7 @@ DRIFT = ["input_drift", "output_drift"]
 def _setup(session: Session, *, policy: dict | None = None, reference_rows: int = 3000) -> ModelVersion:
     make_model(session)
     version = make_version(session, activate=True)
-    service.put_policy(
+    checks_policy.put_policy(
         session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(policy or POLICY)
     )
     if reference_rows:
@@ -56,7 +58,7 @@ def test_drift_is_found_on_the_shifted_features_and_persisted(session: Session) 
     version = _setup(session)
     insert_inferences(session, version, frame(2100, seed=2, shift=1.0, new_manufacturer=0.05), start=START, days=7)
 
-    runs = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=DRIFT, window_end=END)
+    runs = checks_flows.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=DRIFT, window_end=END)
 
     assert [(r.kind, r.status) for r in runs] == [("input_drift", "completed"), ("output_drift", "completed")]
     inputs, outputs = runs
@@ -85,7 +87,7 @@ def test_drift_is_found_on_the_shifted_features_and_persisted(session: Session) 
 def test_no_drift_means_no_finding(session: Session) -> None:
     version = _setup(session)
     insert_inferences(session, version, frame(2100, seed=3), start=START, days=7)
-    runs = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=DRIFT, window_end=END)
+    runs = checks_flows.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=DRIFT, window_end=END)
     statuses = {(p.metric, p.feature): p.status for run in runs for p in _points(session, run).values()}
     assert [k for k, s in statuses.items() if s in ("breach", "warn")] == []
 
@@ -98,9 +100,9 @@ def test_verdicts_match_evidently_on_the_stored_window(session: Session) -> None
     insert_inferences(
         session, version, frame(2100, seed=4, shift=0.4, manufacturer_mix=[0.25, 0.25, 0.25, 0.25]), start=START, days=7
     )
-    run = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END)[
-        0
-    ]
+    run = checks_flows.run_checks(
+        session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END
+    )[0]
     window = read_columns(
         session, Source(model_id=version.model_id, version_id=version.id, start=START, end=END), SPECS
     ).to_pandas()
@@ -114,21 +116,22 @@ def test_verdicts_match_evidently_on_the_stored_window(session: Session) -> None
 def test_rerun_supersedes_and_series_show_current_runs_only(session: Session) -> None:
     version = _setup(session)
     insert_inferences(session, version, frame(2100, seed=5), start=START, days=7)
-    first = service.run_checks(
+    first = checks_flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END
     )[0]
-    second = service.run_checks(
+    second = checks_flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END
     )[0]
     session.refresh(first)
     assert first.superseded_by == second.id and first.superseded_at is not None and second.superseded_at is None
     assert second.summary == first.summary | {"days_profiled_now": 0, "rows_read": 0}
-    listed = service.list_runs(session=session, actor=SYSTEM, model_name="ich-ct")
+    listed = checks_reads.list_runs(session=session, actor=SYSTEM, model_name="ich-ct")
     assert [r.id for r in listed] == [second.id]
     assert {
-        r.id for r in service.list_runs(session=session, actor=SYSTEM, model_name="ich-ct", include_superseded=True)
+        r.id
+        for r in checks_reads.list_runs(session=session, actor=SYSTEM, model_name="ich-ct", include_superseded=True)
     } == {first.id, second.id}
-    series = service.metric_series(session=session, actor=SYSTEM, model_name="ich-ct", metric="positive_rate")
+    series = checks_reads.metric_series(session=session, actor=SYSTEM, model_name="ich-ct", metric="positive_rate")
     assert {p.run_id for p in series} == {second.id}
     # The overall rate and one per segment value (site, manufacturer, patient_sex of the policy).
     assert [p.segment for p in series if p.segment is None or p.segment.startswith("site=")] == [
@@ -143,13 +146,13 @@ def test_rerun_supersedes_and_series_show_current_runs_only(session: Session) ->
 def test_daily_profiles_are_incremental_and_pick_up_late_records(session: Session) -> None:
     version = _setup(session)
     insert_inferences(session, version, frame(2100, seed=6), start=START, days=7)
-    first = service.run_checks(
+    first = checks_flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END
     )[0]
     assert (first.summary["days_profiled_now"], first.summary["rows_read"]) == (7, 2100)
     assert session.execute(select(func.count()).select_from(DailyProfile)).scalar_one() == 7
 
-    again = service.run_checks(
+    again = checks_flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END
     )[0]
     assert (again.summary["days_profiled_now"], again.summary["rows_read"]) == (0, 0)
@@ -157,7 +160,7 @@ def test_daily_profiles_are_incremental_and_pick_up_late_records(session: Sessio
     # 60 late records for the window's third day, all from a scanner the reference never saw.
     late = frame(60, seed=7, new_manufacturer=1.0)
     insert_inferences(session, version, late, start=START + timedelta(days=2), days=1)
-    third = service.run_checks(
+    third = checks_flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END
     )[0]
     assert (third.summary["days_profiled_now"], third.summary["rows_read"], third.summary["rows"]) == (1, 360, 2160)
@@ -165,7 +168,7 @@ def test_daily_profiles_are_incremental_and_pick_up_late_records(session: Sessio
 
     # The next day's run reuses six of the seven days.
     insert_inferences(session, version, frame(300, seed=8), start=END, days=1)
-    nxt = service.run_checks(
+    nxt = checks_flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END + timedelta(days=1)
     )[0]
     assert nxt.summary["days_profiled_now"] == 1
@@ -175,7 +178,7 @@ def test_a_window_not_on_midnight_uses_partial_days(session: Session) -> None:
     version = _setup(session)
     insert_inferences(session, version, frame(2100, seed=9), start=START, days=7)
     noon = END - timedelta(hours=12)
-    run = service.run_checks(
+    run = checks_flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=noon
     )[0]
     expected = read_columns(
@@ -187,7 +190,7 @@ def test_a_window_not_on_midnight_uses_partial_days(session: Session) -> None:
 def test_small_window_is_insufficient_data_never_ok(session: Session) -> None:
     version = _setup(session)
     insert_inferences(session, version, frame(40, seed=10), start=START, days=7)
-    runs = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=DRIFT, window_end=END)
+    runs = checks_flows.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=DRIFT, window_end=END)
     assert {r.status for r in runs} == {"insufficient_data"}
     statuses = {p.status for run in runs for (m, _), p in _points(session, run).items() if m != "missing_share"}
     assert statuses == {"insufficient_data"}
@@ -196,7 +199,7 @@ def test_small_window_is_insufficient_data_never_ok(session: Session) -> None:
 def test_without_reference_the_run_fails_with_the_reason_and_others_still_run(session: Session) -> None:
     version = _setup(session, reference_rows=0)
     insert_inferences(session, version, frame(500, seed=11), start=START, days=7)
-    runs = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=DRIFT, window_end=END)
+    runs = checks_flows.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=DRIFT, window_end=END)
     assert [r.status for r in runs] == ["failed", "failed"]
     assert "has no reference" in (runs[0].error or "")
 
@@ -210,15 +213,15 @@ def test_baseline_period_in_the_policy_becomes_the_reference(session: Session) -
         **POLICY,
         "baseline": {"start": baseline_start.isoformat(), "end": (baseline_start + timedelta(days=14)).isoformat()},
     }
-    service.put_policy(
+    checks_policy.put_policy(
         session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(policy)
     )
-    run = service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END)[
-        0
-    ]
+    run = checks_flows.run_checks(
+        session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END
+    )[0]
     assert run.status == "completed" and run.summary["reference_source"] == "baseline"
     assert {"age", "noise_sd", "mean_hu"} <= set(run.summary["drifted_features"])
-    again = service.run_checks(
+    again = checks_flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END
     )[0]
     assert again.reference_set_id == run.reference_set_id  # built once, reused
@@ -229,7 +232,7 @@ def test_every_version_with_inferences_in_the_window_is_checked(session: Session
     canary = make_version(session, version="2.2.0")
     insert_inferences(session, version, frame(1500, seed=14), start=START, days=7)
     insert_inferences(session, canary, frame(600, seed=15), start=START, days=7)
-    runs = service.run_checks(
+    runs = checks_flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END
     )
     assert [(r.version_id, r.status) for r in runs] == [
@@ -241,8 +244,8 @@ def test_every_version_with_inferences_in_the_window_is_checked(session: Session
 def test_backfill_windows(session: Session) -> None:
     version = _setup(session)
     insert_inferences(session, version, frame(2100, seed=16), start=START, days=7)
-    service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=DRIFT, window_end=END)
-    ends = service.backfill_windows(
+    checks_flows.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=DRIFT, window_end=END)
+    ends = checks_flows.backfill_windows(
         session=session,
         model_name="ich-ct",
         first_end=END - timedelta(days=2),
@@ -250,7 +253,7 @@ def test_backfill_windows(session: Session) -> None:
         kinds=DRIFT,
     )
     assert ends == [END - timedelta(days=2), END - timedelta(days=1), END]
-    missing = service.backfill_windows(
+    missing = checks_flows.backfill_windows(
         session=session,
         model_name="ich-ct",
         first_end=END - timedelta(days=2),
@@ -364,7 +367,7 @@ def test_report_is_evidently_html_on_a_sample_rendered_once(
 def test_check_routes_authenticate_and_authorize(
     client: TestClient, keys: dict[str, str], session: Session, method: str, path: str, allowed: set[str]
 ) -> None:
-    run = service.run_checks(
+    run = checks_flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END
     )[0]
     url = path.replace("{id}", str(run.id))

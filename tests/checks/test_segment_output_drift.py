@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from monitor.alerts.models import Alert
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service
+from monitor.checks import flows as checks_flows
+from monitor.checks import policy as checks_policy
 from monitor.checks.drift_checks import _rank_test
 from monitor.checks.models import MetricPoint
 from monitor.checks.profiles import MISSING_SEGMENT, Profile, reference_profile, sample_profile
@@ -91,7 +92,7 @@ def _shifted_at_north(n: int, seed: int, shift: float) -> pd.DataFrame:
 def _setup(session: Session) -> None:
     make_model(session)
     version = make_version(session, activate=True)
-    service.put_policy(
+    checks_policy.put_policy(
         session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
     )
     reference_service.upload_records(
@@ -109,7 +110,7 @@ def _segment_points(session: Session, run_id: int) -> dict[tuple[str, str], Metr
 
 def test_a_change_at_one_site_is_output_drift_there_only_and_raises_an_alert(session: Session) -> None:
     _setup(session)
-    run = service.run_checks(
+    run = checks_flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=END
     )[0]
     points = _segment_points(session, run.id)

@@ -21,7 +21,7 @@ from monitor import migrate
 from monitor.alerts import service as alerts_service
 from monitor.auth import service as auth_service
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service as checks_service
+from monitor.checks import flows as checks_flows
 from monitor.config import Settings, load_settings
 from monitor.db import Database, set_database
 from monitor.ingest import service as ingest_service
@@ -81,7 +81,7 @@ def seed(database: Database, settings: Settings) -> Simulation:
     for day in range(FIRST_CHECK, DAYS + 1):
         window_end = simulation.start + timedelta(days=day)
         with database.transaction() as session:
-            for run in checks_service.run_checks(
+            for run in checks_flows.run_checks(
                 session=session, actor=SYSTEM, model_name=simulation.model, window_end=window_end
             ):
                 alerts_service.process_run(

@@ -1,6 +1,6 @@
 """The analytic pages (overview status, drift, performance, subgroups) on real check runs: two weekly
 windows of synthetic head-CT traffic, the second with shifted inputs and a sensitivity drop at one
-site, checked by checks_service.run_checks and turned into alerts as the scheduler does."""
+site, checked by checks_flows.run_checks and turned into alerts as the scheduler does."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from monitor.alerts import service as alerts_service
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service as checks_service
+from monitor.checks import flows as checks_flows
+from monitor.checks import policy as checks_policy
+from monitor.checks import reads as checks_reads
 from monitor.checks.kinds import window_end_default
 from monitor.checks.models import DailyProfile
 from monitor.checks.schemas import CheckRunOut, MonitoringPolicy
@@ -62,7 +64,7 @@ def monitored(session: Session, settings: Settings) -> Monitored:
         make_user(session, role=role, username=username)
     make_model(session)
     version = make_version(session, activate=True)
-    checks_service.put_policy(
+    checks_policy.put_policy(
         session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
     )
     reference_service.upload_records(
@@ -79,11 +81,11 @@ def monitored(session: Session, settings: Settings) -> Monitored:
         insert_outcomes(session, version.model_id, dict(zip(ids, data["label"].astype(int).tolist(), strict=True)))
     runs: dict[tuple[str, datetime], CheckRunOut] = {}
     for window_end in (first_end, last_end):
-        for run in checks_service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", window_end=window_end):
+        for run in checks_flows.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", window_end=window_end):
             alerts_service.process_run(
                 session=session, run_id=run.id, settings=settings, now=window_end + timedelta(hours=2)
             )
-            runs[(run.kind, window_end)] = checks_service.get_run(session=session, actor=SYSTEM, run_id=run.id)
+            runs[(run.kind, window_end)] = checks_reads.get_run(session=session, actor=SYSTEM, run_id=run.id)
     return Monitored(first_end, last_end, runs)
 
 
@@ -135,7 +137,7 @@ def test_overview_volume_reads_daily_profiles_and_counts_the_days_none_covers(
     make_user(session, role="viewer", username="vera")
     make_model(session)
     version = make_version(session, activate=True)
-    checks_service.put_policy(
+    checks_policy.put_policy(
         session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
     )
     reference_service.upload_records(
@@ -143,7 +145,7 @@ def test_overview_volume_reads_daily_profiles_and_counts_the_days_none_covers(
     )
     end = window_end_default(datetime.now(UTC))
     insert_inferences(session, version, frame(1200, seed=2), start=end - timedelta(days=12), days=12)  # 100 a day
-    checks_service.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=end)
+    checks_flows.run_checks(session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=end)
     profiled = session.execute(select(DailyProfile.day, DailyProfile.row_count)).all()
     sign_in(dashboard_client, "vera")
 
@@ -160,7 +162,7 @@ def test_overview_says_no_labels_yet_before_outcomes_arrive(dashboard_client: Te
     make_user(session, role="viewer", username="vera")
     make_model(session)
     version = make_version(session, activate=True)
-    checks_service.put_policy(
+    checks_policy.put_policy(
         session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
     )
     reference_service.upload_records(
@@ -168,7 +170,7 @@ def test_overview_says_no_labels_yet_before_outcomes_arrive(dashboard_client: Te
     )
     end = window_end_default(datetime.now(UTC))
     insert_inferences(session, version, frame(700, seed=2), start=end - timedelta(days=7), days=7)
-    checks_service.run_checks(
+    checks_flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift", "performance"], window_end=end
     )
     sign_in(dashboard_client, "vera")
@@ -462,10 +464,10 @@ def test_segments_too_small_to_judge_are_shown_with_their_counts(
 ) -> None:
     sign_in(dashboard_client, "vera")
     policy = dict(POLICY, min_positives=60, min_negatives=30)  # site-level positives (~50 a week) now fall short
-    checks_service.put_policy(
+    checks_policy.put_policy(
         session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(policy)
     )
-    checks_service.run_checks(
+    checks_flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["subgroups"], window_end=monitored.last_end
     )
 
@@ -537,11 +539,11 @@ def test_a_failed_drift_run_is_explained_not_hidden(dashboard_client: TestClient
     make_model(session)
     version = make_version(session, activate=True)
     end = window_end_default(datetime.now(UTC))
-    checks_service.put_policy(
+    checks_policy.put_policy(
         session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
     )
     insert_inferences(session, version, frame(300, seed=2), start=end - timedelta(days=7), days=7)
-    [run] = checks_service.run_checks(
+    [run] = checks_flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=end
     )
     assert run.status == "failed" and "has no reference" in (run.error or "")

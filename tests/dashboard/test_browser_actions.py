@@ -20,7 +20,7 @@ from monitor.alerts import service as alerts_service
 from monitor.alerts.schemas import Finding
 from monitor.auth import service as auth_service
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service as checks_service
+from monitor.checks import policy as checks_policy
 from monitor.checks.schemas import MonitoringPolicy
 from monitor.config import Settings, load_settings
 from monitor.db import Database, set_database
@@ -237,7 +237,7 @@ def seed(database: Database, settings=None) -> None:  # type: ignore[no-untyped-
                     password=PASSWORD,
                 ),
             )
-        checks_service.put_policy(
+        checks_policy.put_policy(
             session=session,
             actor=_actor(session, "ada"),
             model_name="ich-ct",
@@ -404,7 +404,7 @@ def test_qa_edits_the_policy_and_sees_validation_inline(tab: Tab, live: Live) ->
     tab.page.wait_for_selector("#policy-saved")
     assert "14 days" in tab.page.inner_text("#policy-window")
     with live.database.transaction() as session:
-        saved = checks_service.get_policy(session=session, actor=SYSTEM, model_name="ich-ct")
+        saved = checks_policy.get_policy(session=session, actor=SYSTEM, model_name="ich-ct")
     assert (saved.window_days, saved.updated_by) == (14, "quinn")
     tab.screenshot("qa-policy-saved")
     assert tab.problems == []

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from dashboard import data
 from monitor.audit.models import AuditEvent
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service as checks_service
+from monitor.checks import policy as checks_policy
 from monitor.checks.schemas import MonitoringPolicy
 from tests.dashboard.callbacks import call, find, response_of, text_of
 from tests.dashboard.conftest import render_page, sign_in
@@ -38,14 +38,14 @@ def model_with_policy(session: Session) -> None:
     for role, username in [("viewer", "vera"), ("qa", "quinn"), ("approver", "avery"), ("admin", "ada")]:
         make_user(session, role=role, username=username)
     make_model(session)
-    checks_service.put_policy(
+    checks_policy.put_policy(
         session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
     )
 
 
 def stored(session: Session) -> dict:
     session.expire_all()
-    return checks_service.get_policy(session=session, actor=SYSTEM, model_name="ich-ct").model_dump(mode="json")
+    return checks_policy.get_policy(session=session, actor=SYSTEM, model_name="ich-ct").model_dump(mode="json")
 
 
 def save(client: TestClient, body: str | dict, loaded_at: str | None):  # type: ignore[no-untyped-def]
@@ -195,7 +195,7 @@ def test_a_policy_saved_by_someone_else_meanwhile_is_not_overwritten(
 ) -> None:
     sign_in(dashboard_client, "quinn")
     opened_at = loaded_at(dashboard_client)
-    checks_service.put_policy(
+    checks_policy.put_policy(
         session=session,
         actor=SYSTEM,
         model_name="ich-ct",
@@ -222,6 +222,6 @@ def test_a_forged_save_is_refused_and_changes_nothing(
 
 
 def test_policy_json_round_trips_through_the_parser(session: Session, model_with_policy: None) -> None:
-    current = checks_service.get_policy(session=session, actor=SYSTEM, model_name="ich-ct")
+    current = checks_policy.get_policy(session=session, actor=SYSTEM, model_name="ich-ct")
 
     assert data.parse_policy(data.policy_json(current)) == MonitoringPolicy.model_validate(POLICY)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from monitor.audit.models import AuditEvent
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service as checks_service
+from monitor.checks import policy as checks_policy
 from monitor.checks.schemas import MonitoringPolicy
 from monitor.reference.models import ReferenceRow, ReferenceSet
 from tests.checks.data import POLICY, frame, insert_inferences, insert_outcomes, records
@@ -26,7 +26,7 @@ URL = "/api/v1/models/ich-ct/versions/2.1.0/reference"
 def keys(session: Session) -> dict[str, str]:
     make_model(session)
     make_version(session, activate=True)
-    checks_service.put_policy(
+    checks_policy.put_policy(
         session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
     )
     return make_keys(session)

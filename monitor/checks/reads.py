@@ -1,324 +1,33 @@
-"""Monitoring policy per model (read with defaults, replace validated and audited), and check
-runs: run_checks() evaluates registered kinds on a window, supersedes, audits; runs and metric
-series are read back for the API, the dashboard and the scheduler."""
+"""Reads of check results, shared by the API and the dashboard: runs, metric series (the API's
+points and the charts' plain rows), the subgroup table, the overview's aggregates, a drift run's
+distributions and the stored drill-down report. Aggregates and stored profiles only, never a scan
+of inference rows."""
 
 from __future__ import annotations
 
-import logging
-import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
-import numpy as np
-from sqlalchemy import case, func, insert, literal, select, text
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
-from monitor.audit import service as audit_service
+from monitor.alerts.models import Alert
 from monitor.auth.actors import Actor, Permission, authorize
-from monitor.checks import (
-    drift_checks,  # noqa: F401  (registers input_drift and output_drift)
-    performance_checks,  # noqa: F401  (registers performance, subgroups, estimated_performance)
-    report,
-)
-from monitor.checks.kinds import RUNNERS, Finding, KindContext, KindResult, implemented_kinds, window_end_default
-from monitor.checks.models import CheckReport, CheckRun, DailyProfile, MetricPoint, PolicyRecord
+from monitor.checks import report
+from monitor.checks.catalog import DRIFT_KINDS
+from monitor.checks.models import CheckReport, CheckRun, DailyProfile, MetricPoint
+from monitor.checks.performance_checks import current_points
+from monitor.checks.policy import policy_for
 from monitor.checks.profiles import CategoricalHist, Column, Hist, NumericColumn, NumericHist, ReferenceProfile
-from monitor.checks.schemas import CHECK_KINDS, CheckRunOut, MetricPointOut, MonitoringPolicy, PolicyOut, SeriesPointOut
+from monitor.checks.schemas import CheckRunOut, MetricPointOut, SeriesPointOut
 from monitor.checks.windows import Window, day_row_counts, day_start
-from monitor.db import utcnow
-from monitor.errors import Invalid, MonitorError, NotFound
+from monitor.errors import Invalid, NotFound
 from monitor.ingest.models import Inference
+from monitor.reference import service as reference_service
 from monitor.registry import service as registry_service
 from monitor.registry.models import Model, ModelVersion
 
-log = logging.getLogger("radmon.checks")
-
-
-def policy_for(*, session: Session, model_id: int) -> MonitoringPolicy:
-    """The model's policy, or the defaults when none was saved (no authorization: for services)."""
-    record = session.execute(select(PolicyRecord).where(PolicyRecord.model_id == model_id)).scalar_one_or_none()
-    return MonitoringPolicy() if record is None else MonitoringPolicy.model_validate(record.body)
-
-
-def get_policy(*, session: Session, actor: Actor, model_name: str) -> PolicyOut:
-    authorize(actor, Permission.MODELS_READ)
-    model = registry_service.find_model(session=session, name=model_name)
-    record = session.execute(select(PolicyRecord).where(PolicyRecord.model_id == model.id)).scalar_one_or_none()
-    policy = MonitoringPolicy() if record is None else MonitoringPolicy.model_validate(record.body)
-    return PolicyOut(
-        **policy.model_dump(),
-        model=model.name,
-        updated_at=record.updated_at if record else None,
-        updated_by=record.updated_by if record else None,
-    )
-
-
-def put_policy(*, session: Session, actor: Actor, model_name: str, policy: MonitoringPolicy) -> PolicyOut:
-    """Replace the model's policy (qa, admin); the change is audited with before and after."""
-    authorize(actor, Permission.POLICY_WRITE)
-    model = registry_service.find_model(session=session, name=model_name)
-    record = session.execute(select(PolicyRecord).where(PolicyRecord.model_id == model.id)).scalar_one_or_none()
-    before = None if record is None else record.body
-    body = policy.model_dump(mode="json")
-    if record is None:
-        record = PolicyRecord(model_id=model.id, body=body, updated_at=utcnow(), updated_by=actor.username)
-        session.add(record)
-    else:
-        record.body, record.updated_at, record.updated_by = body, utcnow(), actor.username
-    session.flush()
-    audit_service.record(
-        session=session,
-        actor=actor,
-        action="policy.update",
-        entity="model",
-        entity_id=model.name,
-        before=before,
-        after=body,
-    )
-    return PolicyOut(**policy.model_dump(), model=model.name, updated_at=record.updated_at, updated_by=actor.username)
-
-
-# ---------------------------------------------------------------------------------------------
-# Check runs
-
-
-def _window(policy: MonitoringPolicy, window_end: datetime) -> Window:
-    if window_end.tzinfo is None:
-        raise Invalid("window_end must include a timezone")
-    try:
-        return Window(window_end - timedelta(days=policy.window_days), window_end)
-    except OverflowError:
-        raise Invalid(
-            f"window_end {window_end.isoformat()} leaves no room for a {policy.window_days}-day window"
-        ) from None
-
-
-def _kinds(kinds: list[str] | None) -> list[str]:
-    implemented = implemented_kinds()
-    if kinds is None:
-        return implemented
-    unknown = [k for k in kinds if k not in CHECK_KINDS]
-    if unknown:
-        raise Invalid(f"unknown check kind(s) {unknown}; kinds are {list(CHECK_KINDS)}")
-    pending = [k for k in kinds if k not in implemented]
-    if pending:
-        raise Invalid(f"check kind(s) {pending} are not implemented yet; implemented: {implemented}")
-    return list(dict.fromkeys(kinds))
-
-
-def versions_in_window(*, session: Session, model: Model, window: Window) -> list[ModelVersion]:
-    """The model's versions with at least one inference in the window (one indexed probe each)."""
-    found = []
-    for version in session.execute(
-        select(ModelVersion).where(ModelVersion.model_id == model.id).order_by(ModelVersion.id)
-    ).scalars():
-        probe = select(Inference.id).where(
-            Inference.model_id == model.id,
-            Inference.version_id == version.id,
-            Inference.occurred_at >= window.start,
-            Inference.occurred_at < window.end,
-        )
-        if session.execute(probe.limit(1)).first():
-            found.append(version)
-    return found
-
-
-def run_checks(
-    *,
-    session: Session,
-    actor: Actor,
-    model_name: str,
-    kinds: list[str] | None = None,
-    window_end: datetime | None = None,
-) -> list[CheckRun]:
-    """Run the kinds (None: every implemented one) for the window ending at window_end (default:
-    today 00:00 UTC) on every version of the model with inferences in the window; when none has
-    any, on the version active at window_end (so a silent feed shows as insufficient_data).
-
-    Each (version, kind) records a new run, supersedes the current one for the same window, and
-    is audited; a kind that fails records a failed run and the others still run. Flushes only."""
-    authorize(actor, Permission.CHECKS_RUN)
-    model = registry_service.find_model(session=session, name=model_name)
-    policy = policy_for(session=session, model_id=model.id)
-    selected = _kinds(kinds)
-    window = _window(policy, window_end or window_end_default(utcnow()))
-    if session.get_bind().dialect.name == "postgresql":
-        # Runs of one model queue: profiles and supersession assume one writer per model.
-        session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _RUN_LOCK, "b": model.id})
-    versions = versions_in_window(session=session, model=model, window=window)
-    if not versions:
-        live = registry_service.version_active_at(session=session, model=model, at=window.end)
-        versions = [] if live is None else [live[0]]
-    runs = []
-    for version in versions:
-        context = KindContext(session=session, actor=actor, model=model, version=version, policy=policy, window=window)
-        for kind in selected:
-            runs.append(_run_kind(context, kind))
-    return runs
-
-
-_RUN_LOCK = 0x636B  # "ck": the advisory-lock namespace of check runs
-
-
-def _run_kind(context: KindContext, kind: str) -> CheckRun:
-    session = context.session
-    started = utcnow()
-    try:
-        with session.begin_nested():
-            result = RUNNERS[kind](context)
-    except MonitorError as exc:
-        context.reset()
-        result = KindResult.failed(exc.message)
-    except Exception as exc:  # a bug or a database error in one kind must not stop the others
-        log.exception("check kind failed", extra={"kind": kind, "model": context.model.name})
-        context.reset()
-        result = KindResult.failed(f"{type(exc).__name__}: {exc}")
-    reference_set_id = context.__dict__.get("reference_set").id if "reference_set" in context.__dict__ else None
-    return _record_run(context, kind, result, started, reference_set_id)
-
-
-def _record_run(
-    context: KindContext, kind: str, result: KindResult, started: datetime, reference_set_id: int | None
-) -> CheckRun:
-    session, window = context.session, context.window
-    previous = session.execute(
-        select(CheckRun).where(
-            CheckRun.model_id == context.model.id,
-            CheckRun.version_id == context.version.id,
-            CheckRun.kind == kind,
-            CheckRun.window_start == window.start,
-            CheckRun.window_end == window.end,
-            CheckRun.superseded_at.is_(None),
-        )
-    ).scalar_one_or_none()
-    if previous is not None:
-        previous.superseded_at = utcnow()
-        session.flush()
-    run = CheckRun(
-        model_id=context.model.id,
-        version_id=context.version.id,
-        kind=kind,
-        window_start=window.start,
-        window_end=window.end,
-        started_at=started,
-        finished_at=utcnow(),
-        status=result.status,
-        summary=_finite(result.summary),
-        error=result.error,
-        reference_set_id=reference_set_id,
-        triggered_by=context.actor.username,
-    )
-    session.add(run)
-    session.flush()
-    if previous is not None:
-        previous.superseded_by = run.id
-    if result.findings:
-        # Core insert: the ORM bulk path adds per-row bookkeeping that shows at a hundred points.
-        session.execute(insert(MetricPoint.__table__), [_point_row(run, finding) for finding in result.findings])
-    session.flush()
-    # Imported here: alerts reads policies through this module, so a top-level import would cycle.
-    from monitor.alerts import service as alerts_service
-
-    # Same transaction: the run, its alerts and their queued emails commit or vanish together.
-    alerts_service.process_run(session=session, run_id=run.id)
-    audit_service.record(
-        session=session,
-        actor=context.actor,
-        action="check.run",
-        entity="check_run",
-        entity_id=run.id,
-        after={
-            "model": context.model.name,
-            "version": context.version.version,
-            "kind": kind,
-            "window_start": window.start,
-            "window_end": window.end,
-            "status": run.status,
-            "breaches": result.summary.get("breaches", 0),
-            "metric_points": len(result.findings),
-            "supersedes": None if previous is None else previous.id,
-            "error": run.error,
-        },
-    )
-    return run
-
-
-def _finite(value: Any) -> Any:
-    """JSON-safe: NaN and infinities become None (PostgreSQL's JSONB refuses them)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    if isinstance(value, np.generic):
-        return _finite(value.item())
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def _point_row(run: CheckRun, finding: Finding) -> dict[str, Any]:
-    def number(value: float | None) -> float | None:
-        return None if value is None or not math.isfinite(value) else float(value)
-
-    return {
-        "run_id": run.id,
-        "model_id": run.model_id,
-        "version_id": run.version_id,
-        "kind": run.kind,
-        "window_end": run.window_end,
-        "metric": finding.metric,
-        "feature": finding.feature,
-        "segment": finding.segment,
-        "value": number(finding.value),
-        "ci_low": number(finding.ci_low),
-        "ci_high": number(finding.ci_high),
-        "n": finding.n,
-        "threshold": number(finding.threshold),
-        "method": finding.method,
-        "status": finding.status,
-        "estimated": finding.estimated,
-        "details": _finite(finding.details),
-    }
-
-
-def backfill_windows(
-    *,
-    session: Session,
-    model_name: str,
-    first_end: datetime,
-    last_end: datetime,
-    kinds: list[str] | None = None,
-    missing_only: bool = False,
-) -> list[datetime]:
-    """The daily window ends (00:00 UTC) from first_end to last_end inclusive that a backfill runs;
-    with missing_only, only those lacking a current run of some kind (no authorization: for jobs)."""
-    model = registry_service.find_model(session=session, name=model_name)
-    selected = _kinds(kinds)
-    first, last = window_end_default(first_end.astimezone(UTC)), window_end_default(last_end.astimezone(UTC))
-    if first > last:
-        raise Invalid(f"the backfill starts ({first.date()}) after it ends ({last.date()})")
-    ends = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    if not missing_only:
-        return ends
-    done = session.execute(
-        select(CheckRun.window_end, func.count(func.distinct(CheckRun.kind)))
-        .where(
-            CheckRun.model_id == model.id,
-            CheckRun.kind.in_(selected),
-            CheckRun.superseded_at.is_(None),
-            CheckRun.window_end >= first,
-            CheckRun.window_end <= last,
-        )
-        .group_by(CheckRun.window_end)
-    ).all()
-    complete = {end for end, count in done if count >= len(selected)}
-    return [end for end in ends if end not in complete]
-
-
-# ---------------------------------------------------------------------------------------------
 # Reading runs and series
 
 
@@ -463,11 +172,9 @@ def report_html(*, session: Session, actor: Actor, run_id: int) -> str:
     return report.stored_html(stored)
 
 
-# ---------------------------------------------------------------------------------------------
 # Dashboard reads: aggregates and stored profiles only, never a scan of inference rows
 
 VOLUME_MAX_DAYS = 92
-DISTRIBUTION_KINDS = ("input_drift", "output_drift")
 
 
 def daily_inference_counts(
@@ -530,8 +237,6 @@ class ModelMonitoring:
 def monitoring_overview(*, session: Session, actor: Actor, since: date, until: date) -> dict[str, ModelMonitoring]:
     """Per model name: unresolved alert counts by status and severity (one grouped count), the
     newest check run and performance run, and the daily volume (see daily_inference_counts)."""
-    from monitor.alerts.models import Alert  # alerts imports this module: a top-level import would cycle
-
     authorize(actor, Permission.MODELS_READ)
     if not 0 < (until - since).days <= VOLUME_MAX_DAYS:
         raise Invalid(f"daily counts cover 1 to {VOLUME_MAX_DAYS} days; got {since} to {until}")
@@ -705,7 +410,7 @@ def series_segments(
     query = (
         select(MetricPoint.segment).where(MetricPoint.run_id.in_(newest), MetricPoint.segment.is_not(None)).distinct()
     )
-    return sorted(session.execute(query).scalars())
+    return sorted(segment for segment in session.execute(query).scalars() if segment is not None)
 
 
 @dataclass(frozen=True)
@@ -726,13 +431,11 @@ def run_distributions(*, session: Session, actor: Actor, run_id: int, feature: s
 
     Days profiled under another feature list (the policy changed since the run) are left out and
     counted as missing, so the figure never mixes binnings."""
-    from monitor.reference import service as reference_service
-
     authorize(actor, Permission.MODELS_READ)
     run = session.get(CheckRun, run_id)
     if run is None:
         raise NotFound(f"no check run {run_id}")
-    if run.kind not in DISTRIBUTION_KINDS or run.reference_set_id is None:
+    if run.kind not in DRIFT_KINDS or run.reference_set_id is None:
         raise Invalid(f"run {run_id} ({run.kind}, {run.status}) has no reference distributions to show")
     reference_set = reference_service.get_set(session=session, reference_set_id=run.reference_set_id)
     if reference_set.profile is None:
@@ -774,3 +477,103 @@ def run_distributions(*, session: Session, actor: Actor, run_id: int, feature: s
     return RunDistributions(
         run_id=run.id, feature=feature, reference=column, window=window, days_profiled=len(stored), days=len(days)
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The segment table (GET /api/v1/models/{model}/subgroups)
+
+
+def subgroup_report(
+    *, session: Session, actor: Actor, model_name: str, window_end: datetime | None = None, version: str | None = None
+) -> dict[str, Any]:
+    """The current subgroups run for window_end (default: the latest) as a table of segments, worst
+    first, each with its realized metrics, tests and, when an estimate exists for the window, the
+    estimated figures beside them."""
+    authorize(actor, Permission.MODELS_READ)
+    model = registry_service.find_model(session=session, name=model_name)
+    query = (
+        select(CheckRun, ModelVersion.version)
+        .join(ModelVersion, ModelVersion.id == CheckRun.version_id)
+        .where(CheckRun.model_id == model.id, CheckRun.kind == "subgroups", CheckRun.superseded_at.is_(None))
+    )
+    if window_end is not None:
+        query = query.where(CheckRun.window_end == window_end)
+    if version is not None:
+        query = query.where(ModelVersion.version == version)
+    found = session.execute(query.order_by(CheckRun.window_end.desc(), CheckRun.id.desc()).limit(1)).first()
+    if found is None:
+        when = f" for the window ending {window_end.isoformat()}" if window_end else ""
+        raise NotFound(f"no subgroups run for '{model_name}'{when}; run the subgroups check first")
+    run, version_name = found
+    points = (
+        session.execute(select(MetricPoint).where(MetricPoint.run_id == run.id).order_by(MetricPoint.id))
+        .scalars()
+        .all()
+    )
+    estimated = current_points(
+        session, version_id=run.version_id, kind="estimated_performance", window_end=run.window_end
+    )
+    return _table(run, version_name, model.name, list(points), estimated)
+
+
+def _table(
+    run: CheckRun, version: str, model: str, points: list[MetricPoint], estimated: list[MetricPoint]
+) -> dict[str, Any]:
+    guesses = {(p.metric, p.segment): p for p in estimated if p.segment is not None}
+    segments: dict[str, dict[str, Any]] = {}
+    for point in points:
+        if point.segment is None:
+            continue
+        entry = segments.setdefault(point.segment, {"segment": point.segment, "metrics": {}})
+        details = point.details or {}
+        if point.metric == "label_coverage":
+            entry["inferences"] = point.n
+            entry["label_coverage"] = point.value
+            entry["counts"] = details.get("counts")
+            continue
+        entry.setdefault("attributes", details.get("attributes"))
+        row: dict[str, Any] = {
+            "value": point.value, "ci_low": point.ci_low, "ci_high": point.ci_high, "n": point.n, "threshold": point.threshold,
+            "method": point.method, "status": point.status,
+        }  # fmt: skip
+        for key in ("p_target", "q_target", "p_rest", "q_rest", "rest", "same_rows_as", "first_signal"):
+            if key in details:
+                row[key] = details[key]
+        guess = guesses.get((point.metric, point.segment))
+        if guess is not None:
+            row["estimated"] = {
+                "value": guess.value,
+                "ci_low": guess.ci_low,
+                "ci_high": guess.ci_high,
+                "status": guess.status,
+            }
+        entry["metrics"][point.metric] = row
+    ranking = {e["segment"]: e for e in (run.summary or {}).get("ranking", [])}
+    rows = []
+    for name, entry in segments.items():
+        rank = ranking.get(name, {})
+        rows.append(
+            entry
+            | {
+                "rank": rank.get("rank"),
+                "status": rank.get("status", "insufficient_data"),
+                "shortfall": rank.get("shortfall"),
+                "worst_metric": rank.get("metric"),
+            }
+        )
+    rows.sort(key=lambda e: (e["rank"] is None, e["rank"] or 0, e["segment"]))
+    summary = run.summary or {}
+    return {
+        "model": model,
+        "version": version,
+        "run_id": run.id,
+        "status": run.status,
+        "window_start": run.window_start,
+        "window_end": run.window_end,
+        "computed_at": run.finished_at,
+        "fdr_q": summary.get("fdr_q"),
+        "tests": summary.get("tests"),
+        "targets": summary.get("targets", {}),
+        "breached_segments": summary.get("breached_segments", []),
+        "segments": rows,
+    }
