@@ -401,7 +401,7 @@ class AuditFilters:
 
         return cls(clean(actor_name), clean(action), clean(entity), clean(entity_id), since_at)
 
-    def service_kwargs(self) -> dict[str, object]:
+    def service_kwargs(self) -> dict[str, Any]:
         return {
             "actor_name": self.actor_name or None,
             "action": self.action or None,
@@ -684,13 +684,13 @@ def drift_distribution(*, actor: Actor, run_id: int, feature: str) -> Distributi
         found = checks_reads.run_distributions(session=session, actor=actor, run_id=run_id, feature=feature)
         run = checks_reads.get_run(session=session, actor=actor, run_id=run_id)
     reference, window = found.reference.hist, found.window
-    base = {"run": run, "feature": feature, "days_profiled": found.days_profiled, "days": found.days}
+    base: dict[str, Any] = {"run": run, "feature": feature, "days_profiled": found.days_profiled, "days": found.days}
     if window is None or window.n == 0:
         empty: dict[str, Any] = {"labels": [], "edges": None, "reference": [], "window": [], "unseen": []}
         return Distribution(**base, **empty, kind=found.reference.kind, reference_n=reference.n, window_n=0,
                             reference_missing=reference.missing, window_missing=window.missing if window else 0)  # fmt: skip
     counted = None if feature == "score" else drift_stats.value_counts(found.reference, window)
-    common = {
+    common: dict[str, Any] = {
         "reference_n": reference.n,
         "window_n": window.n,
         "reference_missing": reference.missing,
@@ -731,8 +731,8 @@ def _numeric_shares(
     else:
         grid = np.linspace(low, high, 512)
         cdfs = [drift_stats.mass_below(hist, column.edges, low, high, grid) / hist.n for hist in (column.hist, window)]
-        start = min(float(grid[max(np.searchsorted(cdf, TAIL_SHARE) - 1, 0)]) for cdf in cdfs)
-        stop = max(float(grid[min(np.searchsorted(cdf, 1 - TAIL_SHARE), len(grid) - 1)]) for cdf in cdfs)
+        start = min(float(grid[max(int(np.searchsorted(cdf, TAIL_SHARE)) - 1, 0)]) for cdf in cdfs)
+        stop = max(float(grid[min(int(np.searchsorted(cdf, 1 - TAIL_SHARE)), len(grid) - 1)]) for cdf in cdfs)
         if stop <= start:  # (nearly) one value: a bin around it
             start, stop = low - 0.5, high + 0.5
         edges = np.linspace(start, stop, DISPLAY_BINS + 1)

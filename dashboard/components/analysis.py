@@ -16,6 +16,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import auth, data
 from dashboard.components.widgets import empty_state, page_header
+from monitor.checks.reads import SeriesRow
 from monitor.checks.schemas import CheckRunOut, MetricPointOut
 
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -92,8 +93,8 @@ def window_text(run: CheckRunOut) -> str:
     return f"{run.window_start:%Y-%m-%d} to {run.window_end:%Y-%m-%d} (UTC)"
 
 
-def as_dicts(points: Iterable[MetricPointOut]) -> list[dict[str, Any]]:
-    """Service values as the plain mappings the figure functions take."""
+def as_dicts(points: Iterable[MetricPointOut | SeriesRow]) -> list[dict[str, Any]]:
+    """Metric points (the API's or the charts' plain rows) as the mappings the figure functions take."""
     return [point.model_dump() for point in points]
 
 
@@ -137,7 +138,11 @@ def header(
         pills=True,
         className="radmon-analysis-tabs mb-4",
     )
-    heading = [html.Span(scope.model.display_name, className="fw-semibold"), f" · {scope.model.name} · ", subtitle]
+    heading: list[str | Component] = [
+        html.Span(scope.model.display_name, className="fw-semibold"),
+        f" · {scope.model.name} · ",
+        subtitle,
+    ]
     return html.Div(
         [
             dcc.Location(id=f"{prefix}-location", refresh="callback-nav"),

@@ -10,7 +10,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from monitor.checks.catalog import METRICS
+from monitor.checks.catalog import METRICS, metric_label
 
 LIVE_COLOR = "#0d6efd"  # Bootstrap primary: the version live now
 PAST_COLOR = "#9aa5b1"  # earlier deployments
@@ -193,13 +193,6 @@ WINDOW_COLOR = "#0d6efd"
 ESTIMATE_COLOR = "#6f42c1"
 TARGET_COLOR = "#212529"
 DRIFT_P_VALUE_METHODS = ("ks", "chisquare", "z")
-PERFORMANCE_LABELS = {
-    "sensitivity": "Sensitivity",
-    "specificity": "Specificity",
-    "auc": "AUC",
-    "ppv": "PPV",
-    "npv": "NPV",
-}
 
 
 def _day(moment: datetime | date) -> str:
@@ -284,9 +277,9 @@ def drift_heatmap(cells: Sequence[Mapping[str, Any]], *, title: str, subtitle: s
     for cell in cells:
         i, j = row[cell["feature"]], column[_day(cell["window_end"])]
         status = cell.get("status", "insufficient_data")
-        ratio = drift_ratio(cell.get("value"), cell.get("threshold"), cell.get("method"))
+        cell_ratio = drift_ratio(cell.get("value"), cell.get("threshold"), cell.get("method"))
         z[i][j] = float(STATUS_ORDER.index(status)) if status in STATUS_ORDER else 3.0
-        text[i][j] = "n/a" if ratio is None else f"{ratio:.1f}"
+        text[i][j] = "n/a" if cell_ratio is None else f"{cell_ratio:.1f}"
         custom[i][j] = [
             cell.get("run_id"), cell["feature"], _day(cell["window_end"]), STATUS_TEXT.get(status, status),
             "-" if cell.get("value") is None else f"{cell['value']:.4g}", "-" if cell.get("threshold") is None else f"{cell['threshold']:.4g}",
@@ -547,9 +540,9 @@ def cusum_chart(charts: Mapping[str, Mapping[str, Any]], *, title: str, subtitle
         color = colors.get(metric, WINDOW_COLOR)
         figure.add_trace(
             go.Scatter(
-                x=[d["day"] for d in days], y=[d["s"] for d in days], mode="lines+markers", name=PERFORMANCE_LABELS.get(metric, metric),
+                x=[d["day"] for d in days], y=[d["s"] for d in days], mode="lines+markers", name=metric_label(metric),
                 line={"color": color, "width": 2, "shape": "hv"}, marker={"size": 5, "color": color},
-                hovertemplate="%{x|%Y-%m-%d}: S = %{y:.2f}<extra>" + PERFORMANCE_LABELS.get(metric, metric) + "</extra>",
+                hovertemplate="%{x|%Y-%m-%d}: S = %{y:.2f}<extra>" + metric_label(metric) + "</extra>",
             )
         )  # fmt: skip
         signals = [d for d in days if limit is not None and d["s"] >= limit]
@@ -581,15 +574,15 @@ def subgroup_heatmap(
     custom: list[list[list[Any]]] = []
     seen: set[str] = set()
     for row in rows:
-        z_row, text_row, custom_row = [], [], []
+        z_row: list[float | None] = []
+        text_row: list[str] = []
+        custom_row: list[list[Any]] = []
         for metric in metrics:
             cell = (row.get("metrics") or {}).get(metric)
             if cell is None:
-                (
-                    z_row.append(None),
-                    text_row.append(""),
-                    custom_row.append([row["segment"], metric, "-", "-", "-", "-", "not computed"]),
-                )
+                z_row.append(None)
+                text_row.append("")
+                custom_row.append([row["segment"], metric, "-", "-", "-", "-", "not computed"])
                 continue
             status = cell.get("status", "insufficient_data")
             seen.add(status)
@@ -603,12 +596,14 @@ def subgroup_heatmap(
             text_row.append(label)
             interval = "-" if cell.get("ci_low") is None else f"{cell['ci_low']:.2f} to {cell['ci_high']:.2f}"
             custom_row.append([
-                row["segment"], PERFORMANCE_LABELS.get(metric, metric), "-" if value is None else f"{value:.3f}", interval,
+                row["segment"], metric_label(metric), "-" if value is None else f"{value:.3f}", interval,
                 cell.get("n") if cell.get("n") is not None else "-",
                 "none" if cell.get("threshold") is None else f"{cell['threshold']:g}", STATUS_TEXT.get(status, status),
             ])  # fmt: skip
-        z.append(z_row), text.append(text_row), custom.append(custom_row)
-    labels = [PERFORMANCE_LABELS.get(m, m) for m in metrics]
+        z.append(z_row)
+        text.append(text_row)
+        custom.append(custom_row)
+    labels = [metric_label(m) for m in metrics]
     figure = go.Figure(
         go.Heatmap(
             x=labels, y=segments, z=z, zmin=-0.5, zmax=3.5, colorscale=_steps([STATUS_COLORS[s] for s in STATUS_ORDER]), showscale=False,
@@ -638,7 +633,8 @@ def forest_plot(
     segments without enough cases are listed with their n and no point, segments without any case
     are left out. Each row has `segment`
     and `metrics` as for subgroup_heatmap; an optional `overall` mapping draws the population's figure."""
-    judged, lacking = [], []
+    judged: list[tuple[str, dict[str, Any]]] = []
+    lacking: list[tuple[str, dict[str, Any]]] = []
     for row in rows:
         cell = (row.get("metrics") or {}).get(metric)
         if cell is None or not cell.get("n"):
@@ -668,8 +664,7 @@ def forest_plot(
         )  # fmt: skip
     low = max(
         0.0,
-        min([c.get("ci_low") if c.get("ci_low") is not None else c["value"] for _, c in judged] + [target or 1.0])
-        - 0.05,
+        min([c["ci_low"] if c.get("ci_low") is not None else c["value"] for _, c in judged] + [target or 1.0]) - 0.05,
     )
     if lacking:
         figure.add_trace(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,7 +80,9 @@ def navbar(actor: Actor | None, *, csrf_token: str) -> Component:
     )
 
 
-def page_header(title: str, subtitle: str | Component | None = None, *, actions: Component | None = None) -> Component:
+def page_header(
+    title: str, subtitle: str | Component | Sequence[str | Component] | None = None, *, actions: Component | None = None
+) -> Component:
     return html.Div(
         [
             html.Div(

@@ -24,6 +24,7 @@ from dashboard.components.figures import (
     status_timeline,
 )
 from dashboard.components.widgets import card, empty_state, error_alert, guarded, stat_tile
+from monitor.checks.catalog import metric_label
 from monitor.checks.reads import SeriesRow
 from monitor.checks.schemas import CheckRunOut, MetricPointOut
 from monitor.errors import MonitorError, NotFound
@@ -31,12 +32,8 @@ from monitor.errors import MonitorError, NotFound
 dash.register_page(__name__, path="/drift", name="Drift", title="Model drift · radmon", order=2)
 
 PATH = "/drift"
-FINDING_LABELS = {
-    "drift_score": "Drift score",
-    "missing_share": "Missing values",
-    "unseen_categories": "Unseen categories",
-    "unified_drift_contribution": "Share of the unified score",
-}
+# The per-feature figures listed beside the distribution (their labels come from the catalog).
+FINDING_METRICS = ("drift_score", "missing_share", "unseen_categories", "unified_drift_contribution")
 
 
 def report_href(run_id: int) -> str:
@@ -245,14 +242,14 @@ def distribution_card(distribution: data.Distribution) -> Component:
     findings = [
         html.Li(
             [
-                html.Span(FINDING_LABELS[p.metric], className="fw-medium"),
+                html.Span(metric_label(p.metric), className="fw-medium"),
                 f": {_finding_text(p)} ",
                 status_badge(p.status) if p.metric != "unified_drift_contribution" else None,
             ],
             className="mb-1",
         )
         for p in distribution.points()
-        if p.metric in FINDING_LABELS
+        if p.metric in FINDING_METRICS
     ]
     notes = []
     if distribution.unseen:

@@ -141,7 +141,7 @@ METRIC_SPECS: tuple[MetricSpec, ...] = (
     # Drift
     MetricSpec("drift_score", "Drift score", None, "lower"),
     MetricSpec("unified_drift", "Unified drift", None, "lower"),
-    MetricSpec("unified_drift_contribution", "Unified drift contribution", None, "lower"),
+    MetricSpec("unified_drift_contribution", "Share of the unified score", None, "lower"),
     MetricSpec("positive_rate", "Positive rate", "Positive-prediction rate (share, 0–1)", None),
     MetricSpec("missing_share", "Missing values", "Missing values (share of records, 0–1)", "lower"),
     MetricSpec("unseen_categories", "Unseen categories", "Unseen categories (share of records, 0–1)", "lower"),
