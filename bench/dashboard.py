@@ -11,7 +11,7 @@ segment attributes, a small labelled reference) through the services as SYSTEM. 
 - --inferences inference rows go in with COPY (staged typed columns, features JSONB built
   server-side), spread evenly over the --days days before today and over the models;
 - a year of daily check runs per model and kind (input_drift, output_drift, performance,
-  subgroups, estimated_performance) with metric points shaped like the ones checks_service
+  subgroups, estimated_performance) with metric points shaped like the ones checks.flows
   writes (drift_score / missing_share per feature, unified_drift, dataset_drift_share,
   positive_rate, sensitivity / specificity / auc / ppv with intervals, label_coverage, segments
   "site=north" ...), their audit events, and some alerts with occurrences, written directly

@@ -6,7 +6,7 @@
 Creates a scratch database `radmon_bench_<hex>` (migrations applied), loads `--rows` inferences
 over one 7-day window by COPY, one current outcome for each (plus 2% superseded by a later one,
 so the effective-label query has supersession to resolve), ANALYZEs, then runs the `subgroups`
-check kind (checks.service.run_checks) in a fresh process and reports its wall time and that
+check kind (checks.flows.run_checks) in a fresh process and reports its wall time and that
 process's peak resident memory (ru_maxrss, imports included). Then the same for `performance`.
 The database is dropped at the end, even on failure.
 

@@ -19,7 +19,7 @@ from monitor.registry import service as registry_service
 
 log = logging.getLogger("radmon.checks")
 
-# Same namespace as checks.service.run_checks' per-model lock: advisory locks are re-entrant
+# Same namespace as checks.flows.run_checks' per-model lock: advisory locks are re-entrant
 # within one PostgreSQL session, so holding it here and there costs nothing more.
 _RUN_LOCK = 0x636B
 

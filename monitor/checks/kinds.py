@@ -2,8 +2,8 @@
 
 A runner gets a KindContext for one (model, version, window) and returns a KindResult with
 its findings (future metric points). Runners never write runs or metric points themselves:
-service.run_checks persists, supersedes and audits, so a new kind (performance, subgroups,
-estimated_performance) is one decorated function:
+flows.run_checks persists, supersedes and audits, so a new kind is its spec in checks.catalog
+and one decorated function (in a module flows imports):
 
     @register("performance")
     def performance(context: KindContext) -> KindResult: ...
