@@ -24,6 +24,7 @@ from monitor.checks.schemas import FeatureSpec
 from monitor.checks.windows import Source, read_columns
 from monitor.db import utcnow
 from monitor.errors import Conflict
+from monitor.reference import service as reference_service
 
 REPORT_ROWS = 5000
 REPORT_KINDS = ("input_drift", "output_drift")
@@ -63,8 +64,6 @@ def _pins(session: Session, run: CheckRun) -> tuple[dict[str, str], dict[str, fl
 
 def render(*, session: Session, run: CheckRun, features: list[FeatureSpec]) -> CheckReport:
     """Run Evidently on the samples and store the page (no authorization: the caller checked)."""
-    from monitor.reference import service as reference_service
-
     if run.kind not in REPORT_KINDS:
         raise Conflict(f"there is no Evidently report for {run.kind} runs")
     if run.reference_set_id is None:

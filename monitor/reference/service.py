@@ -25,6 +25,7 @@ from monitor.checks.schemas import FeatureSpec, MonitoringPolicy
 from monitor.checks.windows import Source, read_columns
 from monitor.db import utcnow
 from monitor.errors import Invalid, MonitorError
+from monitor.ingest import service as ingest_service
 from monitor.ingest.models import Inference
 from monitor.reference.models import ReferenceRow, ReferenceSet
 from monitor.registry import service as registry_service
@@ -549,8 +550,6 @@ def baseline_reference(
     """Copy the baseline period's inferences (with their effective labels) into a new reference set.
 
     No authorization: checks call it for the run's actor when the policy names a baseline."""
-    from monitor.ingest import service as ingest_service  # set-based effective labels
-
     if policy.baseline is None:
         raise Invalid(f"the monitoring policy of '{model.name}' names no baseline period")
     if not policy.features:
