@@ -29,6 +29,7 @@ from monitor.checks.windows import Window, day_row_counts, day_start
 from monitor.db import utcnow
 from monitor.errors import Invalid, MonitorError, NotFound
 from monitor.ingest.models import Inference
+from monitor.registry import quorum
 from monitor.registry import service as registry_service
 from monitor.registry.models import Model, ModelVersion
 
@@ -61,6 +62,7 @@ def put_policy(*, session: Session, actor: Actor, model_name: str, policy: Monit
     record = session.execute(select(PolicyRecord).where(PolicyRecord.model_id == model.id)).scalar_one_or_none()
     before = None if record is None else record.body
     body = policy.model_dump(mode="json")
+    quorum.check_policy_change(session=session, actor=actor, model_name=model.name, before=before, after=body)
     if record is None:
         record = PolicyRecord(model_id=model.id, body=body, updated_at=utcnow(), updated_by=actor.username)
         session.add(record)
