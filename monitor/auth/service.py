@@ -499,31 +499,37 @@ def sign_in(
     return SignIn(actor=actor, token=token)
 
 
+def _live_session(session: Session, token: str) -> tuple[UserSession, User] | None:
+    """The unrevoked session a cookie's token names, with its user."""
+    found = session.execute(
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.token_hash == hash_key(token), UserSession.revoked_at.is_(None))
+    ).one_or_none()
+    return None if found is None else (found[0], found[1])
+
+
+def _end_reason(user_session: UserSession, user: User, limits: LoginLimits, now: datetime) -> str | None:
+    if not user.is_active:
+        return "user disabled"
+    if now - user_session.last_seen_at > limits.idle_timeout:
+        return "idle timeout"
+    if now - user_session.created_at > limits.session_lifetime:
+        return "expired"
+    return None
+
+
 def session_actor(
     *, session: Session, token: str, limits: LoginLimits = LoginLimits(), now: datetime | None = None
 ) -> Actor | None:
     """The actor of a live session (its last-seen time refreshed); None once the session was
     revoked, sat idle too long, outlived its lifetime or its user was disabled (it is then ended)."""
     now = now or utcnow()
-    found = session.execute(
-        select(UserSession, User)
-        .join(User, User.id == UserSession.user_id)
-        .where(UserSession.token_hash == hash_key(token))
-    ).one_or_none()
-    if found is None:
+    live = _live_session(session, token)
+    if live is None:
         return None
-    user_session, user = found.tuple()
-    if user_session.revoked_at is not None:
-        return None
-    ended = (
-        "user disabled"
-        if not user.is_active
-        else "idle timeout"
-        if now - user_session.last_seen_at > limits.idle_timeout
-        else "expired"
-        if now - user_session.created_at > limits.session_lifetime
-        else None
-    )
+    user_session, user = live
+    ended = _end_reason(user_session, user, limits, now)
     if ended is not None:
         user_session.revoked_at, user_session.revoked_reason = now, ended
     elif now - user_session.last_seen_at >= SESSION_TOUCH_INTERVAL:
@@ -534,21 +540,15 @@ def session_actor(
 
 def end_session(*, session: Session, token: str, now: datetime | None = None) -> None:
     """Sign out: the session is revoked, so its cookie is worthless even if replayed; audited."""
-    now = now or utcnow()
-    found = session.execute(
-        select(UserSession, User)
-        .join(User, User.id == UserSession.user_id)
-        .where(UserSession.token_hash == hash_key(token))
-    ).one_or_none()
-    if found is None:
+    live = _live_session(session, token)
+    if live is None:
         return
-    user_session, user = found.tuple()
-    if user_session.revoked_at is None:
-        user_session.revoked_at, user_session.revoked_reason = now, "logout"
-        session.flush()
-        audit_service.record(
-            session=session, actor=user.username, action="auth.logout", entity="user", entity_id=user.username
-        )
+    user_session, user = live
+    user_session.revoked_at, user_session.revoked_reason = now or utcnow(), "logout"
+    session.flush()
+    audit_service.record(
+        session=session, actor=user.username, action="auth.logout", entity="user", entity_id=user.username
+    )
 
 
 def revoke_sessions(*, session: Session, user_id: int, reason: str, now: datetime | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -144,6 +145,25 @@ def test_throttle_state_is_shared_between_processes(fresh_database: Database) ->
         assert refused.actor is None and refused.retry_after == 1 and row.failures == 4
     finally:
         other_process.dispose()
+
+
+def test_concurrent_guesses_are_counted_exactly(fresh_database: Database) -> None:
+    """Eight guesses at the same instant from eight workers: three free, the fourth sets the wait,
+    the other four are refused unread; none is lost or double-counted."""
+    with fresh_database.transaction() as setup:
+        make_user(setup, role="viewer", username="vera")
+
+    def guess(n: int) -> None:
+        with fresh_database.transaction() as session:
+            login(session, "vera", f"guess-{n}", T0)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(guess, range(8)))
+
+    with fresh_database.transaction() as session:
+        row = session.execute(select(LoginThrottle).where(LoginThrottle.subject == "vera")).scalar_one()
+        counts = (row.failures, audited(session, "auth.login_failed"), audited(session, "auth.login_throttled"))
+    assert counts == (4, 4, 4)
 
 
 def test_unknown_and_known_users_cost_the_same_time(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
