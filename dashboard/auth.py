@@ -5,7 +5,10 @@ Every request passes `_guard` before Dash sees it:
 - Dash callbacks (POST /_dash-update-component) must also echo the session's CSRF token
   in the X-CSRFToken header (the renderer copies it from the readable radmon_csrf cookie);
 - without a valid session, pages redirect to the login form and everything else answers 401.
-The signed session cookie is HttpOnly and SameSite=Lax, and expires 8 hours after sign-in.
+The signed session cookie is HttpOnly and SameSite=Lax and carries a session token; the session
+itself lives in the database (decision 0204): it ends at sign-out, on a password change, when
+the user is disabled, after RADMON_SESSION_IDLE_MINUTES unused and 8 hours after sign-in.
+Sign-in is throttled per account and per address by the auth service (429 with Retry-After).
 Roles are enforced by the services (authorize) and re-checked by each action callback.
 """
 
@@ -13,21 +16,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import time
-from datetime import timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, Response, current_app, g, jsonify, redirect, render_template_string, request, session
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from dashboard import data
+from monitor.auth import service as auth_service
 from monitor.auth.actors import Actor, Permission
 from monitor.config import Settings
 from monitor.errors import Forbidden, MonitorError, Unauthorized
 
 PREFIX = "/dashboard/"
 SESSION_COOKIE = "radmon_session"
-SESSION_LIFETIME = timedelta(hours=8)
+SESSION_LIFETIME = auth_service.LoginLimits().session_lifetime
 CSRF_COOKIE = "radmon_csrf"
 CSRF_HEADER = "X-CSRFToken"
 CSRF_FIELD = "csrf_token"
@@ -93,15 +99,21 @@ def csrf_token() -> str:
     return str(session.get("csrf", ""))
 
 
+def _now() -> datetime:
+    return datetime.fromtimestamp(time.time(), UTC)
+
+
+def _limits() -> auth_service.LoginLimits:
+    return auth_service.LoginLimits.from_settings(settings())
+
+
 def _session_actor() -> Actor | None:
-    username, signed_in_at = session.get("username"), session.get("iat")
-    if not username or not isinstance(signed_in_at, int | float):
+    token = session.get("sid")
+    if not isinstance(token, str) or not token:
         return None
-    if time.time() - signed_in_at > SESSION_LIFETIME.total_seconds():
-        session.clear()
-        return None
-    # Looked up on every request, so disabling a user or changing a role acts at once.
-    actor = data.active_actor(username=username)
+    # Looked up on every request, so sign-out, disabling a user or changing a role acts at once.
+    with data.transaction() as db:
+        actor = auth_service.session_actor(session=db, token=token, limits=_limits(), now=_now())
     if actor is None:
         session.clear()
     return actor
@@ -110,7 +122,7 @@ def _session_actor() -> Actor | None:
 # -- request guard --------------------------------------------------------------------------------
 
 
-def _guard() -> Response | None:
+def _guard() -> WerkzeugResponse | None:
     path = request.path
     if request.method not in SAFE_METHODS and not _same_origin():
         return _refuse(403, "forbidden", "cross-site request refused (Origin/Referer is not this dashboard)")
@@ -194,7 +206,7 @@ def _login_url(*, next_path: str | None = None, **params: str) -> str:
     return f"{PREFIX}login" + (f"?{urlencode(params)}" if params else "")
 
 
-def _login() -> Response | str:
+def _login() -> WerkzeugResponse:
     next_path = _safe_next(request.values.get("next"))
     if request.method == "GET":
         if _session_actor() is not None:
@@ -203,26 +215,68 @@ def _login() -> Response | str:
         return _login_page(next_path=next_path, notice=notice)
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
-    actor = data.sign_in(username=username, password=password) if username and password else None
-    if actor is None:
+    try:
+        auth_service.check_lengths(username=username, password=password)
+    except auth_service.TooLong as exc:
+        return _login_page(next_path=next_path, error=f"Not signed in: {exc.message}.", status=400)
+    if not username or not password:
         return _login_page(next_path=next_path, error="Invalid username or password.", username=username)
+    with data.transaction() as db:
+        result = auth_service.sign_in(
+            session=db, username=username, password=password, address=request.remote_addr, limits=_limits(), now=_now()
+        )
+    if result.actor is None or result.token is None:
+        return _refused_sign_in(result, next_path=next_path, username=username)
     session.clear()
     session.permanent = True
-    session["username"] = actor.username
-    session["iat"] = int(time.time())
+    session["sid"] = result.token
     session["csrf"] = secrets.token_urlsafe(32)
     return redirect(next_path)
 
 
-def _logout() -> Response:
+def _refused_sign_in(result: auth_service.SignIn, *, next_path: str, username: str) -> Response:
+    if not result.retry_after:
+        return _login_page(next_path=next_path, error="Invalid username or password.", username=username)
+    wait = math.ceil(result.retry_after)
+    if result.locked_until is not None:
+        error = (
+            f"Too many failed sign-ins: this account is locked until {result.locked_until:%H:%M} UTC "
+            "(an administrator can unlock it sooner)."
+        )
+    else:
+        error = f"Too many failed sign-ins: wait {wait} second{'s' if wait != 1 else ''} before trying again."
+    response = _login_page(next_path=next_path, error=error, username=username, status=429)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def _logout() -> WerkzeugResponse:
+    token = session.get("sid")
+    if isinstance(token, str) and token:
+        with data.transaction() as db:
+            auth_service.end_session(session=db, token=token, now=_now())
     session.clear()
     return redirect(_login_url(signed_out="1"))
 
 
-def _login_page(*, next_path: str, error: str | None = None, notice: str | None = None, username: str = "") -> str:
-    return render_template_string(
-        LOGIN_TEMPLATE, prefix=PREFIX, next_path=next_path, error=error, notice=notice, username=username
+def _login_page(
+    *,
+    next_path: str,
+    error: str | None = None,
+    notice: str | None = None,
+    username: str = "",
+    status: int = 200,
+) -> Response:
+    page = render_template_string(
+        LOGIN_TEMPLATE,
+        prefix=PREFIX,
+        next_path=next_path,
+        error=error,
+        notice=notice,
+        username=username,
+        idle_minutes=settings().session_idle_minutes,
     )
+    return Response(page, status=status, mimetype="text/html")
 
 
 LOGIN_TEMPLATE = """<!doctype html>
@@ -257,7 +311,8 @@ LOGIN_TEMPLATE = """<!doctype html>
         <button class="btn btn-primary w-100" type="submit" id="login-submit">Sign in</button>
       </form>
       <p class="small text-body-secondary mt-4 mb-0">
-        Access is logged. Sessions end after 8 hours; sign out on shared workstations.
+        Access is logged. Sessions end after {{ idle_minutes }} minutes unused and 8 hours after sign-in;
+        sign out on shared workstations.
       </p>
     </div>
   </main>

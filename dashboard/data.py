@@ -27,7 +27,6 @@ from monitor.audit import service as audit_service
 from monitor.audit import verification as audit_verification
 from monitor.audit.schemas import AuditEventOut
 from monitor.audit.verification import ChainCheck
-from monitor.auth import service as auth_service
 from monitor.auth.actors import Actor, Permission, authorize
 from monitor.checks import drift as drift_stats
 from monitor.checks import policy as checks_policy
@@ -57,46 +56,6 @@ log = logging.getLogger("radmon.dashboard")
 def transaction() -> AbstractContextManager[Session]:
     """One unit of work: commits on success, rolls back on error (tests point it at their session)."""
     return get_database().transaction()
-
-
-# -- sign-in -----------------------------------------------------------------------------------
-
-
-def sign_in(*, username: str, password: str) -> Actor | None:
-    """The actor for valid credentials of a dashboard role, else None; every outcome is audited."""
-    with transaction() as session:
-        actor = auth_service.authenticate_password(session=session, username=username, password=password)
-        if actor is None:
-            return None  # the failure event commits with this transaction
-        if not actor.can(Permission.MODELS_READ):
-            audit_service.record(
-                session=session,
-                actor=actor,
-                action="auth.login_failed",
-                entity="user",
-                entity_id=username,
-                reason=f"role '{actor.role}' has no dashboard access",
-            )
-            return None
-        audit_service.record(
-            session=session,
-            actor=actor,
-            action="auth.login",
-            entity="user",
-            entity_id=username,
-            after={"via": "dashboard"},
-        )
-        return actor
-
-
-def active_actor(*, username: str) -> Actor | None:
-    """The actor for a signed-in username as the database knows it now (None once disabled)."""
-    with transaction() as session:
-        try:
-            user = auth_service.get_user(session=session, username=username)
-        except NotFound:
-            return None
-        return auth_service.actor_for(user) if user.is_active else None
 
 
 # -- models, versions, deployments -------------------------------------------------------------

@@ -206,21 +206,54 @@ def db_current() -> None:
 # ---------------------------------------------------------------------------- users
 
 
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="Read the password from standard input (its first line) instead of a hidden prompt; for scripts.",
+    ),
+]
+
+
+def _read_password(*, username: str, from_stdin: bool, required: bool) -> str | None:
+    """The password from stdin or a hidden prompt; never from the command line (ps, shell history)."""
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise fail("--password-stdin read an empty password from standard input")
+        return line
+    if not sys.stdin.isatty():
+        if required:
+            raise fail(
+                f"'{username}' needs a password: run in a terminal to be prompted, or pass --password-stdin "
+                "and write it to standard input"
+            )
+        return None
+    typed: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return typed
+
+
 @users_app.command("create")
 @reports_errors
 def users_create(
     username: Annotated[str, typer.Option(help="Login name.")],
     role: Annotated[str, typer.Option(help="ingest, viewer, qa, approver or admin.")],
-    password: Annotated[
-        str | None, typer.Option(help="At least 8 characters; optional only for ingest service accounts.")
-    ] = None,
+    password_stdin: PasswordStdin = False,
     full_name: Annotated[str, typer.Option(help="Printed name on signatures.")] = "",
     email: Annotated[str | None, typer.Option(help="Email address.")] = None,
 ) -> None:
-    """Create a user."""
+    """Create a user. The password (at least 12 characters, not the username, not a common
+    password) is asked at a hidden prompt or read with --password-stdin; ingest service
+    accounts have none unless --password-stdin gives one."""
     from monitor.auth import service as auth_service
-    from monitor.auth.actors import SYSTEM
+    from monitor.auth.actors import ROLES, SYSTEM
 
+    prompt = role in ROLES and role != "ingest"
+    password = (
+        _read_password(username=username, from_stdin=password_stdin, required=prompt)
+        if prompt or password_stdin
+        else None
+    )
     with transaction() as session:
         user = auth_service.create_user(
             session=session,
@@ -233,6 +266,34 @@ def users_create(
         )
         summary = f"created {user.role} user '{user.username}'"
     typer.echo(summary)
+
+
+@users_app.command("set-password")
+@reports_errors
+def users_set_password(
+    username: Annotated[str, typer.Option(help="Login name.")], password_stdin: PasswordStdin = False
+) -> None:
+    """Set a user's password (hidden prompt or --password-stdin); their open dashboard sessions end."""
+    from monitor.auth import service as auth_service
+    from monitor.auth.actors import SYSTEM
+
+    password = _read_password(username=username, from_stdin=password_stdin, required=True)
+    assert password is not None
+    with transaction() as session:
+        auth_service.change_password(session=session, actor=SYSTEM, username=username, password=password)
+    typer.echo(f"password changed for '{username}'; their open sessions were ended")
+
+
+@users_app.command("unlock")
+@reports_errors
+def users_unlock(username: Annotated[str, typer.Option(help="Login name.")]) -> None:
+    """Lift a sign-in lockout and clear the user's failed sign-ins (audited)."""
+    from monitor.auth import service as auth_service
+    from monitor.auth.actors import SYSTEM
+
+    with transaction() as session:
+        auth_service.unlock_login(session=session, actor=SYSTEM, username=username)
+    typer.echo(f"sign-in unlocked for '{username}'")
 
 
 @users_app.command("list")

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     max_batch_records: int = Field(default=10_000, ge=1)
     max_request_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
 
+    session_idle_minutes: int = Field(default=30, ge=1, le=8 * 60)
+    login_lockout_failures: int = Field(default=10, ge=4, le=100)
+    login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from monitor import __version__
 from monitor.alerts.router import router as alerts_router
 from monitor.audit.router import router as audit_router
+from monitor.auth.router import router as users_router
 from monitor.checks.router import router as checks_router
 from monitor.config import Settings, get_settings
 from monitor.db import get_database
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         checks_router,
         audit_router,
         alerts_router,
+        users_router,
     ):
         api.include_router(router)
     app.include_router(api)

@@ -16,6 +16,7 @@ class Permission(StrEnum):
     MODELS_WRITE = "register models and versions"
     DEPLOY_FIRST = "activate a model's first version"
     POLICY_WRITE = "edit the monitoring policy"
+    QUORUM_WRITE = "change how many approvals a version change needs"
     REFERENCE_WRITE = "upload reference data"
     CHECKS_RUN = "run checks"
     ALERTS_ACT = "acknowledge or resolve alerts"

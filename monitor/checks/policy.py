@@ -12,6 +12,7 @@ from monitor.auth.actors import Actor, Permission, authorize
 from monitor.checks.models import PolicyRecord
 from monitor.checks.schemas import MonitoringPolicy, PolicyOut
 from monitor.db import utcnow
+from monitor.registry import quorum
 from monitor.registry import service as registry_service
 
 
@@ -41,6 +42,7 @@ def put_policy(*, session: Session, actor: Actor, model_name: str, policy: Monit
     record = session.execute(select(PolicyRecord).where(PolicyRecord.model_id == model.id)).scalar_one_or_none()
     before = None if record is None else record.body
     body = policy.model_dump(mode="json")
+    quorum.check_policy_change(session=session, actor=actor, model_name=model.name, before=before, after=body)
     if record is None:
         record = PolicyRecord(model_id=model.id, body=body, updated_at=utcnow(), updated_by=actor.username)
         session.add(record)

@@ -20,8 +20,8 @@ from monitor.auth.models import User
 from monitor.checks.policy import policy_for
 from monitor.db import utcnow
 from monitor.errors import Conflict, Forbidden, Invalid, MonitorError, NotFound
+from monitor.registry import quorum, webhooks
 from monitor.registry import service as registry_service
-from monitor.registry import webhooks
 from monitor.registry.models import ChangeRequest, Deployment, Model, ModelVersion, Signature
 from monitor.registry.schemas import ChangeRequestCreate, ChangeRequestOut, DecisionCreate, SignatureOut
 
@@ -116,7 +116,7 @@ def request_change(
         reason=data.reason,
         alert_id=data.alert_id,
         status="pending",
-        approvals_required=policy.approvals_required,
+        approvals_required=quorum.required_approvals(policy.approvals_required),
         requested_by=actor.username,
         requested_by_id=actor.user_id,
         requested_at=now,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from monitor.config import load_settings
 from monitor.db import Database, set_database
@@ -52,3 +53,23 @@ def live_keys(fresh_database: Database) -> dict[str, str]:
             "viewer": "viewer",
         }
         return {name: make_user(session, role=role, username=name)[1] for name, role in people.items()}
+
+
+@pytest.fixture
+def keys(session: Session) -> dict[str, str]:
+    """ich-ct with 1.0.0 then 2.0.0 registered, 2.0.0 live; a key per person."""
+    make_model(session)
+    make_version(session, version="1.0.0")
+    make_version(session, version="2.0.0", activate=True)
+    people = {
+        "qa": ("qa", "Quinn Analyst"),
+        "approver-a": ("approver", "Dr. Ada Approver"),
+        "approver-b": ("approver", "Dr. Ben Approver"),
+        "approver-c": ("approver", "Dr. Cy Approver"),
+        "admin": ("admin", "Ann Admin"),
+        "viewer": ("viewer", "Vic Viewer"),
+        "ingest": ("ingest", "Inference Service"),
+    }
+    return {
+        name: make_user(session, role=role, username=name, full_name=full)[1] for name, (role, full) in people.items()
+    }
