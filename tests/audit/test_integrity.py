@@ -13,18 +13,22 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
+from typer.testing import CliRunner
 
 from monitor.alerts.models import Notification
 from monitor.audit import anchors, jobs, verification
 from monitor.audit import service as audit_service
 from monitor.audit.models import AuditEvent, AuditVerification
 from monitor.auth.actors import SYSTEM
+from monitor.cli import app as cli_app
 from monitor.config import Settings, get_settings, load_settings
 from monitor.db import Database
 from tests.audit.test_trail import _drop_guard, _seed
 from tests.audit.test_verification import VIEWER
 from tests.factories import auth, make_model
 from tests.registry.conftest import live_client  # noqa: F401  (fixture)
+
+runner = CliRunner()
 
 
 @pytest.fixture
@@ -330,3 +334,37 @@ def test_checkpoints_carry_a_mac_over_their_content(fresh_database: Database) ->
 
 def test_reading_an_anchor_file_that_does_not_exist_gives_no_anchors(tmp_path: Path) -> None:
     assert anchors.read(tmp_path / "none.jsonl", key=b"k" * 16) == []
+
+
+# ---------------------------------------------------------------------------- the commands
+
+
+def test_radmon_audit_anchor_then_verify_names_a_deleted_newest_event(
+    fresh_database: Database, anchor_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RADMON_DATABASE_URL", fresh_database.url)
+    _seed(fresh_database)
+    anchored = runner.invoke(cli_app, ["audit", "anchor"])
+    assert anchored.exit_code == 0 and "anchored event 5" in anchored.stdout and str(anchor_file) in anchored.stdout
+    verified = runner.invoke(cli_app, ["audit", "verify"])
+    assert verified.exit_code == 0 and "keyed from event 1; matches 1 anchors through event 5" in verified.stdout
+
+    _drop_delete_guard(fresh_database)
+    with fresh_database.engine.begin() as connection:
+        connection.execute(text("DELETE FROM audit_events WHERE seq = 5"))
+    broken = runner.invoke(cli_app, ["audit", "verify"])
+    assert broken.exit_code == 1 and "Traceback" not in broken.output
+    assert "broken at event 5" in broken.stderr and "events 5 to 5 were deleted" in broken.stderr
+    refused = runner.invoke(cli_app, ["audit", "anchor"])
+    assert refused.exit_code == 1 and "nothing anchored" in refused.stderr
+    assert len(anchor_file.read_text().splitlines()) == 1
+
+
+def test_create_app_role_on_sqlite_says_it_is_for_postgresql(
+    fresh_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if fresh_database.dialect != "sqlite":
+        pytest.skip("PostgreSQL has roles: tests/audit/test_app_role.py")
+    monkeypatch.setenv("RADMON_DATABASE_URL", fresh_database.url)
+    result = runner.invoke(cli_app, ["db", "create-app-role", "--password-stdin"], input="x" * 20)
+    assert result.exit_code == 1 and "the app role is for PostgreSQL" in result.stderr
