@@ -36,6 +36,9 @@ class Settings(BaseSettings):
 
     # Keys the audit chain (HMAC-SHA256); held by the application, never by the database.
     audit_key: str = ""
+    # Retired audit keys, oldest first, comma-separated: events keyed with them still verify, and
+    # only before the first event under a newer key (a leaked retired key cannot append).
+    audit_previous_keys: str = ""
     # Append-only file of chain heads (one JSON line per anchor); empty: beside the outbox directory.
     audit_anchor_file: str = ""
 
@@ -76,9 +79,17 @@ class Settings(BaseSettings):
             self.audit_key = DEMO_AUDIT_KEY
         if len(self.audit_key) < 16:
             raise ValueError("RADMON_AUDIT_KEY must be at least 16 characters")
+        if any(len(key) < 16 for key in self.audit_keys[:-1]):
+            raise ValueError("RADMON_AUDIT_PREVIOUS_KEYS: each key must be at least 16 characters")
         if not self.audit_anchor_file:
             self.audit_anchor_file = str(Path(self.outbox_dir).parent / ANCHOR_FILE_NAME)
         return self
+
+    @property
+    def audit_keys(self) -> list[str]:
+        """Every audit key in the order it was used: the retired ones, then RADMON_AUDIT_KEY."""
+        previous = [key.strip() for key in self.audit_previous_keys.split(",") if key.strip()]
+        return [*previous, self.audit_key]
 
 
 def load_settings(**overrides: object) -> Settings:

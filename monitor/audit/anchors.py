@@ -3,7 +3,7 @@ the trail or rehashing it shows against a copy the database owner cannot reach (
 
 An anchor is one JSON line appended to RADMON_AUDIT_ANCHOR_FILE (opened for append only, synced
 before the job commits), MACed with RADMON_AUDIT_KEY so a line edited or forged in the file is
-refused; the same head goes to the alert recipients or the webhook (monitor.alerts.outbox).
+refused (a line from before a key rotation verifies under the retired key); the same head goes to the alert recipients or the webhook (monitor.alerts.outbox).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class AnchorFileError(ValueError):
     """A line of the anchor file is malformed or not signed by the configured key."""
 
 
-def read(path: str | Path, *, key: bytes) -> list[Anchor]:
+def read(path: str | Path, *, keys: list[bytes]) -> list[Anchor]:
     """Every anchor in the file, oldest first ([] when there is no file yet); a bad line raises."""
     target = Path(path)
     if not target.exists():
@@ -99,7 +99,7 @@ def read(path: str | Path, *, key: bytes) -> list[Anchor]:
                 continue
             try:
                 body = json.loads(text)
-                valid = hmac.compare_digest(str(body["mac"]), _mac(key, body))
+                valid = any(hmac.compare_digest(str(body["mac"]), _mac(key, body)) for key in keys)
                 anchor = Anchor(
                     number,
                     datetime.fromisoformat(body["anchored_at"]),
@@ -119,11 +119,11 @@ def read(path: str | Path, *, key: bytes) -> list[Anchor]:
     return anchors
 
 
-def check(*, session: Session, path: str | Path, key: bytes) -> AnchorCheck:
+def check(*, session: Session, path: str | Path, keys: list[bytes]) -> AnchorCheck:
     """Compare the stored chain with every anchor: an anchored event must still exist with the
     anchored hash (a missing one means the newest events were deleted or the trail truncated)."""
     try:
-        anchors = read(path, key=key)
+        anchors = read(path, keys=keys)
     except AnchorFileError as exc:
         return AnchorCheck(0, None, None, str(exc))
     if not anchors:

@@ -52,6 +52,11 @@ def chain_key() -> bytes:
     return get_settings().audit_key.encode()
 
 
+def chain_keys() -> list[bytes]:
+    """Every audit key in the order it was used (RADMON_AUDIT_PREVIOUS_KEYS, then RADMON_AUDIT_KEY)."""
+    return [key.encode() for key in get_settings().audit_keys]
+
+
 def key_id_of(key: bytes) -> str:
     """A public name for a key (shown, stored with each event): it reveals nothing of the key."""
     return hmac.new(key, b"radmon-audit-key-id", hashlib.sha256).hexdigest()[:16]
@@ -81,10 +86,15 @@ def canonical_json(event: Any) -> str:
 
 
 def chain_hash(prev_hash: str, event: Any, key: bytes | None = None) -> str:
-    """The event's link: HMAC-SHA256 under the audit key, or plain SHA-256 for an event from before the key."""
+    """The event's link: HMAC-SHA256 under the audit key its key id names (or `key`), or plain
+    SHA-256 for an event from before the chain was keyed. An unknown key id gives no valid link."""
     if event.key_id is None:
         return hashlib.sha256((prev_hash + canonical_json(event)).encode()).hexdigest()
-    return mac(chain_key() if key is None else key, prev_hash + canonical_json(event))
+    if key is None:
+        key = next((known for known in chain_keys() if key_id_of(known) == event.key_id), None)
+        if key is None:
+            return ""
+    return mac(key, prev_hash + canonical_json(event))
 
 
 def record(
@@ -220,23 +230,32 @@ class ChainWalk:
     keyed_from_seq: int | None = None  # the first keyed event this walk met
 
 
-def _broken_link(event: Any, expected_seq: int, prev_hash: str, key: bytes, key_id: str, keyed: bool) -> str | None:
-    """Why the event does not continue the chain, or None."""
+def _broken_link(event: Any, expected_seq: int, prev_hash: str, keys: dict[str, bytes], epoch: int) -> str | None:
+    """Why the event does not continue the chain, or None. keys: by key id, oldest first; epoch:
+    the index of the key the event before was keyed with (-1: a plain link or none)."""
     if event.seq != expected_seq:
         return f"event {expected_seq} is missing (next stored event is {event.seq})"
     if event.prev_hash != prev_hash:
         return f"event {event.seq} does not point at the hash of event {event.seq - 1}"
-    if event.key_id is None and keyed:
+    if event.key_id is None and epoch >= 0:
         return (
             f"event {event.seq} has a plain SHA-256 link after keyed events: "
             "it was rewritten by someone without RADMON_AUDIT_KEY"
         )
-    if event.key_id is not None and event.key_id != key_id:
-        return (
-            f"event {event.seq} is keyed with another key (key id {event.key_id}, RADMON_AUDIT_KEY's is {key_id}): "
-            "the wrong key is configured, or the event was forged"
-        )
-    if event.hash != chain_hash(prev_hash, event, key):
+    if event.key_id is not None:
+        ids = list(keys)
+        if event.key_id not in keys:
+            return (
+                f"event {event.seq} is keyed with another key (key id {event.key_id}; RADMON_AUDIT_KEY's is "
+                f"{ids[-1]}): the wrong key is configured, a retired one is missing from RADMON_AUDIT_PREVIOUS_KEYS, "
+                "or the event was forged"
+            )
+        if ids.index(event.key_id) < epoch:
+            return (
+                f"event {event.seq} is keyed with a retired key (key id {event.key_id}) after events under a newer "
+                "one: it was forged with a retired key"
+            )
+    if event.hash != chain_hash(prev_hash, event, keys.get(event.key_id)):
         return f"event {event.seq} was altered after it was written (hash mismatch)"
     return None
 
@@ -246,34 +265,56 @@ def walk_chain(
     prev_hash: str = GENESIS_HASH,
     expected_seq: int = 1,
     *,
-    keyed: bool = False,
-    key: bytes | None = None,
+    after_key_id: str | None = None,
+    keys: list[bytes] | None = None,
 ) -> ChainWalk:
     """Rehash events in seq order from expected_seq, each against the one before; stops at the first broken link.
-    keyed: the event before expected_seq was keyed (once keyed, every later event must be)."""
-    key = chain_key() if key is None else key
-    key_id = key_id_of(key)
+    after_key_id: the key id of the event before expected_seq (once keyed, every later event must be,
+    under the same key or a newer one)."""
+    by_id = {key_id_of(key): key for key in (chain_keys() if keys is None else keys)}
+    ids = list(by_id)
+    epoch = ids.index(after_key_id) if after_key_id in ids else -1
     checked = 0
     keyed_from = None
     for event in events:
         checked += 1
-        problem = _broken_link(event, expected_seq, prev_hash, key, key_id, keyed)
+        problem = _broken_link(event, expected_seq, prev_hash, by_id, epoch)
         if problem:
             return ChainWalk(False, expected_seq - 1, prev_hash, checked, expected_seq, problem, keyed_from)
-        if event.key_id is not None and not keyed:
-            keyed, keyed_from = True, event.seq
+        if event.key_id is not None:
+            if epoch < 0:
+                keyed_from = event.seq
+            epoch = ids.index(event.key_id)
         prev_hash, expected_seq = event.hash, expected_seq + 1
     return ChainWalk(True, expected_seq - 1, prev_hash, checked, keyed_from_seq=keyed_from)
+
+
+# The columns an event's hash covers, read as plain rows (chain_hash reads them by attribute):
+# no ORM identity map for thousands of events.
+HASHED_COLUMNS = (
+    AuditEvent.seq,
+    AuditEvent.at,
+    AuditEvent.actor,
+    AuditEvent.action,
+    AuditEvent.entity,
+    AuditEvent.entity_id,
+    AuditEvent.before,
+    AuditEvent.after,
+    AuditEvent.reason,
+    AuditEvent.prev_hash,
+    AuditEvent.hash,
+    AuditEvent.key_id,
+)
 
 
 def verify(*, session: Session, actor: Actor, anchor_file: str | None = None) -> Verification:
     """Recompute the chain from the start, compare it with the anchors kept outside the database,
     and name the first broken link."""
     authorize(actor, Permission.AUDIT_READ)
-    rows = session.execute(select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)).scalars()
+    rows = session.execute(select(*HASHED_COLUMNS).order_by(AuditEvent.seq).execution_options(yield_per=2000))
     walk = walk_chain(rows)
     path = anchor_file or get_settings().audit_anchor_file
-    against = anchors.check(session=session, path=path, key=chain_key())
+    against = anchors.check(session=session, path=path, keys=chain_keys())
     broken = walk if not walk.ok else against
     return Verification(
         walk.ok and against.ok,

@@ -22,27 +22,19 @@ from sqlalchemy.orm import Session
 
 from monitor.audit import anchors
 from monitor.audit.models import AuditEvent, AuditVerification
-from monitor.audit.service import GENESIS_HASH, ChainWalk, chain_hash, chain_key, mac, walk_chain
+from monitor.audit.service import (
+    GENESIS_HASH,
+    HASHED_COLUMNS,
+    ChainWalk,
+    chain_hash,
+    chain_key,
+    chain_keys,
+    mac,
+    walk_chain,
+)
 from monitor.auth.actors import Actor, Permission, authorize
 from monitor.config import get_settings
 from monitor.db import utcnow
-
-# The columns an event's hash covers, read as plain rows (chain_hash reads them by attribute):
-# no ORM identity map for thousands of events.
-_HASHED = (
-    AuditEvent.seq,
-    AuditEvent.at,
-    AuditEvent.actor,
-    AuditEvent.action,
-    AuditEvent.entity,
-    AuditEvent.entity_id,
-    AuditEvent.before,
-    AuditEvent.after,
-    AuditEvent.reason,
-    AuditEvent.prev_hash,
-    AuditEvent.hash,
-    AuditEvent.key_id,
-)
 
 
 @dataclass(frozen=True)
@@ -67,7 +59,7 @@ class ChainCheck:
 
 def _events_after(session: Session, seq: int) -> Iterable[Any]:
     return session.execute(
-        select(*_HASHED).where(AuditEvent.seq > seq).order_by(AuditEvent.seq).execution_options(yield_per=2000)
+        select(*HASHED_COLUMNS).where(AuditEvent.seq > seq).order_by(AuditEvent.seq).execution_options(yield_per=2000)
     )
 
 
@@ -88,14 +80,14 @@ def _content(row: AuditVerification) -> str:
     return "radmon-audit-checkpoint:" + json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
-def genuine(row: AuditVerification, key: bytes) -> bool:
-    """The checkpoint was written by radmon with this key (not forged or edited in the database)."""
-    return row.mac is not None and row.mac == mac(key, _content(row))
+def genuine(row: AuditVerification, keys: list[bytes]) -> bool:
+    """The checkpoint was written by radmon under one of the keys (not forged or edited in the database)."""
+    return row.mac is not None and any(row.mac == mac(key, _content(row)) for key in keys)
 
 
 def _genuine_newest(session: Session, *conditions: Any) -> AuditVerification | None:
     """The newest checkpoint matching the conditions whose MAC holds; forged rows are skipped."""
-    key = chain_key()
+    keys = chain_keys()
     rows: Iterator[AuditVerification] = iter(
         session.execute(
             select(AuditVerification)
@@ -104,14 +96,14 @@ def _genuine_newest(session: Session, *conditions: Any) -> AuditVerification | N
             .execution_options(yield_per=50)
         ).scalars()
     )
-    return next((row for row in rows if genuine(row, key)), None)
+    return next((row for row in rows if genuine(row, keys)), None)
 
 
 def _against_anchors(session: Session, walk: ChainWalk) -> ChainWalk:
     """The walk, failed if the chain no longer matches an anchor kept outside the database."""
     if not walk.ok:
         return walk
-    found = anchors.check(session=session, path=get_settings().audit_anchor_file, key=chain_key())
+    found = anchors.check(session=session, path=get_settings().audit_anchor_file, keys=chain_keys())
     if found.ok:
         return walk
     return ChainWalk(False, walk.through_seq, walk.head_hash, walk.checked, found.first_broken_seq, found.problem)
@@ -179,15 +171,15 @@ def verify_since_checkpoint(*, session: Session, actor: Actor) -> ChainCheck:
     start = last.through_seq + 1
     head = None
     if last.through_seq > 0:
-        head = session.execute(select(*_HASHED).where(AuditEvent.seq == last.through_seq)).one_or_none()
+        head = session.execute(select(*HASHED_COLUMNS).where(AuditEvent.seq == last.through_seq)).one_or_none()
         if head is None or head.hash != last.head_hash or head.hash != chain_hash(head.prev_hash, head):
             problem = (
                 f"event {last.through_seq} no longer matches the hash verified on {last.verified_at:%Y-%m-%d %H:%M} UTC"
             )
             walk = ChainWalk(False, last.through_seq - 1, last.head_hash, 1, last.through_seq, problem)
             return _check(session, _record(session, actor, "incremental", last.through_seq, walk))
-    keyed = last.through_seq > 0 and head is not None and head.key_id is not None
-    walk = walk_chain(_events_after(session, last.through_seq), last.head_hash, start, keyed=keyed)
+    after_key_id = head.key_id if head is not None else None
+    walk = walk_chain(_events_after(session, last.through_seq), last.head_hash, start, after_key_id=after_key_id)
     if walk.checked == 0 and _against_anchors(session, walk).ok:
         return _check(session, last, checked=0, from_seq=start)  # nothing new: the checkpoint stands, nothing written
     return _check(session, _record(session, actor, "incremental", start, walk))

@@ -55,7 +55,7 @@ def rehash_without_the_key(database: Database, *, first_seq: int, unkeyed_from: 
     on with plain SHA-256 (key_id cleared from unkeyed_from on), as if the key were not needed."""
     with database.engine.begin() as connection:
         rows = connection.execute(
-            select(*verification._HASHED)
+            select(*audit_service.HASHED_COLUMNS)
             .where(AuditEvent.seq >= first_seq - 1, AuditEvent.seq <= last_seq)
             .order_by(AuditEvent.seq)
         ).all()
@@ -113,7 +113,7 @@ def test_an_edit_rehashed_with_a_guessed_key_is_detected(fresh_database: Databas
     guessed = b"not-the-audit-key-0123456789"
     with fresh_database.engine.begin() as connection:
         rows = connection.execute(
-            select(*verification._HASHED).where(AuditEvent.seq >= 2).order_by(AuditEvent.seq)
+            select(*audit_service.HASHED_COLUMNS).where(AuditEvent.seq >= 2).order_by(AuditEvent.seq)
         ).all()
         prev_hash = rows[0].hash
         for row in rows[1:]:
@@ -326,14 +326,14 @@ def test_checkpoints_carry_a_mac_over_their_content(fresh_database: Database) ->
         verification.verify_full(session=session, actor=VIEWER)
         row = session.execute(select(AuditVerification)).scalar_one()
         key = get_settings().audit_key.encode()
-        assert verification.genuine(row, key)
+        assert verification.genuine(row, [key])
         row.events_checked = 4
-        assert not verification.genuine(row, key)
+        assert not verification.genuine(row, [key])
         session.rollback()
 
 
 def test_reading_an_anchor_file_that_does_not_exist_gives_no_anchors(tmp_path: Path) -> None:
-    assert anchors.read(tmp_path / "none.jsonl", key=b"k" * 16) == []
+    assert anchors.read(tmp_path / "none.jsonl", keys=[b"k" * 16]) == []
 
 
 # ---------------------------------------------------------------------------- the commands
@@ -368,3 +368,38 @@ def test_create_app_role_on_sqlite_says_it_is_for_postgresql(
     monkeypatch.setenv("RADMON_DATABASE_URL", fresh_database.url)
     result = runner.invoke(cli_app, ["db", "create-app-role", "--password-stdin"], input="x" * 20)
     assert result.exit_code == 1 and "the app role is for PostgreSQL" in result.stderr
+
+
+# ---------------------------------------------------------------------------- key rotation
+
+
+def test_a_rotated_key_keeps_old_events_and_anchors_verifiable_and_a_retired_key_cannot_append(
+    fresh_database: Database, tmp_path: Path, anchor_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _seed(fresh_database)  # events 1 to 5 under the first key
+    jobs.anchor_head(database=fresh_database, settings=job_settings(fresh_database, tmp_path))
+    retired = get_settings().audit_key
+    monkeypatch.setenv("RADMON_AUDIT_KEY", "the-new-audit-key-0123456789")
+    monkeypatch.setenv("RADMON_AUDIT_PREVIOUS_KEYS", retired)
+    get_settings.cache_clear()
+    with fresh_database.transaction() as session:
+        make_model(session, name="ptx-cxr")  # event 6, under the new key
+    rotated = verify(fresh_database)
+    assert rotated.ok and rotated.events == 6 and rotated.keyed_from_seq == 1 and rotated.anchors == 1
+
+    monkeypatch.setenv("RADMON_AUDIT_PREVIOUS_KEYS", "")
+    get_settings.cache_clear()
+    forgotten = verify(fresh_database)
+    assert not forgotten.ok and forgotten.first_broken_seq == 1
+    assert "RADMON_AUDIT_PREVIOUS_KEYS" in (forgotten.problem or "")
+
+    monkeypatch.setenv("RADMON_AUDIT_PREVIOUS_KEYS", retired)
+    get_settings.cache_clear()
+    with fresh_database.engine.begin() as connection:  # someone holding the leaked retired key appends
+        head = connection.execute(select(AuditEvent.__table__).where(AuditEvent.seq == 6)).one()
+        forged = {**head._asdict(), "seq": 7, "actor": "mallory", "prev_hash": head.hash}
+        forged["key_id"] = audit_service.key_id_of(retired.encode())
+        forged["hash"] = audit_service.chain_hash(head.hash, type("Event", (), forged)(), retired.encode())
+        connection.execute(AuditEvent.__table__.insert().values(**forged))
+    result = verify(fresh_database)
+    assert not result.ok and result.first_broken_seq == 7 and "forged with a retired key" in (result.problem or "")
