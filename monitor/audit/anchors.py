@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor.audit.models import AuditEvent
+from monitor.errors import ConfigurationError
 
 FORMAT = 1
 _FIELDS = ("v", "anchored_at", "seq", "hash", "key_id", "keyed_from_seq")
@@ -74,13 +75,18 @@ def line_for(
 def append(path: str | Path, line: str) -> None:
     """Append the line and sync it: the file is only ever opened for appending."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
     try:
-        os.write(descriptor, line.encode())
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            os.write(descriptor, line.encode())
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot append to the anchor file {target} (RADMON_AUDIT_ANCHOR_FILE): {exc.strerror or exc}"
+        ) from None
 
 
 class AnchorFileError(ValueError):

@@ -178,22 +178,6 @@ def _chained(session: Session, events: list[PendingEvent]) -> list[AuditEvent]:
     return chained
 
 
-_COLUMNS = (
-    "seq",
-    "at",
-    "actor",
-    "action",
-    "entity",
-    "entity_id",
-    "before",
-    "after",
-    "reason",
-    "prev_hash",
-    "hash",
-    "key_id",
-)
-
-
 @dataclass(frozen=True)
 class Verification:
     ok: bool
@@ -289,24 +273,6 @@ def walk_chain(
     return ChainWalk(True, expected_seq - 1, prev_hash, checked, keyed_from_seq=keyed_from)
 
 
-# The columns an event's hash covers, read as plain rows (chain_hash reads them by attribute):
-# no ORM identity map for thousands of events.
-HASHED_COLUMNS = (
-    AuditEvent.seq,
-    AuditEvent.at,
-    AuditEvent.actor,
-    AuditEvent.action,
-    AuditEvent.entity,
-    AuditEvent.entity_id,
-    AuditEvent.before,
-    AuditEvent.after,
-    AuditEvent.reason,
-    AuditEvent.prev_hash,
-    AuditEvent.hash,
-    AuditEvent.key_id,
-)
-
-
 def verify(*, session: Session, actor: Actor, anchor_file: str | None = None) -> Verification:
     """Recompute the chain from the start, compare it with the anchors kept outside the database,
     and name the first broken link."""
@@ -349,7 +315,7 @@ def _filtered(
     action: str | None,
     since: datetime | None,
     until: datetime | None,
-) -> Select[tuple[AuditEvent]]:
+) -> Select[AuditEvent]:
     since, until = _utc("since", since), _utc("until", until)
     query = select(AuditEvent)
     for column, value in (
@@ -402,7 +368,13 @@ EXPORT_COLUMNS = (
     "reason",
     "prev_hash",
     "hash",
+    "key_id",  # with the key, an exported trail can be re-verified away from radmon
 )
+# Every stored column, in the order record_many inserts them.
+_COLUMNS = EXPORT_COLUMNS
+# The same columns read as plain rows for verification (chain_hash reads them by attribute): no
+# ORM identity map for thousands of events.
+HASHED_COLUMNS: tuple[Any, ...] = tuple(getattr(AuditEvent, name) for name in EXPORT_COLUMNS)
 # A cell starting with one of these is a formula to a spreadsheet: an auditor opening the
 # export must not run what someone typed into a reason.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -429,7 +401,7 @@ def export_csv(*, session: Session, actor: Actor, **filters: Any) -> Iterator[st
     return _csv_lines(session, query)
 
 
-def _csv_lines(session: Session, query: Select[tuple[AuditEvent]]) -> Iterator[str]:
+def _csv_lines(session: Session, query: Select[AuditEvent]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
@@ -455,6 +427,7 @@ def _csv_lines(session: Session, query: Select[tuple[AuditEvent]]) -> Iterator[s
                 _cell(event.reason),
                 event.prev_hash,
                 event.hash,
+                event.key_id or "",
             ]
         )
         yield flush()

@@ -18,7 +18,6 @@ from sqlalchemy import make_url, select, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
-from monitor import migrate
 from monitor.audit import jobs
 from monitor.audit import service as audit_service
 from monitor.audit.models import AuditEvent
@@ -33,7 +32,7 @@ from monitor.ingest.models import Inference
 from monitor.main import create_app
 from monitor.reference import service as reference_service
 from tests.checks.data import POLICY, frame, records
-from tests.conftest import BACKENDS, _pg_admin_connection, create_database_url, drop_database_url
+from tests.conftest import BACKENDS, _pg_admin_connection
 from tests.factories import auth, make_keys, make_model, make_version
 
 pytestmark = pytest.mark.skipif("postgresql" not in BACKENDS, reason="PostgreSQL is not among RADMON_TEST_BACKENDS")
@@ -53,17 +52,14 @@ def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 
 
 @pytest.fixture
-def owner(tmp_path: Path, environment: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+def owner(fresh_database: Database, environment: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
     """A migrated database, connected as the role that ran the migrations (its owner)."""
-    url = create_database_url("postgresql", tmp_path)
-    monkeypatch.setenv("RADMON_DATABASE_URL", url)
-    database = Database(url)
-    migrate.upgrade(database.engine)
-    previous = set_database(database)
-    yield database
+    if fresh_database.dialect != "postgresql":
+        pytest.skip("SQLite has no roles")
+    monkeypatch.setenv("RADMON_DATABASE_URL", fresh_database.url)
+    previous = set_database(fresh_database)
+    yield fresh_database
     set_database(previous)
-    database.dispose()
-    drop_database_url(url)
 
 
 @pytest.fixture

@@ -161,13 +161,17 @@ def test_a_legacy_prefix_stays_verifiable_and_is_covered_by_the_first_keyed_even
 # ---------------------------------------------------------------------------- anchors
 
 
+def _seed_with_recipients(database: Database, *recipients: str) -> None:
+    """Events 1 to 6, the sixth registering a model whose alerts go to the recipients."""
+    _seed(database)
+    with database.transaction() as session:
+        make_model(session, name="ptx-cxr").alert_recipients = list(recipients)
+
+
 def test_the_anchor_job_appends_a_signed_head_and_sends_it(
     fresh_database: Database, tmp_path: Path, anchor_file: Path
 ) -> None:
-    _seed(fresh_database)
-    with fresh_database.transaction() as session:
-        model = make_model(session, name="ptx-cxr")  # event 6
-        model.alert_recipients = ["qa@hospital.example", "cmio@hospital.example"]
+    _seed_with_recipients(fresh_database, "qa@hospital.example", "cmio@hospital.example")
     settings = job_settings(
         fresh_database, tmp_path, webhook_url="https://siem.hospital.example/hook", webhook_secret="s" * 20
     )
@@ -193,16 +197,20 @@ def test_the_anchor_job_appends_a_signed_head_and_sends_it(
     assert later.ok and later.anchors == 1 and later.anchored_seq == 6
 
 
+def _anchor_then_delete(database: Database, tmp_path: Path, condition: str) -> audit_service.Verification:
+    """Events 1 to 5 anchored, then the triggers bypassed and the matching events deleted."""
+    _seed(database)
+    jobs.anchor_head(database=database, settings=job_settings(database, tmp_path))
+    _drop_delete_guard(database)
+    with database.engine.begin() as connection:
+        connection.execute(text(f"DELETE FROM audit_events WHERE {condition}"))
+    return verify(database)
+
+
 def test_deleting_the_newest_event_is_detected_against_the_anchor(
     fresh_database: Database, tmp_path: Path, anchor_file: Path
 ) -> None:
-    _seed(fresh_database)
-    jobs.anchor_head(database=fresh_database, settings=job_settings(fresh_database, tmp_path))
-    _drop_delete_guard(fresh_database)
-    with fresh_database.engine.begin() as connection:
-        connection.execute(text("DELETE FROM audit_events WHERE seq = 5"))
-
-    result = verify(fresh_database)
+    result = _anchor_then_delete(fresh_database, tmp_path, "seq = 5")
     assert not result.ok and result.first_broken_seq == 5
     assert "event 5 was anchored on" in (result.problem or "") and "events 5 to 5 were deleted" in (
         result.problem or ""
@@ -212,12 +220,7 @@ def test_deleting_the_newest_event_is_detected_against_the_anchor(
 def test_a_truncated_trail_is_detected_against_the_anchor(
     fresh_database: Database, tmp_path: Path, anchor_file: Path
 ) -> None:
-    _seed(fresh_database)
-    jobs.anchor_head(database=fresh_database, settings=job_settings(fresh_database, tmp_path))
-    _drop_delete_guard(fresh_database)
-    with fresh_database.engine.begin() as connection:
-        connection.execute(text("DELETE FROM audit_events WHERE seq >= 3"))
-    result = verify(fresh_database)
+    result = _anchor_then_delete(fresh_database, tmp_path, "seq >= 3")
     assert not result.ok and result.first_broken_seq == 3 and "events 3 to 5 were deleted" in (result.problem or "")
 
     with fresh_database.engine.begin() as connection:
@@ -259,9 +262,7 @@ def test_an_edited_anchor_line_is_refused(fresh_database: Database, tmp_path: Pa
 def test_a_broken_chain_is_not_anchored_and_the_recipients_are_told(
     fresh_database: Database, tmp_path: Path, anchor_file: Path
 ) -> None:
-    _seed(fresh_database)
-    with fresh_database.transaction() as session:
-        make_model(session, name="ptx-cxr").alert_recipients = ["qa@hospital.example"]  # event 6
+    _seed_with_recipients(fresh_database, "qa@hospital.example")
     _drop_guard(fresh_database)
     with fresh_database.engine.begin() as connection:
         connection.execute(text("UPDATE audit_events SET reason = 'edited' WHERE seq = 2"))
@@ -403,3 +404,15 @@ def test_a_rotated_key_keeps_old_events_and_anchors_verifiable_and_a_retired_key
         connection.execute(AuditEvent.__table__.insert().values(**forged))
     result = verify(fresh_database)
     assert not result.ok and result.first_broken_seq == 7 and "forged with a retired key" in (result.problem or "")
+
+
+def test_an_unwritable_anchor_file_is_one_line_naming_the_variable(
+    fresh_database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RADMON_DATABASE_URL", fresh_database.url)
+    (tmp_path / "not-a-directory").write_text("")
+    monkeypatch.setenv("RADMON_AUDIT_ANCHOR_FILE", str(tmp_path / "not-a-directory" / "anchors.jsonl"))
+    _seed(fresh_database)
+    result = runner.invoke(cli_app, ["audit", "anchor"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "cannot append to the anchor file" in result.stderr and "RADMON_AUDIT_ANCHOR_FILE" in result.stderr
