@@ -52,6 +52,7 @@ from sqlalchemy import insert, make_url, select
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("RADMON_SECRET_KEY", "bench-secret-key-0123456789")
+os.environ.setdefault("RADMON_AUDIT_KEY", "bench-audit-key-0123456789")
 os.environ.setdefault("RADMON_PSEUDONYM_KEY", "bench-pseudonym-key-0123456789")
 os.environ.setdefault("RADMON_OUTBOX_DIR", "/tmp/radmon-bench-outbox")
 ROOT = Path(__file__).resolve().parent.parent

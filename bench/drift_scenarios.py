@@ -25,6 +25,7 @@ from pathlib import Path
 os.environ.setdefault("DO_NOT_TRACK", "1")
 # Runs feed alerts, which read settings: a bench secret and a scratch outbox for their emails.
 os.environ.setdefault("RADMON_SECRET_KEY", "bench-secret-key-0123456789")
+os.environ.setdefault("RADMON_AUDIT_KEY", "bench-audit-key-0123456789")
 os.environ.setdefault("RADMON_OUTBOX_DIR", "/tmp/radmon-bench-outbox")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 

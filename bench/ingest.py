@@ -183,7 +183,7 @@ class Server:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, RADMON_DATABASE_URL=database_url, RADMON_SECRET_KEY=SECRET_KEY,
+        env = dict(os.environ, RADMON_DATABASE_URL=database_url, RADMON_SECRET_KEY=SECRET_KEY, RADMON_AUDIT_KEY=SECRET_KEY,
                    RADMON_PSEUDONYM_KEY=PSEUDONYM_KEY, RADMON_LOG_LEVEL="WARNING")  # fmt: skip
         self.log = log_path.open("wb")
         self.process = subprocess.Popen(

@@ -37,6 +37,7 @@ import psycopg2
 from sqlalchemy import make_url, text
 
 os.environ.setdefault("RADMON_SECRET_KEY", "bench-secret-key-0123456789")
+os.environ.setdefault("RADMON_AUDIT_KEY", "bench-audit-key-0123456789")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from monitor import migrate

@@ -21,7 +21,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from monitor.config import Settings, load_settings
+from monitor.config import Settings, get_settings, load_settings
 from monitor.db import Database, set_database
 from monitor.errors import MonitorError
 from monitor.serve import Role, require_schema_at_head, schema_heads
@@ -102,11 +102,14 @@ def opened(config: Settings) -> Iterator[Database]:
     """The database for one command, installed as the process-wide one while it runs."""
     database = Database(config.database_url)
     previous = set_database(database)
+    # Services deep in a command (the audit chain's key) read the process settings: the same environment.
+    get_settings.cache_clear()
     try:
         yield database
     finally:
         set_database(previous)
         database.dispose()
+        get_settings.cache_clear()
 
 
 @contextmanager
@@ -191,6 +194,50 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision (
         migrate.downgrade(database.engine, revision)
         after = migrate.current(database.engine)
     typer.echo(f"schema downgraded: {before or 'empty'} -> {after or 'empty'}")
+
+
+@db_app.command("create-app-role")
+@reports_errors
+def db_create_app_role(
+    role: Annotated[str, typer.Option(help="The PostgreSQL role the servers will connect as.")] = "radmon_app",
+    password_env: Annotated[
+        str | None, typer.Option(help="Read the role's password from this environment variable (e.g. in compose).")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the role's password from the first line of stdin.")
+    ] = False,
+) -> None:
+    """Create or refresh the least-privilege role for the servers (run as the schema owner, after each upgrade).
+
+    The role may read and write rows but owns nothing (no DDL, so it cannot disable the audit
+    triggers) and may only SELECT and INSERT the audit trail. Without --password-env or
+    --password-stdin the password is asked for at a hidden prompt."""
+    import os
+
+    from monitor.audit import app_role
+
+    if password_env:
+        password = os.environ.get(password_env, "")
+        if not password:
+            raise fail(f"the environment variable {password_env} is empty or not set")
+    elif password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt(f"password for {role}", hide_input=True, confirmation_prompt=True)
+    with opened(settings()) as database:
+        require_schema_at_head(database)
+        with database.engine.begin() as connection:
+            grant = app_role.grant_app_role(connection=connection, role=role, password=password)
+    typer.echo(
+        f"{'created' if grant.created else 'updated'} role {grant.role}: read/write on {grant.tables} tables, "
+        f"append-only on {', '.join(app_role.APPEND_ONLY)}, no DDL; connect the servers as {grant.role}"
+    )
+    if grant.public_may_create:
+        typer.echo(
+            "warning: every role may create tables in schema public (PostgreSQL < 15); "
+            "run REVOKE CREATE ON SCHEMA public FROM PUBLIC as the schema's owner",
+            err=True,
+        )
 
 
 @db_app.command("current")
@@ -382,7 +429,7 @@ def keys_revoke(prefix: Annotated[str, typer.Option(help="The key's prefix, as `
 @audit_app.command("verify")
 @reports_errors
 def audit_verify() -> None:
-    """Recompute the hash chain; exits 1 naming the first broken link."""
+    """Recompute the keyed chain and compare it with the anchors; exits 1 naming the first broken link."""
     from monitor.audit import service as audit_service
     from monitor.auth.actors import SYSTEM
 
@@ -391,6 +438,27 @@ def audit_verify() -> None:
     if not result.ok:
         raise fail(f"audit chain broken at event {result.first_broken_seq}: {result.problem}")
     typer.echo(f"audit chain ok: {result.events} events, head {result.head_hash}")
+    keyed = f"keyed from event {result.keyed_from_seq}" if result.keyed_from_seq else "no keyed event yet"
+    if result.anchors:
+        typer.echo(
+            f"{keyed}; matches {result.anchors} anchors through event {result.anchored_seq} ({result.anchor_file})"
+        )
+    else:
+        typer.echo(f"{keyed}; no anchors yet in {result.anchor_file} (run `radmon audit anchor`)")
+
+
+@audit_app.command("anchor")
+@reports_errors
+def audit_anchor() -> None:
+    """Verify the chain, then append its head to the anchor file and send it to the alert recipients/webhook."""
+    from monitor.audit import jobs as audit_jobs
+
+    with opened(settings()) as database:
+        require_schema_at_head(database)
+        result = audit_jobs.anchor_head(database=database)
+    if not result.ok:
+        raise fail(f"audit chain broken at event {result.first_broken_seq}: {result.problem}; nothing anchored")
+    typer.echo(f"anchored event {result.seq} (hash {result.hash}) in {result.anchor_file}; {result.sent_to}")
 
 
 @audit_app.command("export")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -11,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from monitor.errors import ConfigurationError
 
 DEMO_SECRET = "radmon-demo-secret-not-for-production"
+DEMO_AUDIT_KEY = "radmon-demo-audit-key-not-for-production"
+ANCHOR_FILE_NAME = "radmon-audit-anchors.jsonl"
 
 
 class Settings(BaseSettings):
@@ -30,6 +33,14 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_from: str = "radmon@localhost"
     outbox_dir: str = "./radmon-outbox"
+
+    # Keys the audit chain (HMAC-SHA256); held by the application, never by the database.
+    audit_key: str = ""
+    # Retired audit keys, oldest first, comma-separated: events keyed with them still verify, and
+    # only before the first event under a newer key (a leaked retired key cannot append).
+    audit_previous_keys: str = ""
+    # Append-only file of chain heads (one JSON line per anchor); empty: beside the outbox directory.
+    audit_anchor_file: str = ""
 
     dashboard_url: str = "http://127.0.0.1:8000/dashboard/"
     webhook_url: str = ""
@@ -64,7 +75,25 @@ class Settings(BaseSettings):
             # One secret is enough for a small site; a separate key lets pseudonyms survive
             # a rotation of the session secret.
             self.pseudonym_key = self.secret_key
+        if not self.audit_key:
+            if not self.demo:
+                raise ValueError(
+                    "RADMON_AUDIT_KEY is required outside the demo (a long random string kept outside the database)"
+                )
+            self.audit_key = DEMO_AUDIT_KEY
+        if len(self.audit_key) < 16:
+            raise ValueError("RADMON_AUDIT_KEY must be at least 16 characters")
+        if any(len(key) < 16 for key in self.audit_keys[:-1]):
+            raise ValueError("RADMON_AUDIT_PREVIOUS_KEYS: each key must be at least 16 characters")
+        if not self.audit_anchor_file:
+            self.audit_anchor_file = str(Path(self.outbox_dir).parent / ANCHOR_FILE_NAME)
         return self
+
+    @property
+    def audit_keys(self) -> list[str]:
+        """Every audit key in the order it was used: the retired ones, then RADMON_AUDIT_KEY."""
+        previous = [key.strip() for key in self.audit_previous_keys.split(",") if key.strip()]
+        return [*previous, self.audit_key]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -64,6 +64,9 @@ HOUSEKEEPING = (
     ("checks:recompute-labelled", "monitor.checks.jobs:recompute_labelled", 3600),
 )
 
+# The audit chain's head verified and anchored outside the database once a day (decision 0205).
+AUDIT_ANCHOR_JOB = ("audit:anchor", "monitor.audit.jobs:anchor_head", CronTrigger(hour=2, minute=15, timezone=UTC))
+
 _current: BaseScheduler | None = None
 
 
@@ -83,6 +86,8 @@ def build_scheduler(*, database: Database | None = None, blocking: bool = False)
     scheduler.add_job(
         "monitor.scheduler:sync_check_jobs", "interval", seconds=SYNC_SECONDS, id="checks:sync", replace_existing=True
     )
+    # A fixed clock, not an interval: a restart re-adds the job and must not push the anchor back a day.
+    scheduler.add_job(AUDIT_ANCHOR_JOB[1], AUDIT_ANCHOR_JOB[2], id=AUDIT_ANCHOR_JOB[0], replace_existing=True)
     _current = scheduler
     return scheduler
 

@@ -37,6 +37,7 @@ auth_service._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism
 # environment like production does.
 os.environ.setdefault("RADMON_SECRET_KEY", "test-secret-key-0123456789")
 os.environ.setdefault("RADMON_PSEUDONYM_KEY", "test-pseudonym-key-0123456789")
+os.environ.setdefault("RADMON_AUDIT_KEY", "test-audit-key-0123456789")
 
 
 def _pg_admin_connection():  # type: ignore[no-untyped-def]

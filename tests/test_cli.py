@@ -54,6 +54,7 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith("RADMON_") and not name.startswith("RADMON_TEST_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("RADMON_SECRET_KEY", SECRET)
+    monkeypatch.setenv("RADMON_AUDIT_KEY", SECRET)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("RADMON_") and not name.startswith("RADMON_TEST_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("RADMON_AUDIT_KEY", SECRET)  # each test of another variable has the audit key
 
 
 def test_defaults_are_the_embedded_sqlite_database_with_json_logs(monkeypatch: pytest.MonkeyPatch) -> None:

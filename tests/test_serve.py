@@ -66,7 +66,11 @@ def api_server(server_dir: Path) -> Iterator[str]:
     log = tmp_path / "serve.log"
     process = radmon_process(
         ["serve", "--role", "api", "--port", str(port)],
-        env={"RADMON_DATABASE_URL": f"sqlite:///{tmp_path / 'radmon.db'}", "RADMON_SECRET_KEY": SECRET},
+        env={
+            "RADMON_DATABASE_URL": f"sqlite:///{tmp_path / 'radmon.db'}",
+            "RADMON_SECRET_KEY": SECRET,
+            "RADMON_AUDIT_KEY": SECRET,
+        },
         log=log,
     )
     url = f"http://127.0.0.1:{port}"
@@ -193,7 +197,11 @@ def test_serve_role_scheduler_runs_until_sigterm(tmp_path: Path) -> None:
     log = tmp_path / "scheduler.log"
     process = radmon_process(
         ["serve", "--role", "scheduler"],
-        env={"RADMON_DATABASE_URL": f"sqlite:///{tmp_path / 'radmon.db'}", "RADMON_SECRET_KEY": SECRET},
+        env={
+            "RADMON_DATABASE_URL": f"sqlite:///{tmp_path / 'radmon.db'}",
+            "RADMON_SECRET_KEY": SECRET,
+            "RADMON_AUDIT_KEY": SECRET,
+        },
         log=log,
     )
     try:

@@ -6,6 +6,7 @@ Nothing here talks to a mail server. A committed alert event always has its noti
 
 from __future__ import annotations
 
+import html
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -365,3 +366,75 @@ def _build_digest(
     for item in items:
         item.digest_key = key
     session.flush()
+
+
+def _audit_anchor_email(anchor: dict[str, Any], problem: str | None) -> dict[str, str]:
+    """Plain text and escaped HTML: the head to keep, or the break that stopped the anchoring."""
+    if problem:
+        subject = "[radmon CRITICAL] audit trail verification failed"
+        lines = [f"The daily verification of the audit trail failed: {problem}", "Nothing was anchored."]
+    else:
+        subject = f"[radmon] audit trail anchor: event {anchor['seq']}"
+        lines = [
+            "The audit trail's head, for your records (keep this email):",
+            *(f"{name}: {anchor[name]}" for name in ("anchored_at", "seq", "hash", "key_id", "keyed_from_seq")),
+            "`radmon audit verify` compares the trail with the anchor file; if that file is lost or in doubt,",
+            f"compare the hash of event {anchor['seq']} in `radmon audit export` with the one above.",
+        ]
+    text = "\n".join(lines) + "\n"
+    return {"subject": subject, "text": text, "html": f"<pre>{html.escape(text)}</pre>"}
+
+
+def enqueue_audit_anchor(
+    session: Session, *, anchor: dict[str, Any], problem: str | None, now: datetime, settings: Settings
+) -> str:
+    """The audit chain's head (or a failed verification) to every model's alert recipients and the
+    webhook, copies the database owner cannot reach (decision 0205); says where it goes."""
+    recipients = sorted(
+        {
+            address
+            for model in session.execute(select(Model).order_by(Model.id)).scalars()
+            for address in recipients_for(
+                model=model, policy=checks_service.policy_for(session=session, model_id=model.id)
+            )
+        }
+    )
+    key = f"audit-anchor-{anchor.get('seq', 0)}-{uuid.uuid4().hex[:8]}"
+    if settings.webhook_url:
+        _add(
+            session,
+            channel="webhook",
+            category="audit_anchor",
+            group_key=key,
+            recipient=settings.webhook_url,
+            payload={
+                "event": "audit.verify_failed" if problem else "audit.anchor",
+                "anchor": anchor,
+                "problem": problem,
+            },
+            now=now,
+            settings=settings,
+            alert_id=None,
+            model_id=None,
+        )
+        session.flush()
+    if recipients:
+        enqueue_email(
+            session,
+            content=_audit_anchor_email(anchor, problem),
+            category="audit_anchor",
+            group_key=key,
+            recipients=recipients,
+            now=now,
+            settings=settings,
+            alert_id=None,
+            model_id=None,
+        )
+    places = ([f"{len(recipients)} alert recipients"] if recipients else []) + (
+        ["the webhook"] if settings.webhook_url else []
+    )
+    return (
+        "sent to " + " and ".join(places)
+        if places
+        else "no alert recipients or webhook configured: only the file has it"
+    )

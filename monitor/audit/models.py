@@ -25,6 +25,9 @@ class AuditEvent(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Names the RADMON_AUDIT_KEY the hash is an HMAC under; NULL: a plain SHA-256 link from before
+    # the chain was keyed (decision 0205).
+    key_id: Mapped[str | None] = mapped_column(String(16))
 
 
 class AuditVerification(Base):
@@ -45,3 +48,6 @@ class AuditVerification(Base):
     ok: Mapped[bool] = mapped_column(Boolean)
     first_broken_seq: Mapped[int | None] = mapped_column(BigInteger)
     problem: Mapped[str | None] = mapped_column(Text)
+    # HMAC under RADMON_AUDIT_KEY over the row's content: a checkpoint forged or edited in the
+    # database is ignored (NULL: written before 0205, never trusted).
+    mac: Mapped[str | None] = mapped_column(String(64))

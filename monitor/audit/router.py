@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from monitor.audit import service
@@ -47,9 +47,10 @@ def list_events(
 
 
 @router.get("/verify", response_model=VerificationOut)
-def verify(session: SessionDep, actor: ActorDep) -> VerificationOut:
-    """Recompute the hash chain; names the first broken link."""
-    return VerificationOut(**service.verify(session=session, actor=actor).as_dict())
+def verify(request: Request, session: SessionDep, actor: ActorDep) -> VerificationOut:
+    """Recompute the keyed chain and compare it with the anchors outside the database; names the first broken link."""
+    anchor_file = request.app.state.settings.audit_anchor_file
+    return VerificationOut(**service.verify(session=session, actor=actor, anchor_file=anchor_file).as_dict())
 
 
 @router.get("/export.csv", response_class=StreamingResponse)

@@ -35,3 +35,6 @@ class VerificationOut(BaseModel):
     head_hash: str
     first_broken_seq: int | None
     problem: str | None
+    keyed_from_seq: int | None = None
+    anchors: int = 0
+    anchored_seq: int | None = None

@@ -20,6 +20,7 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith("RADMON_") and not name.startswith("RADMON_TEST_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("RADMON_SECRET_KEY", "cli-test-secret-0123456789")
+    monkeypatch.setenv("RADMON_AUDIT_KEY", "cli-test-audit-key-0123456789")
     monkeypatch.setenv("RADMON_OUTBOX_DIR", str(tmp_path / "outbox"))
     monkeypatch.setenv("RADMON_SMTP_FROM", "radmon@hospital.example")
 
