@@ -673,8 +673,9 @@ class Distribution:
     days: int
 
     def points(self) -> list[MetricPointOut]:
-        """The run's findings about this feature (drift score, missing share, unseen categories)."""
-        return [p for p in self.run.metrics or [] if p.feature == self.feature]
+        """The run's findings about this feature for the whole population (drift score, missing share,
+        unseen categories); per-segment findings of the output have their own rows on the alerts page."""
+        return [p for p in self.run.metrics or [] if p.feature == self.feature and p.segment is None]
 
 
 def drift_distribution(*, actor: Actor, run_id: int, feature: str) -> Distribution:
@@ -784,20 +785,17 @@ def performance_view(
         )
         estimated = _series(session, actor, scope, "estimated_performance", PERFORMANCE_METRICS, since, segment=segment)
         latest = _latest_run(session, actor, scope, "performance")
-        latest_estimate = checks_service.list_runs(
-            session=session, actor=actor, model_name=scope.model.name, kind="estimated_performance", limit=1
-        )
+        latest_estimate = _latest_run(session, actor, scope, "estimated_performance")
         versions = registry_service.list_versions(session=session, actor=actor, model_name=scope.model.name)
         targets = next((dict(v.targets or {}) for v in versions if v.version == scope.version), {})
-        return PerformanceView(
-            realized, estimated, latest, latest_estimate[0] if latest_estimate else None, targets, segment, segments
-        )
+        return PerformanceView(realized, estimated, latest, latest_estimate, targets, segment, segments)
 
 
 @dataclass(frozen=True)
 class SubgroupView:
     table: dict[str, Any] | None  # GET /models/{model}/subgroups's body; None before the first run
     windows: list[tuple[datetime, int]]  # (window end, segments breached) of the version's subgroups runs, newest first
+    population: dict[str, SeriesRow] = field(default_factory=dict)  # the whole population's figures, same window
 
 
 def subgroup_view(*, actor: Actor, scope: AnalysisScope, window_end: datetime | None) -> SubgroupView:
@@ -820,7 +818,9 @@ def subgroup_view(*, actor: Actor, scope: AnalysisScope, window_end: datetime | 
             window_end=window_end or windows[0][0],
             version=scope.version,
         )
-        return SubgroupView(table, windows)
+        overall = _series(session, actor, scope, "performance", PERFORMANCE_METRICS, table["window_end"])
+        population = {p.metric: p for p in overall if p.window_end == table["window_end"]}
+        return SubgroupView(table, windows, population)
 
 
 def check_report(*, actor: Actor, run_id: int) -> str:

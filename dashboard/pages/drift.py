@@ -140,7 +140,14 @@ def _failures(view: data.DriftView) -> Component | None:
 
 def _tiles(view: data.DriftView) -> Component:
     inputs, outputs = view.latest_input, view.latest_output
-    points = {(p.metric, p.feature): p for run in (inputs, outputs) if run is not None for p in run.metrics or []}
+    # The whole population's figures: a run also holds one point per segment for the same metric and feature.
+    points = {
+        (p.metric, p.feature): p
+        for run in (inputs, outputs)
+        if run is not None
+        for p in run.metrics or []
+        if p.segment is None
+    }
     tiles = [
         _window_tile(inputs or outputs),
         _drifted_tile(inputs),
@@ -367,7 +374,7 @@ def _score_distribution(actor: Any, view: data.DriftView) -> Component:
         x_title="Model score (0–1)",
         log_y=True,
     )
-    score = next((p for p in run.metrics or [] if p.metric == "drift_score"), None)
+    score = next((p for p in run.metrics or [] if p.metric == "drift_score" and p.segment is None), None)
     verdict = html.Div(
         [f"Score drift {_finding_text(score)} ", status_badge(score.status)] if score else [],
         className="small text-body-secondary",

@@ -182,9 +182,24 @@ def _tiles(view: data.PerformanceView, latest: dict[str, MetricPointOut]) -> Com
         target = view.targets.get(metric)
         tiles.append((METRIC_LABELS.get(metric, metric), _figure_text(point, percent=metric != "auc"), _interval_hint(point, target),
                       f"performance-tile-{metric}"))  # fmt: skip
-    return dbc.Row(
-        [dbc.Col(stat_tile(label, value, hint=hint, id=tile_id), md=4, xl=2) for label, value, hint, tile_id in tiles],
-        className="g-3 mb-4",
+    population = "whole population" if view.segment is None else f"segment {view.segment}"
+    return html.Div(
+        [
+            html.Div(
+                f"Latest figures, {population}" + ("" if view.segment is None else " (pick another population above)"),
+                className="small text-uppercase fw-semibold text-body-secondary mb-2",
+                id="performance-tiles-population",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(stat_tile(label, value, hint=hint, id=tile_id), md=4, xl=2)
+                    for label, value, hint, tile_id in tiles
+                ],
+                className="g-3",
+            ),
+        ],
+        className="mb-4",
+        id="performance-tiles",
     )
 
 
