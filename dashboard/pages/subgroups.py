@@ -96,12 +96,15 @@ def layout(
 
 def _controls(view: data.SubgroupView, metric: str) -> Component:
     current = view.table["window_end"] if view.table else None
+    several = len({version for _, _, version in view.windows}) > 1
     options = [
         {
-            "label": f"window to {end:%Y-%m-%d}" + (f" · {breached} below target" if breached else ""),
+            "label": f"window to {end:%Y-%m-%d}"
+            + (f" · version {version}" if several else "")
+            + (f" · {breached} below target" if breached else ""),
             "value": end.isoformat(),
         }
-        for end, breached in view.windows
+        for end, breached, version in view.windows
     ]
     return html.Div(
         [
