@@ -7,6 +7,7 @@ values, never ORM objects, because the session is closed when the page renders t
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -526,17 +527,60 @@ def _monitoring_status(state: checks_reads.ModelMonitoring, first: date) -> Moni
 
 
 @dataclass(frozen=True)
+class VersionSwitch:
+    """A deployment that changed the live version: where the analytic charts draw a switch line."""
+
+    at: datetime
+    version: str
+    previous: str
+    reason: str
+    change_request_id: int | None
+
+
+@dataclass(frozen=True)
 class AnalysisScope:
-    """The model and version an analytic page shows, and what its pickers offer."""
+    """The model and version an analytic page shows, and what its pickers offer.
+
+    Unless a version is asked for (`pinned`), the pages show the live version's windows and, on the
+    same time axis, the windows of the versions live before it: each window is the version that was
+    live when it ended (decision 0235), so a rollback never leaves an empty page."""
 
     model: ModelOut
     choices: list[tuple[str, str]]  # (name, display name) of every model
     versions: list[str]  # registration order
     version: str | None  # the one asked for, else the active one, else the newest
+    pinned: bool = False  # the version was asked for: that version's windows only
+    deployments: list[DeploymentOut] = field(default_factory=list)  # oldest first
 
     @property
     def query(self) -> dict[str, str]:
-        return {"model": self.model.name, **({"version": self.version} if self.version else {})}
+        return {"model": self.model.name, **({"version": self.version} if self.pinned and self.version else {})}
+
+    @property
+    def switches(self) -> list[VersionSwitch]:
+        """Deployments that changed the live version, oldest first."""
+        found = []
+        for before, after in itertools.pairwise(self.deployments):
+            if after.version != before.version:
+                found.append(VersionSwitch(after.activated_at, after.version, before.version, after.reason,
+                                           after.change_request_id))  # fmt: skip
+        return found
+
+    @property
+    def history_versions(self) -> list[str]:
+        """The versions whose windows the page shows, most recently live first."""
+        if self.pinned or self.version is None:
+            return [self.version] if self.version else []
+        order = [self.version] + [d.version for d in reversed(self.deployments)]
+        return list(dict.fromkeys(order))
+
+    def live_at(self, moment: datetime) -> str | None:
+        """The version live at `moment` (before the first deployment: the first deployed one)."""
+        live = self.deployments[0].version if self.deployments else self.version
+        for deployment in self.deployments:
+            if deployment.activated_at <= moment:
+                live = deployment.version
+        return live
 
 
 def analysis_scope(*, actor: Actor, model_name: str | None, version: str | None) -> AnalysisScope | None:
@@ -553,16 +597,50 @@ def analysis_scope(*, actor: Actor, model_name: str | None, version: str | None)
         if version and version not in versions:
             raise NotFound(f"model '{model.name}' has no version '{version}'")
         selected = version or active or (versions[-1] if versions else None)
-        return AnalysisScope(_model_out(model, active), choices, versions, selected)
+        history = registry_service.deployment_history(session=session, actor=actor, model_name=model.name)
+        return AnalysisScope(_model_out(model, active), choices, versions, selected, bool(version), history)
 
 
 def _latest_run(session: Session, actor: Actor, scope: AnalysisScope, kind: str) -> CheckRunOut | None:
-    """The newest current run of a kind for the scope's version, with its metric points."""
-    if scope.version is None:
-        return None
-    return checks_reads.newest_run(
-        session=session, actor=actor, model_name=scope.model.name, version=scope.version, kind=kind
-    )
+    """The newest current run of a kind for the scope's version, with its metric points; unpinned,
+    the newest of the version live before it when the live one has none yet (after a switch)."""
+    for version in scope.history_versions:
+        run = checks_reads.newest_run(
+            session=session, actor=actor, model_name=scope.model.name, version=version, kind=kind
+        )
+        if run is not None:
+            return run
+    return None
+
+
+def _history(
+    session: Session,
+    actor: Actor,
+    scope: AnalysisScope,
+    kind: str,
+    metrics: tuple[str, ...],
+    since: datetime,
+    *,
+    segment: str | None = None,
+    details_of: tuple[str, ...] = (),
+) -> list[SeriesRow]:
+    """One kind's series across the versions the scope shows: per window end, the points of the
+    version live when the window ended, else those of the most recently live version that has the
+    window (a window spanning a switch is checked for each version it saw). One indexed read per version."""
+    versions = scope.history_versions
+    if len(versions) <= 1:
+        return _series(session, actor, scope, kind, metrics, since, segment=segment, details_of=details_of)
+    windows: dict[datetime, dict[str, list[SeriesRow]]] = {}
+    for version in versions:
+        pinned = AnalysisScope(scope.model, scope.choices, scope.versions, version, True, scope.deployments)
+        for row in _series(session, actor, pinned, kind, metrics, since, segment=segment, details_of=details_of):
+            windows.setdefault(row.window_end, {}).setdefault(version, []).append(row)
+    merged: list[SeriesRow] = []
+    for window_end in sorted(windows):
+        found = windows[window_end]
+        live = scope.live_at(window_end)
+        merged += found[live] if live in found else found[next(v for v in versions if v in found)]
+    return merged
 
 
 def _series(
@@ -599,10 +677,10 @@ class DriftView:
 def drift_view(*, actor: Actor, scope: AnalysisScope, since: datetime) -> DriftView:
     """The scope's drift series for windows ending from `since`, and its latest drift runs."""
     with transaction() as session:
-        inputs = _series(
+        inputs = _history(
             session, actor, scope, "input_drift", ("drift_score", "unified_drift"), since, details_of=("unified_drift",)
         )
-        outputs = _series(session, actor, scope, "output_drift", ("drift_score", "positive_rate"), since)
+        outputs = _history(session, actor, scope, "output_drift", ("drift_score", "positive_rate"), since)
         return DriftView(
             drift_scores=[p for p in inputs if p.metric == "drift_score"],
             unified=[p for p in inputs if p.metric == "unified_drift"],
@@ -633,8 +711,9 @@ class Distribution:
     days: int
 
     def points(self) -> list[MetricPointOut]:
-        """The run's findings about this feature (drift score, missing share, unseen categories)."""
-        return [p for p in self.run.metrics or [] if p.feature == self.feature]
+        """The run's findings about this feature for the whole population (drift score, missing share,
+        unseen categories); per-segment findings of the output have their own rows on the alerts page."""
+        return [p for p in self.run.metrics or [] if p.feature == self.feature and p.segment is None]
 
 
 def drift_distribution(*, actor: Actor, run_id: int, feature: str) -> Distribution:
@@ -716,6 +795,9 @@ class PerformanceView:
     targets: dict[str, float]
     segment: str | None = None  # None: overall
     segments: list[str] = field(default_factory=list)  # what the segment picker offers
+    # <metric>_estimate_error per window (estimate - realized, same segment), with details (reason)
+    reconciliation: list[SeriesRow] = field(default_factory=list)
+    support: SeriesRow | None = None  # the latest estimate's estimate_support for the same segment
 
 
 def performance_view(
@@ -725,62 +807,91 @@ def performance_view(
     realized subgroup figures and estimate), and its latest runs. Each series is one indexed read
     of that segment's points only."""
     with transaction() as session:
-        segments = (
-            checks_reads.series_segments(
-                session=session,
-                actor=actor,
-                model_name=scope.model.name,
-                version=scope.version,
-                kinds=("subgroups", "estimated_performance"),
-            )
-            if scope.version
-            else []
+        segments = sorted(
+            {
+                found
+                for version in scope.history_versions
+                for found in checks_reads.series_segments(
+                    session=session,
+                    actor=actor,
+                    model_name=scope.model.name,
+                    version=version,
+                    kinds=("subgroups", "estimated_performance"),
+                )
+            }
         )
         if segment is not None and segment not in segments:
             raise NotFound(f"version {scope.version} of '{scope.model.name}' has no figures for segment '{segment}'")
         realized_kind = "performance" if segment is None else "subgroups"
-        realized = _series(
+        realized = _history(
             session, actor, scope, realized_kind, (*PERFORMANCE_METRICS, "label_coverage"), since, segment=segment
         )
-        estimated = _series(session, actor, scope, "estimated_performance", PERFORMANCE_METRICS, since, segment=segment)
-        latest = _latest_run(session, actor, scope, "performance")
-        latest_estimate = checks_reads.list_runs(
-            session=session, actor=actor, model_name=scope.model.name, kind="estimated_performance", limit=1
+        estimated = _history(
+            session, actor, scope, "estimated_performance", PERFORMANCE_METRICS, since, segment=segment
         )
+        errors = tuple(f"{metric}_estimate_error" for metric in PERFORMANCE_METRICS)
+        reconciliation = _history(
+            session, actor, scope, realized_kind, errors, since, segment=segment, details_of=errors
+        )
+        support = _history(
+            session, actor, scope, "estimated_performance", ("estimate_support",), since, segment=segment,
+            details_of=("estimate_support",),
+        )  # fmt: skip
+        latest = _latest_run(session, actor, scope, "performance")
+        latest_estimate = _latest_run(session, actor, scope, "estimated_performance")
         versions = registry_service.list_versions(session=session, actor=actor, model_name=scope.model.name)
         targets = next((dict(v.targets or {}) for v in versions if v.version == scope.version), {})
         return PerformanceView(
-            realized, estimated, latest, latest_estimate[0] if latest_estimate else None, targets, segment, segments
-        )
+            realized, estimated, latest, latest_estimate, targets, segment, segments, reconciliation,
+            support[-1] if support else None,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class SubgroupView:
     table: dict[str, Any] | None  # GET /models/{model}/subgroups's body; None before the first run
-    windows: list[tuple[datetime, int]]  # (window end, segments breached) of the version's subgroups runs, newest first
+    windows: list[tuple[datetime, int, str]]  # (window end, segments breached, version) of the runs shown, newest first
+    population: dict[str, SeriesRow] = field(default_factory=dict)  # the whole population's figures, same window
 
 
 def subgroup_view(*, actor: Actor, scope: AnalysisScope, window_end: datetime | None) -> SubgroupView:
-    """The segment table of the version's subgroups run for window_end (default: the latest)."""
+    """The segment table of a subgroups run for window_end (default: the latest). Unpinned, the
+    windows of the versions live before the live one are offered too, each as the version live
+    when it ended (so after a rollback the previous version's windows stay one click away)."""
     with transaction() as session:
         runs = checks_reads.list_runs(
-            session=session, actor=actor, model_name=scope.model.name, kind="subgroups", limit=200
+            session=session, actor=actor, model_name=scope.model.name, kind="subgroups", limit=400
         )
-        windows = [
-            (run.window_end, len(run.summary.get("breached_segments") or []))
-            for run in runs
-            if run.version == scope.version
-        ]
+        shown = scope.history_versions
+        by_end: dict[datetime, list[CheckRunOut]] = {}
+        for run in runs:
+            if run.version in shown:
+                by_end.setdefault(run.window_end, []).append(run)
+        chosen = {end: _window_version(scope, end, found) for end, found in by_end.items()}
+        windows = sorted(
+            ((end, len(run.summary.get("breached_segments") or []), run.version) for end, run in chosen.items()),
+            reverse=True,
+        )
         if not windows:
             return SubgroupView(None, [])
+        end = window_end or windows[0][0]
+        version = chosen[end].version if end in chosen else scope.version
         table = checks_reads.subgroup_report(
-            session=session,
-            actor=actor,
-            model_name=scope.model.name,
-            window_end=window_end or windows[0][0],
-            version=scope.version,
+            session=session, actor=actor, model_name=scope.model.name, window_end=end, version=version
         )
-        return SubgroupView(table, windows)
+        of_version = AnalysisScope(scope.model, scope.choices, scope.versions, version, True, scope.deployments)
+        overall = _series(session, actor, of_version, "performance", PERFORMANCE_METRICS, table["window_end"])
+        population = {p.metric: p for p in overall if p.window_end == table["window_end"]}
+        return SubgroupView(table, windows, population)
+
+
+def _window_version(scope: AnalysisScope, window_end: datetime, runs: list[CheckRunOut]) -> CheckRunOut:
+    """Of the runs for one window end (one per version it saw), the live version's, else the most recently live."""
+    live = scope.live_at(window_end)
+    by_version = {run.version: run for run in runs}
+    if live in by_version:
+        return by_version[live]
+    return next(by_version[v] for v in scope.history_versions if v in by_version)
 
 
 def check_report(*, actor: Actor, run_id: int) -> str:

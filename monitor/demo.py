@@ -32,14 +32,15 @@ from monitor.simulate import Simulation, create_simulation, default_policy
 MODEL = "ich-ct"
 VERSIONS = ("2.0.0", "2.1.0")
 ACTIVE_VERSION = "2.1.0"
-ROLES = ("ingest", "viewer", "qa", "approver", "admin")
-FULL_NAMES = {
-    "ingest": "ICH inference service",
-    "viewer": "Dr. Vera Viewer",
-    "qa": "Quinn Assurance (QA lead)",
-    "approver": "Dr. Abel Approver",
-    "admin": "Ada Admin",
-}
+# (username, role, printed name): two approvers, so a rollback's two signatures need no admin.
+ACCOUNTS = (
+    ("ingest-bot", "ingest", "ICH inference service"),
+    ("viewer", "viewer", "Dr. Vera Viewer"),
+    ("qa", "qa", "Quinn Assurance (QA lead)"),
+    ("approver", "approver", "Dr. Abel Approver"),
+    ("approver2", "approver", "Dr. Bea Second-Approver"),
+    ("admin", "admin", "Ada Admin"),
+)
 # Each site has a main scanner vendor (and some of the others), as hospitals do.
 PER_DAY = 300
 SCENARIO = "demo"  # monitor.simulate.PRESETS: scanner change at north (day 45) and friends
@@ -108,18 +109,18 @@ def fresh_database(db_path: Path, settings: Settings) -> Database:
 
 
 def create_accounts(session: Session) -> list[Account]:
-    """One user and API key per role; random passwords (the demo may listen beyond localhost)."""
+    """A user and API key per account (one per role, two approvers); random passwords (the demo may
+    listen beyond localhost)."""
     accounts = []
-    for role in ROLES:
+    for username, role, full_name in ACCOUNTS:
         password = None if role == "ingest" else secrets.token_urlsafe(9)
-        username = "ingest-bot" if role == "ingest" else role
         auth_service.create_user(
             session=session,
             actor=SYSTEM,
             username=username,
             role=role,
             password=password,
-            full_name=FULL_NAMES[role],
+            full_name=full_name,
             email=f"{username}@hospital.example",
         )
         _, key = auth_service.create_api_key(session=session, actor=SYSTEM, username=username, name="demo")

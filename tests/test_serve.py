@@ -246,7 +246,7 @@ def test_demo_seeds_users_model_and_traffic_through_the_api(tmp_path: Path) -> N
     assert inferences == 300 and 0 < outcomes < inferences
     assert f"Stored {inferences} inferences and {outcomes} outcomes" in output
     assert active == [("2.1.0",)]
-    assert [role for (role,) in users] == ["admin", "approver", "ingest", "qa", "viewer"]
+    assert [role for (role,) in users] == ["admin", "approver", "approver", "ingest", "qa", "viewer"]  # two approvers
 
 
 def test_demo_keeps_serving_what_it_seeded_until_sigterm(tmp_path: Path) -> None:

@@ -116,11 +116,8 @@ def header(
             html.Label("Model version", htmlFor=f"{prefix}-version-select", className="visually-hidden"),
             dbc.Select(
                 id=f"{prefix}-version-select",
-                options=[
-                    {"label": f"version {v}" + (" (live)" if v == scope.model.active_version else ""), "value": v}
-                    for v in scope.versions
-                ],
-                value=scope.version or "",
+                options=_version_options(scope),
+                value=scope.version if scope.pinned and scope.version else "",
                 style={"minWidth": "10rem"},
                 size="sm",
             ),
@@ -148,8 +145,63 @@ def header(
             dcc.Location(id=f"{prefix}-location", refresh="callback-nav"),
             page_header(title, heading, actions=pickers),
             links,
+            version_note(page, scope),
         ]
     )
+
+
+def _version_options(scope: data.AnalysisScope) -> list[dict[str, str]]:
+    """The live version with its predecessors' history first (the default), then each version alone."""
+    live = scope.model.active_version
+    history = (
+        [{"label": f"live version {live}" + (" and earlier" if scope.switches else ""), "value": ""}] if live else []
+    )
+    return history + [
+        {"label": f"version {v} only" + (" (live)" if v == live else ""), "value": v} for v in scope.versions
+    ]
+
+
+def version_note(page: str, scope: data.AnalysisScope) -> Component | None:
+    """What a reader must know when the live version changed: which windows are whose, and where the switch is."""
+    switches = scope.switches
+    if scope.pinned:
+        if scope.version == scope.model.active_version:
+            return None
+        return dbc.Alert(
+            [f"Showing version {scope.version} only; version {scope.model.active_version or '-'} is live. ",
+             dcc.Link("Show the live version with the earlier versions' history", href=page_href(f"/{page}", {"model": scope.model.name}),
+                      id=f"{page}-history-link")],
+            color="light", className="small py-2 border", id=f"{page}-versions-note",
+        )  # fmt: skip
+    if not switches:
+        return None
+    last = switches[-1]
+    how = " (rolled back)" if _older(scope, last.version, last.previous) else ""
+    return dbc.Alert(
+        [
+            html.Span(f"Version {last.version} live since {last.at:%Y-%m-%d %H:%M} UTC{how}, after {last.previous}. ",
+                      className="fw-medium"),
+            (
+                f"Windows that ended before the switch show {last.previous}'s figures, later ones {last.version}'s "
+                "(each window is the version live when it ended); the dashed vertical line in each chart marks the "
+                "switch. Pick one version above to see its windows only."
+            ),
+        ],
+        color="info", className="small py-2", id=f"{page}-versions-note",
+    )  # fmt: skip
+
+
+def _older(scope: data.AnalysisScope, version: str, than: str) -> bool:
+    """Registered before `than` (versions are listed in registration order)."""
+    order = {v: i for i, v in enumerate(scope.versions)}
+    return order.get(version, 0) < order.get(than, 0)
+
+
+def switch_marks(scope: data.AnalysisScope) -> list[dict[str, Any]]:
+    """The scope's version switches as the figures' `switches` argument (none for one pinned version)."""
+    if scope.pinned:
+        return []
+    return [{"at": s.at, "label": f"{s.version} live"} for s in scope.switches]
 
 
 def no_models(page: str, title: str) -> Component:

@@ -247,6 +247,35 @@ def volume_sparkline(days: Sequence[tuple[date, int]]) -> go.Figure:
     return figure
 
 
+SWITCH_COLOR = "#6f42c1"  # version switches: a colour no verdict uses
+
+
+def mark_version_switches(
+    figure: go.Figure, switches: Sequence[Mapping[str, Any]], *, days: Sequence[str] | None = None
+) -> go.Figure:
+    """A dashed vertical line at each change of the live version, labelled ("2.0.0 live"). `switches`
+    are mappings with `at` (datetime) and `label`. On a category axis of window-end days (`days`),
+    the line sits before the first window that ended after the switch, or after the last one."""
+    for switch in switches:
+        at = switch["at"]
+        if days is not None:
+            if not days:
+                continue
+            later = [i for i, day in enumerate(days) if day >= _day(at)]
+            x: Any = (later[0] - 0.5) if later else len(days) - 0.5
+        else:
+            x = plotly_time(at)
+        figure.add_shape(
+            type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1,
+            line={"color": SWITCH_COLOR, "dash": "dash", "width": 2}, name="version switch",
+        )  # fmt: skip
+        figure.add_annotation(
+            x=x, xref="x", y=1, yref="paper", yanchor="bottom", xanchor="right", showarrow=False,
+            text=switch["label"], font={"size": 11, "color": SWITCH_COLOR}, name="version switch",
+        )  # fmt: skip
+    return figure
+
+
 def drift_ratio(value: float | None, threshold: float | None, method: str | None) -> float | None:
     """How far a drift score is past its threshold, >= 1 when drifted: score ÷ threshold for
     distances; for p-value tests (drift when p < α), log p ÷ log α."""

@@ -145,8 +145,18 @@ def change_request_card(change_request: ChangeRequestOut, *, actor: Actor, can_d
         if change_request.signatures
         else html.Div("No signatures yet.", className="small text-body-secondary")
     )
-    actions = None
-    if can_decide and change_request.status == "pending":
+    actions: Component | None = None
+    signed = next((s for s in change_request.signatures if s.username == actor.username), None)
+    if signed is not None and change_request.status == "pending":
+        # One signature per approver: the buttons would only lead to a refusal.
+        missing = change_request.approvals_required - change_request.approvals
+        actions = html.Div(
+            f"You signed this request ({signed.decision}); it waits for {missing} more approval{'s' if missing != 1 else ''} "
+            "from other approvers.",
+            className="small text-body-secondary",
+            id=f"versions-cr-{change_request.id}-signed",
+        )
+    elif can_decide and change_request.status == "pending":
         actions = html.Div(
             [
                 dbc.Button(

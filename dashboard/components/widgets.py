@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -155,6 +156,36 @@ def fmt_time(moment: datetime | None, *, seconds: bool = False) -> str:
     if moment is None:
         return "-"
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+DISPLAY_DIGITS = 4  # significant digits of a number shown to a reader (stored values keep full precision)
+
+
+def display_number(value: Any) -> str:
+    """A number as a reader sees it: 0.7857142857142857 -> 0.7857, 1234567.0 -> 1,234,567; other values as text."""
+    if isinstance(value, bool) or value is None:
+        return "-" if value is None else str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 10**DISPLAY_DIGITS else f"{value:.{DISPLAY_DIGITS}g}"
+    return str(value)
+
+
+def rounded(value: Any) -> Any:
+    """The same structure with every float rounded to DISPLAY_DIGITS significant digits (for JSON shown to a reader)."""
+    if isinstance(value, float):
+        return float(f"{value:.{DISPLAY_DIGITS}g}")
+    if isinstance(value, Mapping):
+        return {key: rounded(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(item) for item in value]
+    return value
+
+
+def display_json(value: Any) -> str:
+    """Pretty JSON for a reader: floats rounded, keys sorted, one key per line."""
+    return json.dumps(rounded(value), indent=1, sort_keys=True, ensure_ascii=False)
 
 
 def short_hash(value: str, length: int = 12) -> Component:

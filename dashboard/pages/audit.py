@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -15,7 +14,16 @@ from dash.exceptions import PreventUpdate
 from flask import Response, request
 
 from dashboard import auth, data
-from dashboard.components.widgets import card, chain_status, error_alert, fmt_time, guarded, page_header, short_hash
+from dashboard.components.widgets import (
+    card,
+    chain_status,
+    display_json,
+    error_alert,
+    fmt_time,
+    guarded,
+    page_header,
+    short_hash,
+)
 from monitor.audit.schemas import AuditEventOut
 from monitor.auth.actors import Permission
 from monitor.errors import Invalid
@@ -168,12 +176,12 @@ def _change(event: AuditEventOut) -> Component:
     if event.before is not None:
         parts += [
             html.Div("before", className="small fw-semibold mt-1"),
-            html.Pre(json.dumps(event.before, indent=1, sort_keys=True), className="radmon-json"),
+            html.Pre(display_json(event.before), className="radmon-json"),
         ]
     if event.after is not None:
         parts += [
             html.Div("after", className="small fw-semibold mt-1"),
-            html.Pre(json.dumps(event.after, indent=1, sort_keys=True), className="radmon-json"),
+            html.Pre(display_json(event.after), className="radmon-json"),
         ]
     summary = (
         "before → after"

@@ -20,6 +20,7 @@ from dashboard.components.figures import (
     distribution_comparison,
     drift_heatmap,
     drift_ratio,
+    mark_version_switches,
     metric_timeline,
     status_timeline,
 )
@@ -63,11 +64,18 @@ def layout(model: str | None = None, version: str | None = None, days: str | Non
             top,
             _failures(view),
             _tiles(view),
-            _heatmap_card(view, size),
+            _heatmap_card(view, size, analysis.switch_marks(scope)),
             dcc.Loading(html.Div(_detail(actor, _worst_cell(view.drift_scores)), id="drift-detail"), type="dot"),
             dbc.Row(
                 [
-                    dbc.Col(card("Unified drift score", _unified(view, size), id="drift-unified-card"), xl=6),
+                    dbc.Col(
+                        card(
+                            "Unified drift score",
+                            _unified(view, size, analysis.switch_marks(scope)),
+                            id="drift-unified-card",
+                        ),
+                        xl=6,
+                    ),
                     dbc.Col(
                         card(
                             "Model output: score distribution", _score_distribution(actor, view), id="drift-score-card"
@@ -77,12 +85,16 @@ def layout(model: str | None = None, version: str | None = None, days: str | Non
                 ],
                 className="g-4",
             ),
-            card("Model output: positive-prediction rate", _positive_rate(view, size), id="drift-rate-card"),
+            card(
+                "Model output: positive-prediction rate",
+                _positive_rate(view, size, analysis.switch_marks(scope)),
+                id="drift-rate-card",
+            ),
         ]
     )
 
 
-def _heatmap_card(view: data.DriftView, size: int | None) -> Component:
+def _heatmap_card(view: data.DriftView, size: int | None, switches: list[dict[str, Any]]) -> Component:
     if not view.drift_scores:
         return card("Drift by feature and window", empty_state("No input-drift results in this period", "Output drift is shown below.",
                                                              id="drift-heatmap-empty"), id="drift-heatmap-card")  # fmt: skip
@@ -91,6 +103,7 @@ def _heatmap_card(view: data.DriftView, size: int | None) -> Component:
         title="Input drift per feature and window (drift score ÷ threshold)",
         subtitle=analysis.window_span({p.window_end for p in view.drift_scores}, size) + "; rows: most drifted first",
     )
+    mark_version_switches(figure, switches, days=list(figure.data[0].x))
     # The input-drift run behind each column, for the click-through (a run id is no secret: the
     # services authorize every read of it again).
     runs = {f"{p.window_end:%Y-%m-%d}": p.run_id for p in view.drift_scores}
@@ -137,7 +150,14 @@ def _failures(view: data.DriftView) -> Component | None:
 
 def _tiles(view: data.DriftView) -> Component:
     inputs, outputs = view.latest_input, view.latest_output
-    points = {(p.metric, p.feature): p for run in (inputs, outputs) if run is not None for p in run.metrics or []}
+    # The whole population's figures: a run also holds one point per segment for the same metric and feature.
+    points = {
+        (p.metric, p.feature): p
+        for run in (inputs, outputs)
+        if run is not None
+        for p in run.metrics or []
+        if p.segment is None
+    }
     tiles = [
         _window_tile(inputs or outputs),
         _drifted_tile(inputs),
@@ -170,7 +190,9 @@ def _window_tile(run: CheckRunOut | None) -> Component:
     if run is None:
         return stat_tile("Latest window", "-", id="drift-tile-window")
     rows = run.summary.get("rows")
-    hint = analysis.window_text(run) + (f", {rows:,} inferences" if rows is not None else "")
+    hint = (
+        analysis.window_text(run) + (f", {rows:,} inferences" if rows is not None else "") + f", version {run.version}"
+    )
     return stat_tile("Latest window", f"{run.window_end:%b %d}", hint=hint, id="drift-tile-window")
 
 
@@ -319,7 +341,7 @@ def _finding_text(point: MetricPointOut) -> str:
     return f"{point.value:.4g}"
 
 
-def _unified(view: data.DriftView, size: int | None) -> Component:
+def _unified(view: data.DriftView, size: int | None, switches: list[dict[str, Any]]) -> Component:
     if not view.unified:
         return empty_state(
             "No unified drift score yet",
@@ -335,6 +357,7 @@ def _unified(view: data.DriftView, size: int | None) -> Component:
         warn_at=(latest.details or {}).get("warn_at"),
         breach_at=latest.threshold,
     )
+    mark_version_switches(figure, switches)
     note = html.Div(
         "All inputs and outputs in one number: each one's distance from the reference, standardized against "
         "reference-period windows of the same size, then weighted (inputs one half, the score distribution and the "
@@ -364,7 +387,7 @@ def _score_distribution(actor: Any, view: data.DriftView) -> Component:
         x_title="Model score (0–1)",
         log_y=True,
     )
-    score = next((p for p in run.metrics or [] if p.metric == "drift_score"), None)
+    score = next((p for p in run.metrics or [] if p.metric == "drift_score" and p.segment is None), None)
     verdict = html.Div(
         [f"Score drift {_finding_text(score)} ", status_badge(score.status)] if score else [],
         className="small text-body-secondary",
@@ -372,7 +395,7 @@ def _score_distribution(actor: Any, view: data.DriftView) -> Component:
     return [dcc.Graph(id="drift-score-graph", figure=figure, config=GRAPH_CONFIG), verdict]
 
 
-def _positive_rate(view: data.DriftView, size: int | None) -> Component:
+def _positive_rate(view: data.DriftView, size: int | None, switches: list[dict[str, Any]]) -> Component:
     if not view.positive_rates:
         return empty_state(
             "No positive-rate figures yet",
@@ -389,6 +412,7 @@ def _positive_rate(view: data.DriftView, size: int | None) -> Component:
         subtitle=analysis.window_span({p.window_end for p in view.positive_rates}, size),
         y_title="Predicted positive (share)",
     )
+    mark_version_switches(figure, switches)
     return dcc.Graph(id="drift-rate-graph", figure=figure, config=GRAPH_CONFIG)
 
 

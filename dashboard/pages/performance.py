@@ -14,7 +14,7 @@ from dash.development.base_component import Component
 from dashboard import auth, data
 from dashboard.components import analysis
 from dashboard.components.analysis import GRAPH_CONFIG, as_dicts, status_badge
-from dashboard.components.figures import cusum_chart, metric_timeline, reliability_diagram
+from dashboard.components.figures import cusum_chart, mark_version_switches, metric_timeline, reliability_diagram
 from dashboard.components.widgets import card, empty_state, guarded, stat_tile
 from monitor.checks.catalog import metric_label
 from monitor.checks.schemas import MetricPointOut
@@ -55,15 +55,19 @@ def layout(
             top,
             _failure(view),
             _tiles(view, latest),
+            _estimate_caveat(view),
             card(
                 "Realized and estimated performance per window"
                 + (f", segment {view.segment}" if view.segment else ", whole population"),
                 [
                     dbc.Row(
-                        [dbc.Col(_timeline(view, metric, size), xl=6) for metric in data.PERFORMANCE_METRICS],
+                        [
+                            dbc.Col(_timeline(view, metric, size, analysis.switch_marks(scope)), xl=6)
+                            for metric in data.PERFORMANCE_METRICS
+                        ],
                         className="g-3",
                     ),
-                    _legend_note(),
+                    _legend_note(view),
                 ],
                 id="performance-timelines",
             ),
@@ -174,7 +178,7 @@ def _tiles(view: data.PerformanceView, latest: dict[str, MetricPointOut]) -> Com
         coverage_hint = f"segment {view.segment}" + (f", n {point.n:,}" if point and point.n is not None else "")
     tiles: list[tuple[str, Any, str, str]] = [
         ("Latest window", run.window_end.strftime("%b %d") if run else "-",
-         f"{analysis.window_text(run)}, {summary.get('inferences', 0):,} inferences" if run else "", "performance-tile-window"),
+         f"{analysis.window_text(run)}, {summary.get('inferences', 0):,} inferences, version {run.version}" if run else "", "performance-tile-window"),
         ("Label coverage", f"{coverage:.0%}" if coverage is not None else "no labels yet", coverage_hint if coverage is not None else "",
          "performance-tile-coverage"),
     ]  # fmt: skip
@@ -183,13 +187,28 @@ def _tiles(view: data.PerformanceView, latest: dict[str, MetricPointOut]) -> Com
         target = view.targets.get(metric)
         tiles.append((metric_label(metric), _figure_text(point, percent=metric != "auc"), _interval_hint(point, target),
                       f"performance-tile-{metric}"))  # fmt: skip
-    return dbc.Row(
-        [dbc.Col(stat_tile(label, value, hint=hint, id=tile_id), md=4, xl=2) for label, value, hint, tile_id in tiles],
-        className="g-3 mb-4",
+    population = "whole population" if view.segment is None else f"segment {view.segment}"
+    return html.Div(
+        [
+            html.Div(
+                f"Latest figures, {population}" + ("" if view.segment is None else " (pick another population above)"),
+                className="small text-uppercase fw-semibold text-body-secondary mb-2",
+                id="performance-tiles-population",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(stat_tile(label, value, hint=hint, id=tile_id), md=4, xl=2)
+                    for label, value, hint, tile_id in tiles
+                ],
+                className="g-3",
+            ),
+        ],
+        className="mb-4",
+        id="performance-tiles",
     )
 
 
-def _timeline(view: data.PerformanceView, metric: str, size: int | None) -> Component:
+def _timeline(view: data.PerformanceView, metric: str, size: int | None, switches: list[dict[str, Any]]) -> Component:
     realized = [p for p in view.realized if p.metric == metric]
     estimated = [p for p in view.estimated if p.metric == metric]
     label = metric_label(metric)
@@ -204,15 +223,76 @@ def _timeline(view: data.PerformanceView, metric: str, size: int | None) -> Comp
         y_title=f"{label} (0–1)",
         height=360,
     )
+    mark_version_switches(figure, switches)
     return dcc.Graph(id=f"performance-{metric}-graph", figure=figure, config=GRAPH_CONFIG)
 
 
-def _legend_note() -> Component:
+def _legend_note(view: data.PerformanceView) -> Component:
+    support = view.support
+    covered = (
+        f" In the latest window {support.value:.0%} of the studies"
+        + (f" of segment {view.segment}" if view.segment else "")
+        + " had inputs the reference covered ('estimate support')."
+        if support is not None and support.value is not None
+        else ""
+    )
     return html.Div(
-        "Realized: computed from the outcomes received so far (a window's figure firms up as late outcomes arrive). "
-        "Estimated: label-free, from the scores calibrated on the labelled reference; an early warning, shown beside the "
-        "realized figure once outcomes arrive. Red or amber markers: the window breached or missed its target.",
+        [
+            html.Div(
+                "Realized: computed from the outcomes received so far (a window's figure firms up as late outcomes "
+                "arrive). Red or amber markers: the window breached or missed its target."
+            ),
+            html.Div(
+                "Estimated: label-free, from the scores calibrated on the labelled reference, available before any "
+                "outcome. It follows changes in who is scanned, but it reads each score as the reference did: a change "
+                "in what a score means (a new scanner or reconstruction) is invisible to it. It is informative only "
+                "for studies whose inputs look like the reference's ('estimate support': the share of studies whose "
+                "scanner, protocol and patient values the reference covered; below 80% the estimate is extrapolating)."
+                + covered,
+                id="performance-estimate-note",
+            ),
+        ],
         className="small text-body-secondary mt-2",
+    )
+
+
+def _estimate_caveat(view: data.PerformanceView) -> Component | None:
+    """Where outcomes contradicted the estimate beyond both uncertainties in the latest reconciled
+    window, say that the estimate has stopped being informative for this population, and why."""
+    latest: dict[str, Any] = {}
+    for row in view.reconciliation:  # oldest first: the newest reconciled window of each metric wins
+        if row.status != "insufficient_data":
+            latest[row.metric.removesuffix("_estimate_error")] = row
+    contradicted = {metric: row for metric, row in latest.items() if row.status == "warn"}
+    if not contradicted:
+        return None
+    population = f"segment {view.segment}" if view.segment else "the whole population"
+    lines = []
+    for metric, row in contradicted.items():
+        details = row.details or {}
+        estimated, realized = details.get("estimated"), details.get("realized")
+        figures = (
+            f"estimated {estimated:.3f}, realized {realized:.3f} in the window to {row.window_end:%Y-%m-%d}"
+            if isinstance(estimated, float) and isinstance(realized, float)
+            else f"window to {row.window_end:%Y-%m-%d}"
+        )
+        lines.append(html.Li([html.Span(metric_label(metric), className="fw-medium"), f": {figures}"]))
+    return dbc.Alert(
+        [
+            html.Div(
+                f"The label-free estimate has stopped being informative for {population}.", className="fw-semibold"
+            ),
+            html.Ul(lines, className="mb-1"),
+            html.Div(
+                "The confirmed outcomes disagree with the estimate by more than both 95% intervals allow. The estimate "
+                "reads each score as the labelled reference did, so a change in what a score means (a new scanner or "
+                "reconstruction that makes bleeds look like negatives) is invisible to it. Judge this population by "
+                "its realized figures until the estimate agrees with them again."
+            ),
+        ],
+        color="warning",
+        className="small",
+        id="performance-estimate-caveat",
     )
 
 

@@ -61,7 +61,7 @@ def layout(
     return html.Div(
         [
             top,
-            _tiles(table, rows),
+            _tiles(table, rows, view.population),
             card(
                 "Segment by metric",
                 [
@@ -97,12 +97,15 @@ def layout(
 
 def _controls(view: data.SubgroupView, metric: str) -> Component:
     current = view.table["window_end"] if view.table else None
+    several = len({version for _, _, version in view.windows}) > 1
     options = [
         {
-            "label": f"window to {end:%Y-%m-%d}" + (f" · {breached} below target" if breached else ""),
+            "label": f"window to {end:%Y-%m-%d}"
+            + (f" · version {version}" if several else "")
+            + (f" · {breached} below target" if breached else ""),
             "value": end.isoformat(),
         }
-        for end, breached in view.windows
+        for end, breached, version in view.windows
     ]
     return html.Div(
         [
@@ -144,12 +147,28 @@ def _ranked(segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
     )
 
 
-def _tiles(table: dict[str, Any], rows: list[dict[str, Any]]) -> Component:
+def _population_tile(population: dict[str, Any], metric: str) -> tuple[str, Any, str, str]:
+    """The whole population's realized figure of the same window: what each segment is set against."""
+    label = metric_label(metric)
+    point = population.get(metric)
+    if point is None or point.value is None:
+        return (f"{label}, whole population", "-", "no realized figure for this window", "subgroups-tile-population")
+    interval = f"95% CI {point.ci_low:.3f}–{point.ci_high:.3f}, " if point.ci_low is not None else ""
+    return (
+        f"{label}, whole population",
+        [f"{point.value:.1%} ", status_badge(point.status)],
+        f"{interval}n {point.n:,}; the segments below are set against it" if point.n is not None else interval,
+        "subgroups-tile-population",
+    )
+
+
+def _tiles(table: dict[str, Any], rows: list[dict[str, Any]], population: dict[str, Any]) -> Component:
     count = {
         status: sum(1 for r in rows if r.get("status") == status)
         for status in ("breach", "warn", "ok", "insufficient_data")
     }
     tiles = [
+        _population_tile(population, "sensitivity"),
         ("Window", f"{table['window_end']:%b %d}", f"{table['window_start']:%Y-%m-%d} to {table['window_end']:%Y-%m-%d} (UTC)",
          "subgroups-tile-window"),
         ("Below target", count["breach"], "segments significantly below a target (FDR-controlled)", "subgroups-tile-breach"),

@@ -315,8 +315,10 @@ def _change_requests_card(actor: Actor, detail: data.ModelDetail, opening: Reque
             html.Div(
                 f"Every later change of the live version needs {required} signed "
                 f"approval{'s' if required != 1 else ''} from approvers other than the requester; "
-                "one rejection rejects. Each decision is an electronic signature: password, printed name, UTC time, meaning.",
+                "one rejection rejects. Each decision is an electronic signature: password, printed name, UTC time, meaning. "
+                "Who does what: qa and admin file a rollback or promotion; approvers (and admin) sign it.",
                 className="small text-body-secondary",
+                id="versions-cr-who",
             ),
             _request_button(actor, pending, _version_choices(detail)),
         ],
@@ -490,6 +492,11 @@ def sign_error(exc: MonitorError) -> Component:
     )
 
 
+def approvers_needed(missing: int) -> str:
+    """'1 more approver signs', '2 more approvers sign'."""
+    return f"{missing} more approver signs" if missing == 1 else f"{missing} more approvers sign"
+
+
 def signed_notice(change_request: ChangeRequestOut, decision: str) -> Component:
     if change_request.status == "executed":
         text = (
@@ -504,7 +511,7 @@ def signed_notice(change_request: ChangeRequestOut, decision: str) -> Component:
         missing = change_request.approvals_required - change_request.approvals
         text = (
             f"Your approval of change request #{change_request.id} is signed ({change_request.approvals} of "
-            f"{change_request.approvals_required}); it executes when {missing} more approver{'s' if missing != 1 else ''} sign."
+            f"{change_request.approvals_required}); it executes when {approvers_needed(missing)}."
         )
         color = "info"
     return dbc.Alert(text, color=color, dismissable=True, id="versions-signed-notice")

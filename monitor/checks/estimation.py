@@ -329,6 +329,37 @@ def _number(value: float) -> float | None:
 # Reconciliation with the realized figures
 
 
+# What the finding texts say (an alert and the performance page show them; decision 0421, 0235).
+SUPPORT_MEANING = (
+    "estimate support is the share of the window's studies whose inputs (scanner, protocol, patient) lie inside "
+    "what the labelled reference covered; the label-free estimate is informative for those studies only"
+)
+BLIND_SPOT = (
+    "the estimate reads each score as the reference did, so a change in what a score means (a new scanner or "
+    "reconstruction hiding bleeds: a concept shift) is invisible to it"
+)
+
+
+def uninformative_reason(metric: str, segment: str | None, estimated: float, realized: float | None) -> str:
+    """Why an estimate that labels contradicted has stopped being informative, in plain words."""
+    where = f"segment {segment}" if segment else "the whole population"
+    realized_text = "-" if realized is None else f"{realized:.3f}"
+    return (
+        f"the label-free {metric} estimate has stopped being informative for {where}: it said {estimated:.3f}, the "
+        f"confirmed outcomes give {realized_text}, further apart than both uncertainties allow; {BLIND_SPOT}. "
+        "Judge this segment by its realized figures until the estimate agrees with them again"
+    )
+
+
+def support_reason(share_outside: float, features: list[str]) -> str:
+    """Why a segment's estimate is not to be trusted before any label: its inputs leave the reference's."""
+    named = f" ({', '.join(features[:3])})" if features else ""
+    return (
+        f"{share_outside:.0%} of these studies have inputs the labelled reference never had{named}, so the label-free "
+        f"estimate extrapolates for them; {SUPPORT_MEANING}. Low support also means {BLIND_SPOT}"
+    )
+
+
 def reconcile(estimated: list[Figure], realized: list[Figure]) -> list[Figure]:
     """One `<metric>_estimate_error` figure per estimated figure whose realized counterpart is judged.
 
@@ -371,10 +402,7 @@ def reconcile(estimated: list[Figure], realized: list[Figure]) -> list[Figure]:
         details["z"] = float(z)
         outside = abs(z) > stats.Z95
         if outside:
-            details["reason"] = (
-                "the realized figure falls outside the estimate's uncertainty: the score no longer means what it "
-                "meant on the reference (concept shift), so label-free estimates for this model are unreliable"
-            )
+            details["reason"] = uninformative_reason(guess.metric, guess.segment, guess.value, truth.value)
         errors.append(
             Figure(
                 name, guess.segment, float(error), float(error - stats.Z95 * spread), float(error + stats.Z95 * spread),

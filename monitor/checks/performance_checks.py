@@ -700,10 +700,7 @@ def support_figures(
             if attributes:
                 details["attributes"] = list(attributes)
             if status == "breach":
-                details["reason"] = (
-                    f"{share_outside:.0%} of these inferences have inputs the reference never had; the label-free estimate "
-                    "extrapolates there and cannot see a change in what the score means (e.g. a new scanner hiding bleeds)"
-                )
+                details["reason"] = estimation.support_reason(share_outside, sorted(features_out))
             figures.append(
                 Figure("estimate_support", name, 1.0 - share_outside, None, None, int(total[i]), 1.0 - SUPPORT_BREACH,
                        "reference_range", status, estimated=True, details=details)
