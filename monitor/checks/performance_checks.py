@@ -4,7 +4,7 @@ Data access is set-based and column-projected: the window's inferences (score, p
 the segment attributes only) come through checks.windows.read_columns one UTC day at a time
 (COPY on PostgreSQL), and their labels through ingest's effective_outcomes_query (the latest,
 non-superseded outcome per inference), joined in numpy on the inference's primary key. The rows
-of the CUSUM lookback (CUSUM_LOOKBACK_DAYS before window_end) are read once and shared by the
+of the lookback (LOOKBACK_DAYS before window_end) are read once and shared by the
 kinds run for the same version and window.
 
 Metric names written (metric_points.metric):
@@ -13,6 +13,8 @@ Metric names written (metric_points.metric):
   sensitivity_cusum, specificity_cusum (daily lower CUSUM over the lookback; value: today's
   statistic; warn when the chart crossed h on any day of the lookback: an alarm stands until
   the days that raised it leave the lookback, as AIM-CU stops at the first signal);
+  sensitivity_sequential, specificity_sequential (checks.sequential: the GLR over the version's last
+  LOOKBACK_DAYS against the target; breach with details.onset, the estimated change point);
   <metric>_estimate_error for sensitivity, specificity, ppv, npv, auc once the window has both an
   estimate and enough labels (checks.estimation.reconcile).
 - estimated_performance: sensitivity, specificity, ppv, npv, auc with estimated=True, overall and
