@@ -546,6 +546,15 @@ def scenario(name: str, seeds: range) -> None:
               f"{shares}; " + ",".join("-" if not np.isfinite(x) else str(int(x)) for x in v))  # fmt: skip
 
 
+def _unit_glr(x: np.ndarray, window: int = sequential.WINDOW) -> np.ndarray:
+    """G_t of N(0, 1) days with a known mean: what sequential.glr computes, without its (T, WINDOW) arrays."""
+    cumulative = np.concatenate([[0.0], np.cumsum(x)])
+    g = np.full(len(x), -np.inf)
+    for m in range(1, window + 1):
+        np.maximum(g[m - 1 :], (cumulative[m:] - cumulative[:-m]) / np.sqrt(m), out=g[m - 1 :])
+    return g
+
+
 def calibrate(days: float, seed: int) -> None:
     """Run lengths of the GLR from a fresh start on N(0, 1) days at several thresholds."""
     rng = np.random.default_rng(seed)
@@ -553,22 +562,19 @@ def calibrate(days: float, seed: int) -> None:
     for c in (2.6, 3.0, 3.4, 3.8, 4.2, 4.6):
         fitted = sequential.arl0_of(c, sided="upper")
         lengths: list[int] = []
-        total = 0
+        total, x = 0, np.zeros(0)
         while total < days:
-            length = int(min(max(6 * fitted, 2000), 3_000_000))
-            x = rng.standard_normal(length)
-            hit = sequential.glr({"sums": x, "totals": np.ones(length)}, _unit, sided="upper").first_above(c)
-            if hit is None:
-                continue  # a censored path: rare at 6x the ARL; dropped (slightly optimistic)
-            lengths.append(hit + 1)
-            total += hit + 1
+            if len(x) < 8 * fitted:
+                x = np.concatenate([x, rng.standard_normal(int(max(8 * fitted, 4000)))])
+            above = np.flatnonzero(_unit_glr(x) > c)
+            if not len(above):
+                continue  # the path grows until it signals
+            lengths.append(int(above[0]) + 1)
+            total += int(above[0]) + 1
+            x = x[above[0] + 1 :]  # a fresh start: the next run begins after the signal
         values = np.array(lengths)
         se = values.std() / np.sqrt(len(values))
         print(f"{c:.1f} {len(values):7d} {values.mean():9.0f} ({se:5.0f}) {fitted:11.0f}", flush=True)
-
-
-def _unit(sums: dict[str, np.ndarray]) -> np.ndarray:
-    return sums["sums"] / np.sqrt(sums["totals"])
 
 
 def main() -> None:
