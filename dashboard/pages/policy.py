@@ -242,6 +242,10 @@ def _threshold_facts(policy: PolicyOut) -> list[tuple[str, Any]]:
         ("FDR q (subgroups)", html.Span(f"{policy.fdr_q:g}", className="font-monospace")),
         ("Min positives", policy.min_positives),
         ("Min negatives", policy.min_negatives),
+        (
+            "False-alarm budget",
+            f"{policy.false_criticals_per_year:g} critical / year, {policy.false_warnings_per_month:g} warning / month",
+        ),
     ]
 
 

@@ -72,7 +72,12 @@ def threshold_for_arl(k: float, arl0: float = DEFAULT_ARL0, *, sided: str = "low
     if arl0 <= 1:
         raise ValueError(f"the in-control ARL must exceed 1; got {arl0}")
     target = np.log(arl0)
-    return float(optimize.brentq(lambda h: np.log(arl(k, h, 0.0, sided=sided)) - target, 1e-3, 20.0, xtol=1e-10))
+    high = 1.0
+    while arl(k, high, 0.0, sided=sided) < arl0:  # bracket: past ARLs of ~1e15 the solve loses precision
+        high *= 1.5
+        if high > 60:
+            raise ValueError(f"no threshold below 60 gives an in-control ARL of {arl0} at k={k}")
+    return float(optimize.brentq(lambda h: np.log(arl(k, h, 0.0, sided=sided)) - target, 1e-3, high, xtol=1e-10))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Data access is set-based and column-projected: the window's inferences (score, p
 the segment attributes only) come through checks.windows.read_columns one UTC day at a time
 (COPY on PostgreSQL), and their labels through ingest's effective_outcomes_query (the latest,
 non-superseded outcome per inference), joined in numpy on the inference's primary key. The rows
-of the CUSUM lookback (CUSUM_LOOKBACK_DAYS before window_end) are read once and shared by the
+of the lookback (LOOKBACK_DAYS before window_end) are read once and shared by the
 kinds run for the same version and window.
 
 Metric names written (metric_points.metric):
@@ -13,6 +13,8 @@ Metric names written (metric_points.metric):
   sensitivity_cusum, specificity_cusum (daily lower CUSUM over the lookback; value: today's
   statistic; warn when the chart crossed h on any day of the lookback: an alarm stands until
   the days that raised it leave the lookback, as AIM-CU stops at the first signal);
+  sensitivity_sequential, specificity_sequential (checks.sequential: the GLR over the version's last
+  LOOKBACK_DAYS against the target; breach with details.onset, the estimated change point);
   <metric>_estimate_error for sensitivity, specificity, ppv, npv, auc once the window has both an
   estimate and enough labels (checks.estimation.reconcile).
 - estimated_performance: sensitivity, specificity, ppv, npv, auc with estimated=True, overall and
@@ -35,7 +37,7 @@ import pyarrow.csv as pacsv
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from monitor.checks import cusum, estimation, performance
+from monitor.checks import cusum, estimation, performance, sequential
 from monitor.checks.catalog import LABELLED_KINDS, PERFORMANCE_METRICS
 from monitor.checks.kinds import Finding, KindContext, KindResult, register
 from monitor.checks.models import CheckRun, MetricPoint
@@ -49,6 +51,7 @@ from monitor.reference.service import MissingReference
 from monitor.registry.models import ModelVersion
 
 CUSUM_LOOKBACK_DAYS = 28
+LOOKBACK_DAYS = max(CUSUM_LOOKBACK_DAYS, sequential.WINDOW)  # rows read: the sequential detector's change points
 CUSUM_METRICS = {"sensitivity": ("tp", "positives"), "specificity": ("tn", "negatives")}
 SUPPORT_BREACH = 0.2  # share of a segment's rows outside the reference's inputs
 SUPPORT_MIN_ROWS = 30
@@ -218,6 +221,7 @@ class WindowData:
     lookback: Rows  # CUSUM_LOOKBACK_DAYS (or the window, if longer) up to window_end
     window: Rows
     first_day: int  # ordinal of the lookback's first day
+    cusum_first_day: int = 0  # ordinal of the CUSUM chart's first day (CUSUM_LOOKBACK_DAYS, or the window)
 
 
 def window_data(context: KindContext, *, with_features: bool = False) -> WindowData:
@@ -228,7 +232,7 @@ def window_data(context: KindContext, *, with_features: bool = False) -> WindowD
         if flag in cache:
             return cache[flag]
     policy, window = context.policy, context.window
-    start = min(window.start, window.end - timedelta(days=CUSUM_LOOKBACK_DAYS))
+    start = min(window.start, window.end - timedelta(days=LOOKBACK_DAYS))
     specs = _specs(policy.segments, policy.features if with_features else [])
     lookback = read_rows(
         context.session,
@@ -238,9 +242,11 @@ def window_data(context: KindContext, *, with_features: bool = False) -> WindowD
         specs=specs,
     )
     inside = _inside_window(context, lookback)
+    chart_start = min(window.start, window.end - timedelta(days=CUSUM_LOOKBACK_DAYS))
     data = WindowData(
-        lookback=lookback, window=lookback.take(inside), first_day=start.astimezone(UTC).date().toordinal()
-    )
+        lookback=lookback, window=lookback.take(inside), first_day=start.astimezone(UTC).date().toordinal(),
+        cusum_first_day=chart_start.astimezone(UTC).date().toordinal(),
+    )  # fmt: skip
     cache[with_features] = data
     return data
 
@@ -323,7 +329,7 @@ def _tally(figures: list[Figure]) -> dict[str, int]:
 
 
 def _run_status(rows: Rows, figures: list[Figure]) -> str:
-    judged = [f for f in figures if f.metric != "label_coverage" and not f.metric.endswith("_cusum")]
+    judged = [f for f in figures if f.metric != "label_coverage" and not f.metric.endswith(("_cusum", "_sequential"))]
     if not len(rows) or all(f.status == "insufficient_data" for f in judged):
         return "insufficient_data"
     return "completed"
@@ -400,13 +406,20 @@ def cusum_figures(
     overall_reference: dict[str, np.ndarray] | None,
     targets: dict[str, float],
     limits: Limits,
+    budget: sequential.Budget,
+    series: int,
 ) -> list[Figure]:
-    """The daily lower CUSUM of sensitivity and specificity for each group, over the lookback."""
+    """The sequential verdict (checks.sequential) over the lookback and the daily lower CUSUM of
+    sensitivity and specificity over its last CUSUM_LOOKBACK_DAYS, for each group."""
     days = int(data.lookback.day.max() - data.first_day + 1) if len(data.lookback) else 1
-    days = max(days, CUSUM_LOOKBACK_DAYS)
+    days = max(days, LOOKBACK_DAYS)
     counts = _daily_counts(data.lookback, codes, len(names), data.first_day, days)
+    figures = sequential.performance_figures(
+        counts, names, first_day=data.first_day, targets=targets, budget=budget, series=series
+    )
+    skipped = max(data.cusum_first_day - data.first_day, 0)
+    days, first_day, counts = days - skipped, data.first_day + skipped, {k: v[:, skipped:] for k, v in counts.items()}
     design = cusum.design()
-    figures = []
     for metric, (success, total) in CUSUM_METRICS.items():
         for i, name in enumerate(names):
             group_reference = None if reference is None else (int(reference[success][i]), int(reference[total][i]))
@@ -443,9 +456,9 @@ def cusum_figures(
                         "max": float(chart.statistic.max()) if len(chart.statistic) else 0.0,
                         "k": design.k, "h": design.h, "arl0_days": design.arl0, "shift_sd": design.shift, "arl1_days": design.arl1,
                         "mu0": mu0, "mu0_source": source, "lookback_days": days,
-                        "first_signal": None if not len(signals) else date.fromordinal(int(signals[0]) + data.first_day).isoformat(),
+                        "first_signal": None if not len(signals) else date.fromordinal(int(signals[0]) + first_day).isoformat(),
                         # The chart, as parallel arrays (days with cases only): day, daily score z, statistic s.
-                        "days": [date.fromordinal(int(d) + data.first_day).isoformat() for d in chart.days],
+                        "days": [date.fromordinal(int(d) + first_day).isoformat() for d in chart.days],
                         "z": np.round(chart.z, 4).tolist(),
                         "s": np.round(chart.statistic, 4).tolist(),
                     },
@@ -498,9 +511,11 @@ def performance_kind(context: KindContext) -> KindResult:
     overall_reference = _reference_counts(
         reference, None if reference is None else np.zeros(len(reference), dtype=np.int64), 1
     )
+    segments = sum(len(part.names) for part in _partitions(context.policy, data.lookback))
     figures += cusum_figures(
         data, [None], np.zeros(len(data.lookback), dtype=np.int64), reference=overall_reference,
         overall_reference=overall_reference, targets=targets, limits=limits,
+        budget=sequential.budget_for(context.policy), series=sequential.critical_series(targets, segments),
     )  # fmt: skip
     errors = _reconciliation(context, figures, overall=True)
     figures += errors
@@ -559,7 +574,9 @@ def _segment_cusums(context: KindContext, data: WindowData, targets: dict[str, f
         reference, None if reference is None else np.zeros(len(reference), dtype=np.int64), 1
     )
     figures = []
-    for part in _partitions(policy, data.lookback):
+    parts = _partitions(policy, data.lookback)
+    series = sequential.critical_series(targets, sum(len(part.names) for part in parts))
+    for part in parts:
         keep = [i for i, name in enumerate(part.names) if name in window_names]
         reference_codes = _codes_by_name(reference, part) if reference is not None else None
         by_reference = (
@@ -573,6 +590,8 @@ def _segment_cusums(context: KindContext, data: WindowData, targets: dict[str, f
             overall_reference=overall_reference,
             targets=targets,
             limits=limits,
+            budget=sequential.budget_for(policy),
+            series=series,
         )
         wanted = {part.names[i] for i in keep}
         figures += [f for f in part_figures if f.segment in wanted]

@@ -72,6 +72,17 @@ class MonitoringPolicy(BaseModel):
     label_horizon_days: int = Field(
         default=60, ge=0, le=730, description="recompute windows this recent as labels arrive"
     )
+    # The sequential detectors' false-alarm budget (docs/decisions/0503): split across all the model's
+    # series (metrics x segments x kinds), so adding segments raises thresholds instead of alarms.
+    false_criticals_per_year: float = Field(
+        default=1.0,
+        gt=0,
+        le=365,
+        description="false critical alarms the model may raise per year while nothing changed",
+    )
+    false_warnings_per_month: float = Field(
+        default=1.0, gt=0, le=31, description="false warnings the model may raise per month while nothing changed"
+    )
     baseline: BaselinePeriod | None = None
     approvals_required: int = Field(default=2, ge=1, le=10)
     change_request_ttl_hours: int = Field(default=72, ge=1, le=24 * 90)

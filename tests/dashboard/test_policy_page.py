@@ -82,6 +82,7 @@ def test_the_page_shows_features_segments_thresholds_recipients_and_approvals(
         "7 days (trailing)",
         "ai-committee@hospital.example",
         "Last saved",
+        "1 critical / year, 1 warning / month",  # the sequential detectors' budget (decision 0503)
     ):
         assert shown in page, shown
     assert find(page, "policy-approvals-required")["children"] == "3"

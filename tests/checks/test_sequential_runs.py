@@ -1,0 +1,48 @@
+"""The sequential verdict on the real path: daily runs of the subgroups kind read the version's last
+56 days, and a persisting sensitivity drop becomes a critical breach with its estimated onset."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.alerts.models import Alert
+from monitor.auth.actors import SYSTEM
+from monitor.checks import service
+from monitor.simulate import Simulation
+from tests.checks.test_performance_runs import day, load, points
+
+ONSET, DAYS = 14, 49
+
+
+def test_a_persisting_drop_at_one_site_is_a_critical_sequential_breach_dated_from_its_onset(session: Session) -> None:
+    simulation = Simulation(days=DAYS, per_day=300, seed=5, scenarios=f"scanner_change:site=north,onset={ONSET}")
+    load(session, simulation, window_days=7)
+    run = service.run_checks(
+        session=session, actor=SYSTEM, model_name="ich-ct", kinds=["subgroups"], window_end=day(simulation, DAYS)
+    )[0]
+    table = points(session, run)
+
+    north = table[("sensitivity_sequential", "site=north")]
+    details = north.details or {}
+    assert north.status == "breach", details
+    assert north.method == "glr" and north.threshold is not None
+    sequential = details["sequential"]
+    assert details["signalled_on"] is not None and sequential["threshold"] == north.threshold
+    assert sequential["z"] < -north.threshold  # the window that crossed lies below the target
+    assert sequential["series"] >= 2 * 10  # the budget is split over every segment's series
+    onset = date.fromisoformat(details["onset"])
+    assert abs((onset - day(simulation, ONSET).date()).days) <= 7
+    for other in ("site=south", "site=east", "site=west"):
+        assert table[("sensitivity_sequential", other)].status == "ok"
+        assert table[("specificity_sequential", other)].status == "ok"
+    # The fixed-window figure stays the one shown beside it; the CUSUM keeps its 28-day chart.
+    assert table[("sensitivity", "site=north")].ci_high is not None
+    assert len((table[("sensitivity_cusum", "site=north")].details or {})["days"]) <= 28
+
+    alert = session.execute(
+        select(Alert).where(Alert.metric == "sensitivity_sequential", Alert.segment == "site=north")
+    ).scalar_one()
+    assert alert.severity == "critical"
