@@ -6,7 +6,7 @@ audit_verifications.mac is an HMAC over the checkpoint, so one forged in the dat
 Adding nullable columns rewrites no row, so the append-only triggers are not involved.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-07
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
