@@ -9,6 +9,7 @@ checks, alerts) are typer sub-apps added with `app.add_typer` like the ones belo
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime

@@ -395,7 +395,7 @@ def enqueue_audit_anchor(
             address
             for model in session.execute(select(Model).order_by(Model.id)).scalars()
             for address in recipients_for(
-                model=model, policy=checks_service.policy_for(session=session, model_id=model.id)
+                model=model, policy=policy_for(session=session, model_id=model.id)
             )
         }
     )
