@@ -394,9 +394,7 @@ def enqueue_audit_anchor(
         {
             address
             for model in session.execute(select(Model).order_by(Model.id)).scalars()
-            for address in recipients_for(
-                model=model, policy=policy_for(session=session, model_id=model.id)
-            )
+            for address in recipients_for(model=model, policy=policy_for(session=session, model_id=model.id))
         }
     )
     key = f"audit-anchor-{anchor.get('seq', 0)}-{uuid.uuid4().hex[:8]}"
