@@ -132,16 +132,11 @@ def test_decision_reports_statistic_threshold_and_onset() -> None:
     assert not quiet.signalled and quiet.onset is None and quiet.statistic == pytest.approx(path.statistic[-1])
 
 
-def test_late_labels_recompute_the_day_from_its_totals() -> None:
-    # Day 2's labels arrive in two batches: the detector reads the day's stored totals, so the
-    # statistic after the second batch is the one of the final totals, whatever came before.
-    first = {"successes": np.array([7.0, 8, 3]), "totals": np.array([8.0, 8, 4])}
-    final = {"successes": np.array([7.0, 8, 5]), "totals": np.array([8.0, 8, 9])}
-    z_of = sequential.proportion_vs_target(0.9)
-    sequential.glr(first, z_of)
-    assert np.allclose(sequential.glr(final, z_of).statistic, sequential.glr(dict(final), z_of).statistic)
-    single = sequential.window_sums(final)
-    assert single["totals"][2, 0] == 9 and single["totals"][2, 2] == 25  # day 2 alone; days 0-2
+def test_window_sums_pool_each_window_and_the_days_before_it() -> None:
+    sums = sequential.window_sums({"totals": np.array([8.0, 8, 9, 7])}, window=3)
+    assert sums["totals"][2, 0] == 9 and sums["totals"][2, 2] == 25  # day 2 alone; days 0-2
+    assert np.isnan(sums["totals"][1, 2])  # no day before day 0
+    assert sums["prior_totals"][3, 0] == 25 and sums["prior_totals"][3, 1] == 16
 
 
 # ------------------------------------------------------------------------------------------------

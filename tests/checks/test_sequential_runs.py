@@ -12,7 +12,7 @@ from monitor.alerts.models import Alert
 from monitor.auth.actors import SYSTEM
 from monitor.checks import service
 from monitor.simulate import Simulation
-from tests.checks.test_performance_runs import day, load, points
+from tests.checks.test_performance_runs import day, load, points, post_outcomes
 
 ONSET, DAYS = 14, 49
 
@@ -46,3 +46,24 @@ def test_a_persisting_drop_at_one_site_is_a_critical_sequential_breach_dated_fro
         select(Alert).where(Alert.metric == "sensitivity_sequential", Alert.segment == "site=north")
     ).scalar_one()
     assert alert.severity == "critical"
+
+
+def test_late_labels_replace_a_days_totals_instead_of_adding_to_them(session: Session) -> None:
+    simulation = Simulation(days=12, per_day=150, seed=8)
+    end = day(simulation, 12)
+    load(session, simulation, outcomes_as_of=day(simulation, 6), window_days=7)
+
+    def sequential_cases() -> int:
+        run = service.run_checks(
+            session=session, actor=SYSTEM, model_name="ich-ct", kinds=["performance"], window_end=end
+        )[0]
+        point = points(session, run)[("sensitivity_sequential", None)]
+        return int(point.n or 0)
+
+    early = sequential_cases()
+    everything = simulation.outcomes()
+    post_outcomes(session, everything)  # the early outcomes again (duplicates) plus the late ones
+    truth = simulation.truth()
+    positives = sum(truth[r["inference_id"]] for r in everything)  # every study of the run lies in the lookback
+    assert early < positives
+    assert sequential_cases() == positives
