@@ -416,3 +416,35 @@ def test_an_unwritable_anchor_file_is_one_line_naming_the_variable(
     result = runner.invoke(cli_app, ["audit", "anchor"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "cannot append to the anchor file" in result.stderr and "RADMON_AUDIT_ANCHOR_FILE" in result.stderr
+
+
+def test_the_anchor_email_leaves_through_the_outbox(
+    fresh_database: Database, tmp_path: Path, anchor_file: Path
+) -> None:
+    from monitor.alerts import jobs as alerts_jobs
+
+    _seed_with_recipients(fresh_database, "qa@hospital.example")
+    settings = job_settings(fresh_database, tmp_path)
+    anchored = jobs.anchor_head(database=fresh_database, settings=settings)
+    report = alerts_jobs.deliver_due(database=fresh_database, settings=settings)
+
+    assert report.sent == 1 and len(report.files) == 1
+    message = Path(report.files[0]).read_text()
+    assert "Subject: [radmon] audit trail anchor: event 6" in message and anchored.hash in message
+
+
+def test_the_audit_page_check_finds_a_deleted_newest_event_against_the_anchor(
+    fresh_database: Database, tmp_path: Path, anchor_file: Path
+) -> None:
+    """The dashboard's incremental check, with nothing new to rehash, still compares the anchors."""
+    _seed(fresh_database)
+    with fresh_database.transaction() as session:
+        verification.verify_full(session=session, actor=VIEWER)  # checkpoint through event 5
+        make_model(session, name="ptx-cxr")  # event 6
+    jobs.anchor_head(database=fresh_database, settings=job_settings(fresh_database, tmp_path))
+    _drop_delete_guard(fresh_database)
+    with fresh_database.engine.begin() as connection:
+        connection.execute(text("DELETE FROM audit_events WHERE seq = 6"))
+    with fresh_database.transaction() as session:
+        check = verification.verify_since_checkpoint(session=session, actor=VIEWER)
+    assert not check.ok and check.first_broken_seq == 6 and "events 6 to 6 were deleted" in (check.problem or "")
