@@ -22,7 +22,8 @@ from monitor.audit import jobs
 from monitor.audit import service as audit_service
 from monitor.audit.models import AuditEvent
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service as checks_service
+from monitor.checks import flows as checks_flows
+from monitor.checks import policy as checks_policy
 from monitor.checks.models import CheckRun
 from monitor.checks.schemas import MonitoringPolicy
 from monitor.cli import app as cli_app
@@ -86,7 +87,7 @@ def _seed(owner: Database) -> dict[str, str]:
     with owner.transaction() as session:
         make_model(session)
         make_version(session, activate=True)
-        checks_service.put_policy(
+        checks_policy.put_policy(
             session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
         )
         reference_service.upload_records(
@@ -139,7 +140,7 @@ def test_radmon_works_under_the_app_role(owner: Database, app_database: Database
             answer = client.post("/api/v1/inferences", json={"records": batch}, headers=auth(keys["ingest"]))
             assert answer.status_code < 300, answer.text
             with app_database.transaction() as session:
-                runs = checks_service.run_checks(
+                runs = checks_flows.run_checks(
                     session=session, actor=SYSTEM, model_name="ich-ct", kinds=["output_drift"], window_end=now
                 )
             verified = client.get("/api/v1/audit/verify", headers=auth(keys["viewer"])).json()

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from monitor.alerts.models import Alert
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service
+from monitor.checks import flows
 from monitor.simulate import Simulation
 from tests.checks.test_performance_runs import day, load, points, post_outcomes
 
@@ -20,7 +20,7 @@ ONSET, DAYS = 14, 49
 def test_a_persisting_drop_at_one_site_is_a_critical_sequential_breach_dated_from_its_onset(session: Session) -> None:
     simulation = Simulation(days=DAYS, per_day=300, seed=5, scenarios=f"scanner_change:site=north,onset={ONSET}")
     load(session, simulation, window_days=7)
-    run = service.run_checks(
+    run = flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["subgroups"], window_end=day(simulation, DAYS)
     )[0]
     table = points(session, run)
@@ -54,7 +54,7 @@ def test_late_labels_replace_a_days_totals_instead_of_adding_to_them(session: Se
     load(session, simulation, outcomes_as_of=day(simulation, 6), window_days=7)
 
     def sequential_cases() -> int:
-        run = service.run_checks(
+        run = flows.run_checks(
             session=session, actor=SYSTEM, model_name="ich-ct", kinds=["performance"], window_end=end
         )[0]
         point = points(session, run)[("sensitivity_sequential", None)]

@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service as checks_service
+from monitor.checks import flows as checks_flows
+from monitor.checks import reads as checks_reads
 from monitor.checks.schemas import CheckRunOut
 from tests.dashboard import test_analytics_pages as seeded
 from tests.dashboard.callbacks import find, text_of
@@ -23,7 +24,7 @@ monitored = seeded.monitored  # half of north's bleeds scored 0.2 in the second 
 def reconciled(session: Session, monitored: Monitored) -> CheckRunOut:
     """The labelled kinds of the last window run again, as they are when late outcomes arrive: now
     that the window's estimate exists, each figure is set against it. The new subgroups run."""
-    runs = checks_service.run_checks(
+    runs = checks_flows.run_checks(
         session=session,
         actor=SYSTEM,
         model_name="ich-ct",
@@ -31,7 +32,7 @@ def reconciled(session: Session, monitored: Monitored) -> CheckRunOut:
         window_end=monitored.last_end,
     )
     subgroups = next(run for run in runs if run.kind == "subgroups")
-    return checks_service.get_run(session=session, actor=SYSTEM, run_id=subgroups.id)
+    return checks_reads.get_run(session=session, actor=SYSTEM, run_id=subgroups.id)
 
 
 def test_a_contradicted_estimate_is_declared_uninformative_for_its_segment_with_the_reason(
