@@ -39,7 +39,7 @@ with db.transaction() as s:
             ],
         )
 try:
-    from monitor.audit import jobs
+    from monitor.alerts import audit_anchor as jobs
 
     t = time.perf_counter()
     r = jobs.anchor_head(database=db)

@@ -452,7 +452,7 @@ def audit_verify() -> None:
 @reports_errors
 def audit_anchor() -> None:
     """Verify the chain, then append its head to the anchor file and send it to the alert recipients/webhook."""
-    from monitor.audit import jobs as audit_jobs
+    from monitor.alerts import audit_anchor as audit_jobs
 
     with opened(settings()) as database:
         require_schema_at_head(database)

@@ -65,7 +65,11 @@ HOUSEKEEPING = (
 )
 
 # The audit chain's head verified and anchored outside the database once a day (decision 0205).
-AUDIT_ANCHOR_JOB = ("audit:anchor", "monitor.audit.jobs:anchor_head", CronTrigger(hour=2, minute=15, timezone=UTC))
+AUDIT_ANCHOR_JOB = (
+    "audit:anchor",
+    "monitor.alerts.audit_anchor:anchor_head",
+    CronTrigger(hour=2, minute=15, timezone=UTC),
+)
 
 _current: BaseScheduler | None = None
 

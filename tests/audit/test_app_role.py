@@ -18,7 +18,7 @@ from sqlalchemy import make_url, select, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
-from monitor.audit import jobs
+from monitor.alerts import audit_anchor as jobs
 from monitor.audit import service as audit_service
 from monitor.audit.models import AuditEvent
 from monitor.auth.actors import SYSTEM

@@ -15,8 +15,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
+from monitor.alerts import audit_anchor as jobs
 from monitor.alerts.models import Notification
-from monitor.audit import anchors, jobs, verification
+from monitor.audit import anchors, verification
 from monitor.audit import service as audit_service
 from monitor.audit.models import AuditEvent, AuditVerification
 from monitor.auth.actors import SYSTEM
@@ -281,7 +282,7 @@ def test_the_anchor_job_is_scheduled_daily_on_a_fixed_clock() -> None:
     from monitor import scheduler
 
     job_id, function, trigger = scheduler.AUDIT_ANCHOR_JOB
-    assert (job_id, function) == ("audit:anchor", "monitor.audit.jobs:anchor_head")
+    assert (job_id, function) == ("audit:anchor", "monitor.alerts.audit_anchor:anchor_head")
     assert str(trigger) == "cron[hour='2', minute='15']"
 
 

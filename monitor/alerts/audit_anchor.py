@@ -1,4 +1,6 @@
-"""Scheduled audit work: verify the whole chain daily and anchor its head outside the database."""
+"""Scheduled audit anchoring: verify the whole chain daily and publish its head outside the database
+(the anchor file, the alert recipients and the webhook). It lives with the alerts because it sends
+through their outbox; the audit domain below it knows nothing of alerts."""
 
 from __future__ import annotations
 
