@@ -301,21 +301,6 @@ def _version_ids(session: Session, model_name: str, version: str) -> tuple[int, 
     return int(found[0]), int(found[1])
 
 
-SERIES_FIELDS = (
-    "metric",
-    "feature",
-    "segment",
-    "value",
-    "ci_low",
-    "ci_high",
-    "n",
-    "threshold",
-    "method",
-    "status",
-    "estimated",
-)
-
-
 class SeriesRow(NamedTuple):
     """One metric point of a plotted series: SeriesPointOut's fields as a plain row (a chart
     draws thousands; validating a pydantic model per point cost more than the query)."""
@@ -340,6 +325,10 @@ class SeriesRow(NamedTuple):
     def model_dump(self) -> dict[str, Any]:
         """The row as the mapping figure functions take (the name matches the pydantic values')."""
         return self._asdict()
+
+
+# The metric-point columns a series row reads (between the run's identity and `details`).
+SERIES_FIELDS = SeriesRow._fields[4:-1]
 
 
 def series_rows(

@@ -4,6 +4,7 @@ adverse-event email and the dashboard through them alone."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +25,8 @@ from monitor.checks import policy as checks_policy
 from monitor.checks.catalog import KIND_SPECS, KINDS, METRICS, KindSpec, MetricSpec
 from monitor.checks.kinds import Finding, KindContext, KindResult, window_end_default
 from monitor.checks.models import MetricPoint
-from monitor.checks.schemas import MonitoringPolicy
+from monitor.checks.reads import SERIES_FIELDS, SeriesRow
+from monitor.checks.schemas import MetricPointOut, MonitoringPolicy, SeriesPointOut
 from monitor.db import utcnow
 from monitor.ingest.models import Inference
 from monitor.simulate import Simulation
@@ -83,6 +85,18 @@ def test_every_metric_a_run_stores_has_an_entry(session: Session) -> None:
     stored = set(session.execute(select(MetricPoint.metric).distinct()).scalars())
     assert {"sensitivity", "drift_score", "label_coverage", "positive_rate"} <= stored
     assert stored <= set(METRICS), stored - set(METRICS)
+
+
+def test_the_metric_point_shapes_stay_in_step() -> None:
+    """The table, the runner's Finding, the API's points, the charts' rows and alerting's Finding
+    name the same fields the same way (decision 0203 keeps the shapes, not their vocabulary)."""
+    stored = set(MetricPoint.__table__.columns.keys())
+    point = set(MetricPointOut.model_fields)
+    assert {f.name for f in dataclasses.fields(Finding)} <= stored
+    assert point <= stored
+    assert set(SeriesRow._fields) == set(SeriesPointOut.model_fields)
+    assert set(SERIES_FIELDS) == point - {"details"}
+    assert {f.name for f in dataclasses.fields(AlertFinding)} - {"model", "version"} <= stored
 
 
 # ---------------------------------------------------------------------------------------------
