@@ -11,7 +11,7 @@ from a2wsgi import WSGIMiddleware
 from dash import Dash, html
 from dash.development.base_component import Component
 from fastapi import FastAPI
-from flask import Flask, has_request_context
+from flask import Flask, Response, has_request_context
 
 from dashboard import auth
 from dashboard.components.widgets import navbar
@@ -50,6 +50,7 @@ def create_dashboard(*, settings: Settings) -> Dash:
     auth.install(server, settings=settings)
     app.layout = shell
     _register_page_callbacks(app)
+    _install_content_security_policy(app)
     return app
 
 
@@ -79,3 +80,41 @@ def mount_dashboard(app: FastAPI, *, settings: Settings) -> None:
     dashboard = create_dashboard(settings=settings)
     # Starlette's own WSGIMiddleware is deprecated in Starlette 1.x; a2wsgi is its named successor.
     app.mount(MOUNT_PATH, WSGIMiddleware(dashboard.server), name="dashboard")  # type: ignore[arg-type]
+
+
+def content_security_policy(script_hashes: list[str]) -> str:
+    """The dashboard's policy: scripts only from radmon's own bundles plus Dash's inline renderer
+    start-up (by hash), no plugins, no framing, requests only to this origin. Inline styles stay
+    allowed: React and Plotly set style attributes, and a style cannot run code."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self' " + " ".join(script_hashes),
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
+            "font-src 'self' data:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def _install_content_security_policy(app: Dash) -> None:
+    # Dash hashes its inline scripts (the renderer start-up and each clientside callback); pages
+    # register theirs when Dash sets itself up on the first request, so the policy is computed
+    # from the scripts the app holds when it answers, and recomputed only when they change.
+    cached: dict[int, str] = {}
+
+    def add_policy(response: Response) -> Response:
+        hashes = list(app.csp_hashes())
+        if len(hashes) not in cached:
+            cached.clear()
+            cached[len(hashes)] = content_security_policy(hashes)
+        # setdefault: a response with a policy of its own (the sandboxed Evidently report) keeps it.
+        response.headers.setdefault("Content-Security-Policy", cached[len(hashes)])
+        return response
+
+    app.server.after_request(add_policy)
