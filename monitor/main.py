@@ -14,7 +14,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -24,7 +23,7 @@ from monitor.audit.router import router as audit_router
 from monitor.checks.router import router as checks_router
 from monitor.config import Settings, get_settings
 from monitor.csp import inline_script_hashes
-from monitor.db import get_database
+from monitor.db import RETRY_AFTER_SECONDS, database_unavailable, get_database
 from monitor.errors import MonitorError
 from monitor.ingest.group_commit import GroupCommit
 from monitor.ingest.router import router as ingest_router
@@ -46,24 +45,8 @@ log = logging.getLogger("radmon")
 WORKER_THREADS = 200
 
 
-# Seconds a client should wait before retrying a 503 (the database was unreachable, or the
-# transaction was lost with its connection): the pool has reconnected by then.
-RETRY_AFTER_SECONDS = 1
-
-
 def error_body(code: str, message: str, details: object = None) -> dict[str, object]:
     return {"error": {"code": code, "message": message, "details": details}}
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether the error means the database (or this connection to it) went away, so the request
-    did nothing and the same request can be retried: a lost or refused connection, or a session
-    whose transaction died with its connection (PendingRollbackError)."""
-    if isinstance(exc, sa_exc.PendingRollbackError | sa_exc.DisconnectionError):
-        return True
-    if isinstance(exc, sa_exc.DBAPIError):
-        return exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
-    return False
 
 
 def _field_path(loc: tuple[object, ...]) -> str:

@@ -12,14 +12,17 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
+from dashboard import data
 from monitor.db import Database
 from monitor.ingest.models import Inference
-from tests.factories import auth
+from tests.dashboard.conftest import dashboard_client, sign_in  # noqa: F401  (dashboard_client is a fixture)
+from tests.factories import auth, make_user
 from tests.live_server import LiveServer, needs_ingest, seed_ingest
-
-pytestmark = needs_ingest
 
 
 def _batch(prefix: str, n: int = 50) -> dict[str, Any]:
@@ -63,6 +66,7 @@ def _app_backends(database: Database, admin: Any) -> list[int]:
     )
 
 
+@needs_ingest
 def test_terminated_backends_answer_503_with_retry_after_and_the_retry_succeeds(
     server: LiveServer, fresh_database: Database
 ) -> None:
@@ -108,3 +112,21 @@ def test_terminated_backends_answer_503_with_retry_after_and_the_retry_succeeds(
     with fresh_database.transaction() as session:
         stored = session.scalar(select(func.count()).select_from(Inference).where(Inference.inference_id.like("cut-%")))
     assert stored == 50
+
+
+def test_the_dashboard_answers_a_lost_connection_with_503_and_retry_after(
+    dashboard_client: TestClient,  # noqa: F811
+    session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    make_user(session, role="qa", username="quinn")
+    assert sign_in(dashboard_client, "quinn").status_code in (302, 303)
+
+    def lost(**_: object) -> None:
+        raise sa_exc.OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(data, "active_actor", lost)
+    answer = dashboard_client.get("/dashboard/")
+
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+    assert answer.json()["error"]["code"] == "unavailable"
