@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -78,6 +79,20 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return JSONResponse(error_body("internal", "internal error; see the server log"), status_code=500)
+
+    # Registered by class so that Starlette answers them without re-raising (the Exception
+    # handler above runs in the outermost middleware, which re-raises after answering).
+    @app.exception_handler(sa_exc.SQLAlchemyError)
+    @app.exception_handler(ValueError)
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, ValueError) and "NUL (0x00)" in str(exc):
+            # psycopg2 refuses a NUL in any text parameter before sending it: the client's text
+            # held one (the request guard catches them in paths and queries; bodies reach here).
+            return JSONResponse(
+                error_body("invalid", "text fields must not contain NUL (\\u0000) characters"), status_code=422
+            )
         if database_unavailable(exc):
             log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
             return JSONResponse(
@@ -85,8 +100,7 @@ def _install_error_handlers(app: FastAPI) -> None:
                 status_code=503,
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return JSONResponse(error_body("internal", "internal error; see the server log"), status_code=500)
+        return await unexpected(request, exc)
 
 
 def _probe_routes(app: FastAPI) -> None:
