@@ -11,11 +11,13 @@ from a2wsgi import WSGIMiddleware
 from dash import Dash, html
 from dash.development.base_component import Component
 from fastapi import FastAPI
-from flask import Flask, has_request_context
+from flask import Flask, Response, has_request_context, jsonify
+from sqlalchemy import exc as sa_exc
 
 from dashboard import auth
 from dashboard.components.widgets import navbar
 from monitor.config import Settings
+from monitor.db import RETRY_AFTER_SECONDS, database_unavailable
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PAGES_FOLDER = PACKAGE_DIR / "pages"
@@ -48,8 +50,11 @@ def create_dashboard(*, settings: Settings) -> Dash:
         compress=False,
     )
     auth.install(server, settings=settings)
+    for error in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.PendingRollbackError, sa_exc.DBAPIError):
+        server.register_error_handler(error, _database_error)
     app.layout = shell
     _register_page_callbacks(app)
+    _install_content_security_policy(app)
     return app
 
 
@@ -79,3 +84,53 @@ def mount_dashboard(app: FastAPI, *, settings: Settings) -> None:
     dashboard = create_dashboard(settings=settings)
     # Starlette's own WSGIMiddleware is deprecated in Starlette 1.x; a2wsgi is its named successor.
     app.mount(MOUNT_PATH, WSGIMiddleware(dashboard.server), name="dashboard")  # type: ignore[arg-type]
+
+
+def _database_error(exc: Exception) -> Response:
+    """A lost database connection is a retryable 503 here too (as on the API), not a 500."""
+    if not database_unavailable(exc):
+        raise exc
+    response = jsonify(
+        {"error": {"code": "unavailable", "message": "the database connection was lost; retry", "details": None}}
+    )
+    response.status_code = 503
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def content_security_policy(script_hashes: list[str]) -> str:
+    """The dashboard's policy: scripts only from radmon's own bundles plus Dash's inline renderer
+    start-up (by hash), no plugins, no framing, requests only to this origin. Inline styles stay
+    allowed: React and Plotly set style attributes, and a style cannot run code."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self' " + " ".join(script_hashes),
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
+            "font-src 'self' data:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def _install_content_security_policy(app: Dash) -> None:
+    # Dash hashes its inline scripts (the renderer start-up and each clientside callback); pages
+    # register theirs when Dash sets itself up on the first request, so the policy is computed
+    # from the scripts the app holds when it answers, and recomputed only when they change.
+    cached: dict[int, str] = {}
+
+    def add_policy(response: Response) -> Response:
+        hashes = list(app.csp_hashes())
+        if len(hashes) not in cached:
+            cached.clear()
+            cached[len(hashes)] = content_security_policy(hashes)
+        # setdefault: a response with a policy of its own (the sandboxed Evidently report) keeps it.
+        response.headers.setdefault("Content-Security-Policy", cached[len(hashes)])
+        return response
+
+    app.server.after_request(add_policy)

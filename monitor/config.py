@@ -56,6 +56,26 @@ class Settings(BaseSettings):
     login_lockout_failures: int = Field(default=10, ge=4, le=100)
     login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
 
+    # /metrics on the API answers only with this bearer token; metrics_address (host:port) serves
+    # them on a listener of their own instead (bind it to a loopback or monitoring interface).
+    metrics_token: str = ""
+    metrics_address: str = ""
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_metrics_token(cls, value: str) -> str:
+        if value and len(value) < 16:
+            raise ValueError("must be at least 16 characters (or empty: /metrics then needs RADMON_METRICS_ADDRESS)")
+        return value
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if value and not (host and port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f"must be host:port, e.g. 127.0.0.1:9464; got {value!r}")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -26,6 +27,23 @@ NAMING_CONVENTION = {
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 # SQLite only auto-increments INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+# Seconds a client should wait before retrying a 503 (the database was unreachable, or the
+# transaction was lost with its connection): the pool has replaced the connection by then
+# (pre-ping on checkout; SQLAlchemy invalidates the pool's connections on a disconnect).
+RETRY_AFTER_SECONDS = 1
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether the error means the database (or this connection to it) went away, so the answer
+    is a retryable 503 rather than a 500: a lost or refused connection, or a session whose
+    transaction died with its connection (PendingRollbackError)."""
+    if isinstance(exc, sa_exc.PendingRollbackError | sa_exc.DisconnectionError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+    return False
 
 
 def utcnow() -> datetime:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest, start_http_server
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter("radmon_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -54,6 +57,44 @@ def configure_logging(*, fmt: str, level: str) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # our middleware logs each request once
+
+
+def metrics_response(*, authorization: str | None, token: str) -> Response:
+    """Prometheus text for a scraper that sends `Authorization: Bearer <RADMON_METRICS_TOKEN>`;
+    401 for anyone else, and for everyone when no token is configured (then the metrics are on
+    RADMON_METRICS_ADDRESS, or nowhere)."""
+    scheme, _, sent = (authorization or "").partition(" ")
+    if token and scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), token.encode()):
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    message = (
+        "send the metrics token: Authorization: Bearer <RADMON_METRICS_TOKEN>"
+        if token
+        else "metrics need RADMON_METRICS_TOKEN (bearer), or are served on RADMON_METRICS_ADDRESS"
+    )
+    return JSONResponse(
+        {"error": {"code": "unauthorized", "message": message, "details": None}},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer realm="radmon-metrics"'},
+    )
+
+
+def start_metrics_listener(address: str) -> Callable[[], None] | None:
+    """Serve /metrics on `host:port` (no token: the address is the access control); returns a
+    stop function, or None when the address is taken (another worker of this host serves it)."""
+    host, _, port = address.rpartition(":")
+    try:
+        server, thread = start_http_server(int(port), addr=host.strip("[]"))
+    except OSError as exc:
+        log.warning("metrics listener not started", extra={"address": address, "error": str(exc)})
+        return None
+    log.info("metrics listener started", extra={"address": address})
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+    return stop
 
 
 class RequestMetricsMiddleware:

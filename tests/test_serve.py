@@ -70,6 +70,7 @@ def api_server(server_dir: Path) -> Iterator[str]:
             "RADMON_DATABASE_URL": f"sqlite:///{tmp_path / 'radmon.db'}",
             "RADMON_SECRET_KEY": SECRET,
             "RADMON_AUDIT_KEY": SECRET,
+            "RADMON_METRICS_TOKEN": SECRET,
         },
         log=log,
     )
@@ -91,7 +92,8 @@ def test_serve_api_migrates_sqlite_and_answers_probes_docs_and_refuses_anonymous
 ) -> None:
     assert httpx.get(f"{api_server}/healthz").json()["status"] == "ok"
     assert httpx.get(f"{api_server}/readyz").json() == {"status": "ok"}
-    metrics = httpx.get(f"{api_server}/metrics")
+    assert httpx.get(f"{api_server}/metrics").status_code == 401
+    metrics = httpx.get(f"{api_server}/metrics", headers={"Authorization": f"Bearer {SECRET}"})
     assert metrics.status_code == 200 and "radmon_http_requests_total" in metrics.text
     docs = httpx.get(f"{api_server}/api/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()

@@ -25,6 +25,7 @@ from dashboard.components.figures import (
     status_timeline,
 )
 from dashboard.components.widgets import card, empty_state, error_alert, guarded, stat_tile
+from monitor.checks import report
 from monitor.checks.catalog import metric_label
 from monitor.checks.reads import SeriesRow
 from monitor.checks.schemas import CheckRunOut, MetricPointOut
@@ -421,7 +422,7 @@ def check_report(run_id: int) -> Response:
     if run_id > 2**31 - 1:
         raise NotFound(f"no check run {run_id}")
     html_text = data.check_report(actor=auth.current_actor(), run_id=run_id)
-    return Response(html_text, mimetype="text/html")
+    return Response(html_text, mimetype="text/html", headers=report.headers(html_text))
 
 
 def _clicked_cell(click: dict[str, Any] | None, runs: dict[str, int] | None) -> tuple[int, str]:

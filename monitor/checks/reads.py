@@ -165,7 +165,7 @@ def report_html(*, session: Session, actor: Actor, run_id: int) -> str:
     if run is None:
         raise NotFound(f"no check run {run_id}")
     stored = session.get(CheckReport, run_id)
-    if stored is None:
+    if stored is None or not report.is_current(stored):
         stored = report.render(
             session=session, run=run, features=policy_for(session=session, model_id=run.model_id).features
         )

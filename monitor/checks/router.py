@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from monitor.auth.dependencies import ActorDep
-from monitor.checks import flows, policy, reads
+from monitor.checks import flows, policy, reads, report
 from monitor.checks.schemas import (
     CheckRunOut,
     MonitoringPolicy,
@@ -88,7 +88,7 @@ def get_check(run_id: RunId, session: SessionDep, actor: ActorDep) -> CheckRunOu
 async def get_report(run_id: RunId, session: SessionDep, actor: ActorDep) -> HTMLResponse:
     """Evidently HTML drill-down on a sample of the window and the reference (text/html)."""
     html = await run_in_threadpool(reads.report_html, session=session, actor=actor, run_id=run_id)
-    return HTMLResponse(html)
+    return HTMLResponse(html, headers=report.headers(html))
 
 
 @router.get("/models/{model}/metrics", response_model=list[SeriesPointOut])
