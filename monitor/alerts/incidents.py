@@ -13,7 +13,7 @@ evidence or explain each other:
 
 The primary is the most severe alert; among equals an incident that already existed before this
 run keeps its place (its fingerprint stays the incident's identity as aliases come and go), then
-realized performance before other kinds, the segment the check tested (not one it reported as
+realized performance before other kinds, the dataset-level drift before its features, the segment the check tested (not one it reported as
 `same_rows_as` of it), the whole population before segments, fewer attributes first, the policy's
 segment order. The other alerts point at it (`incident_id`) and send nothing.
 """
@@ -33,6 +33,7 @@ from monitor.alerts.schemas import Finding
 OVERLAP = 0.95
 LOCALIZED = 0.5  # share of a segment's studies outside a feature's reference range: the drift is there
 REALIZED = ("performance", "subgroups")
+DATASET_DRIFT = ("dataset_drift_share", "unified_drift")  # whole-population aggregates of the features' drift
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class _Run:
         self._same_segment()
         self._evidence(critical_only=True)
         self._shared_shift()
+        self._dataset_drift()
         self._evidence(critical_only=False)
         groups: dict[int, list[Alert]] = {}
         for alert_id in self.parent:
@@ -168,13 +170,22 @@ class _Run:
             f = whole.finding
             if f.kind not in REALIZED or f.segment is not None:
                 continue
-            for item in self.items:
-                g = item.finding
-                rest = (g.details or {}).get("rest")
-                interval = rest.get("difference_ci") if isinstance(rest, dict) else None
-                if g.kind in REALIZED and g.segment and g.metric == f.metric and _below(interval):
-                    reason = f"the whole population's {f.metric} shortfall comes from {g.segment}, significantly below the rest"
-                    self.join(item.alert, whole.alert, reason)
+            worse = [
+                item
+                for item in self.items
+                if item.finding.kind in REALIZED
+                and item.finding.segment
+                and item.finding.metric == f.metric
+                and item.finding.status == "breach"
+                and _below(((item.finding.details or {}).get("rest") or {}).get("difference_ci"))
+            ]
+            if worse:  # the most telling segment only: the whole population must not glue segments together
+                item = min(worse, key=lambda i: self._rank(i.alert))
+                reason = (
+                    f"the whole population's {f.metric} shortfall comes from {item.finding.segment}, "
+                    "significantly below the rest"
+                )
+                self.join(item.alert, whole.alert, reason)
 
     def _same_segment(self) -> None:
         """Realized-performance findings of one segment in one window are one problem there."""
@@ -211,10 +222,25 @@ class _Run:
             if f.kind in REALIZED or self.find(item.alert.id) in anchored:
                 continue
             for alert, findings in anchors:
-                reason = _explains(f, findings, self.localized)
+                reason = _explains(f, alert, findings, self.localized)
                 if reason:
                     self.join(alert, item.alert, reason)
                     break
+
+    def _dataset_drift(self) -> None:
+        """Whole-population input drifts that nothing else explains are the features behind the
+        dataset-level drift of the same window (the share of drifted features), when that fires."""
+        aggregate = next(
+            (self.by_key[k] for k in (("input_drift", m, None, None) for m in DATASET_DRIFT) if k in self.by_key),
+            None,
+        )
+        if aggregate is None:
+            return
+        anchored = {self.find(alert.id) for alert, _ in self._anchors(critical_only=False)}
+        for item in self.items:
+            f = item.finding
+            if f.kind == "input_drift" and f.segment is None and self.find(item.alert.id) not in anchored:
+                self.join(aggregate.alert, item.alert, f"one of the features behind the dataset drift ({f.feature})")
 
     def _shared_shift(self) -> None:
         """A segment's drift that the whole population shows too (same kind, metric, feature) is part of it."""
@@ -235,6 +261,7 @@ class _Run:
             SEVERITIES.index(alert.severity) if alert.severity in SEVERITIES else len(SEVERITIES),
             0 if alert.id not in self.new and alert.status in ACTIVE and alert.incident_id is None else 1,
             0 if alert.kind in REALIZED else 1,
+            0 if alert.metric in DATASET_DRIFT else 1,
             1 if alert.id in self.secondary else 0,
             len(attrs),
             self.order.index(first) if first in self.order else len(self.order),
@@ -314,11 +341,13 @@ def _same_shortfall(a: Finding, b: Finding) -> bool:
     return bool(a.ci_low <= b.ci_high and b.ci_low <= a.ci_high)  # type: ignore[operator]
 
 
-def _explains(f: Finding, anchors: list[Finding], localized: dict[str, dict[str, float]]) -> str:
-    """Why finding f (drift, estimate) is evidence of the realized-performance findings, or ''."""
+def _explains(f: Finding, best: Alert, anchors: list[Finding], localized: dict[str, dict[str, float]]) -> str:
+    """Why finding f (drift, estimate) is evidence of the realized-performance findings (of the group whose
+    best alert is `best`), or ''. A whole-population finding is evidence of the whole population's problem,
+    not of a segment's that the whole population's figure happens to show too."""
     kind = f.kind.replace("_", " ")
     for anchor in anchors:
-        if f.segment == anchor.segment:
+        if f.segment == anchor.segment and (f.segment is not None or best.segment is None):
             return f"{kind} in {f.segment or 'the whole population'}, in the same window"
     if f.segment is not None or not f.feature:
         return ""

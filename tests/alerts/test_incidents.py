@@ -282,3 +282,27 @@ def test_a_whole_population_breach_one_site_explains_is_part_of_that_sites_incid
     [north] = incident.linked_evidence
     assert north.segment == "site=north" and "comes from site=north" in north.reason
     assert len(critical_emails(session)) == 1  # north's own opening sent nothing
+
+
+def test_whole_population_drifts_nothing_explains_are_one_dataset_drift_warning(
+    session: Session, config: Settings
+) -> None:
+    seed(session)
+    share = replace(drift("age"), metric="dataset_drift_share", feature=None, value=0.4, threshold=0.3)
+    process(session, config, drift("age"), drift("ventricle_volume_ml"), drift("lesion_hu"), share)
+    [incident] = open_incidents(session, config)
+    assert (incident.metric, incident.severity) == ("dataset_drift_share", "warning")
+    assert sorted(m.feature for m in incident.linked_evidence) == ["age", "lesion_hu", "ventricle_volume_ml"]
+    assert len(session.execute(select(DigestItem)).scalars().all()) == 1  # one line in the next digest
+
+
+def test_a_whole_population_near_miss_does_not_glue_unrelated_segments_together(
+    session: Session, config: Settings
+) -> None:
+    seed(session)
+    below = {"rest": {"value": 0.93, "difference_ci": [-0.2, -0.05]}}
+    whole = finding(kind="performance", segment=None, status="warn", value=0.88, n=700)
+    north = finding(segment="site=north", details=below)
+    female = finding(segment="patient_sex=F", value=0.80, ci_low=0.74, ci_high=0.86, n=400, details=below)
+    process(session, config, whole, north, female)
+    assert sorted(a.segment or "" for a in open_incidents(session, config)) == ["patient_sex=F", "site=north"]
