@@ -200,6 +200,10 @@ def render_adverse_event(alert: dict[str, Any]) -> dict[str, str]:
     """Subject, text and HTML of the email for one critical alert (alert: the view built by the outbox)."""
     context = {"alert": alert, **_helpers()}
     subject = f"[radmon {alert['severity'].upper()}] {alert['model']} {alert['version']}: {alert['headline']}"
+    aliases = [member["segment_label"] for member in alert.get("aliases", [])]
+    if aliases:  # the same evidence under other names: say so where the committee reads first
+        named = ", ".join(aliases[:2]) + (f" and {len(aliases) - 2} more" if len(aliases) > 2 else "")
+        subject += f" (also {named})"
     return {
         "subject": subject,
         "text": _render("adverse_event.txt.j2", context),

@@ -442,7 +442,7 @@ def _track_episode(alert: Alert, finding: Finding, severity: str) -> None:
     window = finding.window_end
     reopening = alert.status == "resolved" and (alert.resolved_through is None or window > alert.resolved_through)
     cleared = alert.last_clean_window is not None and alert.last_clean_window > alert.last_seen
-    escalating = not reopening and SEVERITY_RANK[severity] > SEVERITY_RANK[alert.severity]
+    escalating = alert.status != "resolved" and SEVERITY_RANK[severity] > SEVERITY_RANK[alert.severity]
     if reopening or escalating or (cleared and window > alert.last_seen):
         floor = alert.resolved_through if reopening else alert.last_clean_window if cleared else None
         alert.episode_start, alert.episode_onset = window, onset_of(finding, after=floor)

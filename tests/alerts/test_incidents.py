@@ -54,6 +54,7 @@ def test_segments_with_the_same_studies_send_one_critical_email_naming_both(sess
     text = email.payload["text"]
     assert "site=east" in text and "manufacturer=Canon" in text and "the same studies as site=east" in text
     assert "manufacturer=Canon" in email.payload["html"]
+    assert email.payload["subject"].endswith("sensitivity below target at site east (also manufacturer=Canon)")
     [incident] = open_incidents(session, config)
     assert (incident.segment, [a.segment for a in incident.aliases]) == ("site=east", ["manufacturer=Canon"])
     assert incident.aliases[0].reason == "the same studies as site=east"
