@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -88,16 +89,38 @@ def synthetic_traffic(*, days: int, seed: int, now: datetime) -> tuple[list[dict
 # ---------------------------------------------------------------------------- set-up
 
 
-def demo_settings(db_path: Path) -> Settings:
-    """Demo settings (no secret needed), also exported so every get_settings() agrees."""
+def listening_port(host: str, port: int) -> int:
+    """The port the demo will serve on: `port`, or a free one for 0 (known before the app is built,
+    so the dashboard URL in the emails can name it)."""
+    if port:
+        return port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def own_url(host: str, port: int) -> str:
+    """http://host:port as a browser on this machine reaches it (0.0.0.0 and :: answer on loopback)."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
+
+
+def demo_settings(db_path: Path, *, dashboard_url: str | None = None) -> Settings:
+    """Demo settings (no secret needed), also exported so every get_settings() agrees; the dashboard
+    URL (links in the alert emails) is the demo's own address."""
     url = f"sqlite:///{db_path.resolve()}"
     os.environ["RADMON_DEMO"] = "true"
     os.environ["RADMON_DATABASE_URL"] = url
-    get_settings.cache_clear()
     # The file outbox (no SMTP in the demo) sits beside the database, printed as an absolute path.
     outbox = str(db_path.resolve().parent / "radmon-outbox")
     os.environ["RADMON_OUTBOX_DIR"] = outbox
-    return load_settings(demo=True, database_url=url, outbox_dir=outbox)
+    overrides: dict[str, object] = {}
+    if dashboard_url:
+        os.environ["RADMON_DASHBOARD_URL"] = dashboard_url
+        overrides["dashboard_url"] = dashboard_url
+    get_settings.cache_clear()
+    return load_settings(demo=True, database_url=url, outbox_dir=outbox, **overrides)
 
 
 def fresh_database(db_path: Path, settings: Settings) -> Database:
@@ -208,13 +231,14 @@ def backfill_checks(database: Database, simulation: Simulation, out: Console) ->
 
 
 def open_alerts_table(database: Database) -> Table:
-    table = Table("severity", "kind", "metric", "feature / segment", "first seen", title="Open alerts")
+    table = Table("severity", "kind", "metric", "feature / segment", "breaching since", "also", title="Open incidents")
     with database.transaction() as session:
         alerts = alerts_service.list_alerts(session=session, actor=SYSTEM, status="open", model=MODEL)
     order = {"critical": 0, "warning": 1, "info": 2}
-    for alert in sorted(alerts, key=lambda a: (order.get(a.severity, 3), a.first_seen))[:12]:
+    for alert in sorted(alerts, key=lambda a: (order.get(a.severity, 3), a.breaching_since))[:12]:
         where = alert.segment or alert.feature or ""
-        table.add_row(alert.severity, alert.kind, alert.metric, where, alert.first_seen.date().isoformat())
+        also = ", ".join(m.segment or m.feature or m.kind for m in [*alert.aliases, *alert.linked_evidence])
+        table.add_row(alert.severity, alert.kind, alert.metric, where, alert.breaching_since.date().isoformat(), also)
     if len(alerts) > 12:
         table.caption = f"... and {len(alerts) - 12} more on the dashboard's Alerts page"
     return table
@@ -225,7 +249,8 @@ def run(
 ) -> dict[str, int]:
     """Seed the demo, backfill its checks, deliver its alerts, then serve it (or return the
     counts with serve_forever=False)."""
-    settings = demo_settings(db_path)
+    port = listening_port(host, port)
+    settings = demo_settings(db_path, dashboard_url=f"{own_url(host, port)}/dashboard/")
     serve.configure_server_logging(settings, level="WARNING")  # quiet while seeding: the console tells
     database = fresh_database(db_path, settings)
     now = datetime.now(UTC)
@@ -237,7 +262,7 @@ def run(
     server = serve.BackgroundServer(serve.build_app(settings, serve.Role.ALL), host=host, port=port)
     bound = server.start()
     scheduler = None
-    base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{bound}"
+    base_url = own_url(host, bound)
     key = {account.role: account.api_key for account in accounts}
     try:
         configure_monitoring(base_url, key["qa"], simulation)

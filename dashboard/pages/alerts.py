@@ -23,7 +23,7 @@ from dashboard.components.widgets import (
     page_header,
     stat_tile,
 )
-from monitor.alerts.schemas import AlertOut
+from monitor.alerts.schemas import AlertOut, LinkedAlertOut
 from monitor.auth.actors import Actor, Permission
 from monitor.checks.catalog import PERFORMANCE_KINDS, kind_label, metric_label
 from monitor.errors import Forbidden, MonitorError, NotFound
@@ -188,7 +188,7 @@ def alerts_table(alerts: list[AlertOut], filters: data.AlertFilters, selected: i
             "Alerts appear when a scheduled check finds a breach; change the filters to see resolved ones.",
             id="alerts-empty",
         )
-    head = html.Thead(html.Tr([html.Th(c) for c in ("Severity", "Alert", "Status", "Value / threshold", "Last seen")]))
+    head = html.Thead(html.Tr([html.Th(c) for c in ("Severity", "Alert", "Status", "Value / threshold", "Breaching")]))
     rows = []
     for alert in alerts:
         evidence = alert.evidence
@@ -208,6 +208,7 @@ def alerts_table(alerts: list[AlertOut], filters: data.AlertFilters, selected: i
                                 f"#{alert.id} · {alert.model} {alert.version} · {kind_label(alert.kind)}",
                                 className="small text-body-secondary",
                             ),
+                            _members_line(alert),
                         ]
                     ),
                     html.Td(
@@ -223,11 +224,8 @@ def alerts_table(alerts: list[AlertOut], filters: data.AlertFilters, selected: i
                     ),
                     html.Td(
                         [
-                            html.Div(alert.last_seen.strftime("%Y-%m-%d")),
-                            html.Div(
-                                f"{alert.occurrences} window{'s' if alert.occurrences != 1 else ''}",
-                                className="text-body-secondary",
-                            ),
+                            html.Div(f"since {alert.breaching_since:%Y-%m-%d}", id=f"alerts-since-{alert.id}"),
+                            html.Div(f"last {alert.last_seen:%Y-%m-%d}", className="text-body-secondary"),
                         ],
                         className="text-nowrap small",
                     ),
@@ -244,6 +242,30 @@ def alerts_table(alerts: list[AlertOut], filters: data.AlertFilters, selected: i
         className="radmon-table mb-0",
         id="alerts-table",
     )
+
+
+def _members_line(alert: AlertOut) -> Component | None:
+    """'also site=north&manufacturer=GE, manufacturer=GE · 3 linked findings' under an incident's name."""
+    parts = []
+    if alert.aliases:
+        parts.append("also " + ", ".join(m.segment or "whole population" for m in alert.aliases))
+    if alert.linked_evidence:
+        count = len(alert.linked_evidence)
+        parts.append(f"{count} linked finding{'s' if count != 1 else ''}")
+    if not parts:
+        return None
+    return html.Div(
+        " · ".join(parts), className="small text-body-secondary text-break", id=f"alerts-members-{alert.id}"
+    )
+
+
+def _since(alert: AlertOut) -> str:
+    how = (
+        "change onset estimated by the sequential detector"
+        if alert.breaching_since_source == "onset"
+        else "first window of the current continuous episode"
+    )
+    return f"{fmt_time(alert.breaching_since)} ({how})"
 
 
 # -- one alert --------------------------------------------------------------------------------------
@@ -321,9 +343,15 @@ def alert_panel(actor: Actor, detail: data.AlertDetail, *, notice: Component | N
         ("n", evidence.get("n") if evidence.get("n") is not None else "-"),
         ("Target / threshold", html.Span(_number(evidence.get("threshold")), className="font-monospace")),
         ("Method", evidence.get("method") or "-"),
-        ("First seen", f"window ending {fmt_time(alert.first_seen)}"),
+        ("Breaching since", html.Span(_since(alert), id="alerts-detail-since")),
         ("Last seen", f"window ending {fmt_time(alert.last_seen)}"),
-        ("Occurrences", f"{alert.occurrences} window{'s' if alert.occurrences != 1 else ''}"),
+        (
+            "Occurrences",
+            (
+                f"{alert.occurrences} window{'s' if alert.occurrences != 1 else ''} in all; first seen in the "
+                f"window ending {fmt_time(alert.first_seen)} (earlier episodes: see the chart and history)"
+            ),
+        ),
     ]
     chart_title = f"{what(alert)}: value per window (95% interval) vs threshold"
     figure = alert_occurrences(
@@ -334,7 +362,9 @@ def alert_panel(actor: Actor, detail: data.AlertDetail, *, notice: Component | N
     )
     body = [
         notice,
+        _incident_notice(alert),
         html.Div(summary_sentence(alert), className="radmon-alert-summary mb-3", id="alerts-detail-summary"),
+        _members(alert),
         html.Dl(
             [item for label, value in facts for item in (html.Dt(label), html.Dd(value))],
             className="radmon-facts small mb-3",
@@ -351,6 +381,59 @@ def alert_panel(actor: Actor, detail: data.AlertDetail, *, notice: Component | N
         [dbc.CardHeader(title), dbc.CardBody(body)],
         className=f"shadow-sm mb-4 radmon-severity-{alert.severity}",
         id="alerts-detail-card",
+    )
+
+
+def _incident_notice(alert: AlertOut) -> Component | None:
+    """A member alert says which incident speaks for it."""
+    if alert.incident_id is None:
+        return None
+    role = "the same evidence as" if alert.incident_role == "alias" else "linked evidence of"
+    return dbc.Alert(
+        [
+            f"Part of incident #{alert.incident_id}: {role} it ({alert.incident_reason or 'linked'}). ",
+            dcc.Link(f"Open incident #{alert.incident_id}", href=alerts_href(data.AlertFilters(), alert.incident_id)),
+            " to acknowledge or resolve them together; this alert sends no email of its own.",
+        ],
+        color="info",
+        className="small",
+        id="alerts-detail-incident",
+    )
+
+
+def _members(alert: AlertOut) -> Component | None:
+    """The incident's aliases and linked evidence, each with why it belongs here."""
+    sections = []
+    for title, members, section_id in (
+        ("Also raised as (the same evidence)", alert.aliases, "alerts-detail-aliases"),
+        ("Linked evidence (related findings, no separate email)", alert.linked_evidence, "alerts-detail-linked"),
+    ):
+        if not members:
+            continue
+        sections.append(
+            html.Div(
+                [
+                    html.Div(
+                        title,
+                        className="small text-uppercase fw-semibold text-body-secondary radmon-tile-label mb-1",
+                    ),
+                    html.Ul([_member_item(m) for m in members], className="small mb-3"),
+                ],
+                id=section_id,
+            )
+        )
+    return html.Div(sections) if sections else None
+
+
+def _member_item(member: LinkedAlertOut) -> Component:
+    metric = METRIC_LABELS.get(member.metric, member.metric.replace("_", " ").capitalize())
+    name = " · ".join(part for part in (metric, member.feature, member.segment or "whole population") if part)
+    return html.Li(
+        [
+            dcc.Link(name, href=alerts_href(data.AlertFilters(), member.id), id=f"alerts-member-{member.id}"),
+            f" = {_number(member.evidence.get('value'))} ({member.severity}, {member.status}): {member.reason}",
+        ],
+        className="text-break",
     )
 
 

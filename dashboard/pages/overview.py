@@ -16,6 +16,7 @@ from dashboard import auth, data
 from dashboard.components.analysis import page_href, status_badge
 from dashboard.components.figures import volume_sparkline
 from dashboard.components.widgets import card, empty_state, fmt_time, guarded, no_checks_badge, page_header, stat_tile
+from monitor.alerts.schemas import AlertOut
 from monitor.checks.catalog import KINDS
 
 dash.register_page(__name__, path="/", name="Overview", title="Overview · radmon", order=0)
@@ -41,11 +42,14 @@ def layout(**_query: Any) -> Component:
             ]
         )
     statuses = data.monitoring_status(actor=actor, today=datetime.now(UTC).date())
+    worst: dict[str, AlertOut] = {}
+    for alert in data.alerts(actor=actor, filters=data.AlertFilters(), settings=auth.settings()):
+        worst.setdefault(alert.model, alert)  # most severe first, then most recently seen
     return html.Div(
         [
             header,
             _tiles(summaries, statuses),
-            card("Models", _models_table(summaries, statuses), id="overview-models",
+            card("Models", _models_table(summaries, statuses, worst), id="overview-models",
                  subtitle=f"status: the most severe open or acknowledged alert; volume: inferences per UTC day, the last {data.VOLUME_DAYS} whole days"),
         ]
     )  # fmt: skip
@@ -67,7 +71,9 @@ def _tiles(summaries: list[data.ModelSummary], statuses: dict[str, data.Monitori
     )
 
 
-def _models_table(summaries: list[data.ModelSummary], statuses: dict[str, data.MonitoringStatus]) -> Component:
+def _models_table(
+    summaries: list[data.ModelSummary], statuses: dict[str, data.MonitoringStatus], worst: dict[str, AlertOut]
+) -> Component:
     columns = (
         "Model",
         "Active version",
@@ -78,13 +84,15 @@ def _models_table(summaries: list[data.ModelSummary], statuses: dict[str, data.M
         "Deployed",
     )
     head = html.Thead(html.Tr([html.Th(c) for c in columns]))
-    rows = [_model_row(summary, statuses.get(summary.model.name)) for summary in summaries]
+    rows = [
+        _model_row(summary, statuses.get(summary.model.name), worst.get(summary.model.name)) for summary in summaries
+    ]
     return dbc.Table(
         [head, html.Tbody(rows)], hover=True, responsive=True, className="radmon-table mb-0", id="overview-table"
     )
 
 
-def _model_row(summary: data.ModelSummary, status: data.MonitoringStatus | None) -> Component:
+def _model_row(summary: data.ModelSummary, status: data.MonitoringStatus | None, worst: AlertOut | None) -> Component:
     model, last = summary.model, summary.last_deployment
     scope = {"model": model.name}
     versions_href = dash.get_relative_path("/versions") + "?" + urlencode(scope)
@@ -116,7 +124,7 @@ def _model_row(summary: data.ModelSummary, status: data.MonitoringStatus | None)
         else html.Span("never", className="text-body-secondary small")
     )
     cells = [
-        _status_cell(model.name, status),
+        _status_cell(model.name, status, worst),
         _last_check_cell(model.name, status),
         _volume_cell(model.name, status),
         _coverage_cell(status),
@@ -124,7 +132,7 @@ def _model_row(summary: data.ModelSummary, status: data.MonitoringStatus | None)
     return html.Tr([name, active, *cells, deployed], id=f"overview-row-{model.name}")
 
 
-def _status_cell(model_name: str, status: data.MonitoringStatus | None) -> Component:
+def _status_cell(model_name: str, status: data.MonitoringStatus | None, worst: AlertOut | None = None) -> Component:
     cell_id = f"overview-status-{model_name}"
     if status is None or (status.last_run is None and status.severity is None):
         return html.Td(no_checks_badge(id=cell_id))
@@ -147,8 +155,22 @@ def _status_cell(model_name: str, status: data.MonitoringStatus | None) -> Compo
             html.Div(
                 dcc.Link(" · ".join(c for c in counts if c), href=alerts_href, className="small"), className="mt-1"
             ),
+            _worst_line(model_name, worst),
         ],
         className="radmon-status-cell",
+    )
+
+
+def _worst_line(model_name: str, worst: AlertOut | None) -> Component | None:
+    """The most severe incident: what, and since when its current episode breaches."""
+    if worst is None:
+        return None
+    where = worst.segment or worst.feature or "whole population"
+    link = dash.get_relative_path("/alerts") + "?" + urlencode({"model": model_name, "id": worst.id})
+    return html.Div(
+        dcc.Link(f"{worst.metric} · {where}, since {worst.breaching_since:%Y-%m-%d}", href=link),
+        className="small text-body-secondary text-break",
+        id=f"overview-worst-{model_name}",
     )
 
 

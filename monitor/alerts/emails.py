@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -93,6 +93,67 @@ def when(value: datetime | str | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def day(value: datetime | str | None) -> str:
+    """'Nov 3, 2026': a date as a reader says it."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return f"{value:%b} {value.day}, {value.year}"
+
+
+def window_start(window_end: datetime | str, window_days: int) -> datetime:
+    end = datetime.fromisoformat(window_end) if isinstance(window_end, str) else window_end
+    return end - timedelta(days=window_days)
+
+
+# Realized proportions in clinical words: (cases counted in n, what a failure is, failures at the value).
+_PLAIN = {
+    "sensitivity": ("confirmed positive studies", "were missed (not flagged by the model)"),
+    "specificity": ("confirmed negative studies", "were flagged positive (false alarms)"),
+    "ppv": ("studies the model flagged positive", "were not confirmed positive (false alarms)"),
+    "npv": ("studies the model did not flag", "were confirmed positive (missed)"),
+}
+
+
+def plain_measurement(
+    *,
+    kind: str,
+    metric: str,
+    feature: str | None,
+    segment: str | None,
+    evidence: dict[str, Any],
+    target: float | None,
+    window_days: int,
+) -> str:
+    """What was measured, in words a radiologist acts on: 'About 15 of 70 confirmed positive studies at
+    site north were missed (not flagged by the model) in the 7 days to Nov 3, 2026; at the 0.90 target
+    about 7 would be.'"""
+    value, n = evidence.get("value"), evidence.get("n")
+    where = f" {segment_phrase(segment)}" if segment else " (all sites)"
+    period = f"in the {window_days} days to {day(evidence.get('window_end'))}"
+    estimated = bool(evidence.get("estimated")) or kind == "estimated_performance"
+    if kind in ("input_drift", "output_drift"):
+        what = f"the distribution of {feature}" if feature else f"the model's {metric}"
+        limit = (
+            f" (alert threshold {figure(evidence.get('threshold'))})" if evidence.get("threshold") is not None else ""
+        )
+        cases = f" over {n} studies" if n else ""
+        return (
+            f"{what.capitalize()}{where} moved away from the validation reference by {figure(value)}{limit}"
+            f"{cases} {period}."
+        )
+    if metric in _PLAIN and value is not None and n and not estimated:
+        cases, failure = _PLAIN[metric]
+        text = f"About {round(n * (1 - value))} of {n} {cases}{where} {failure} {period}"
+        if target is not None:
+            text += f"; at the {target:.2f} target about {round(n * (1 - target))} would be"
+        return text + "."
+    prefix = "Estimated from the model's scores before outcomes are confirmed: " if estimated else ""
+    against = f", against a target of {figure(target)}" if target is not None else ""
+    return f"{prefix}{metric}{where} was {figure_with_interval(evidence)} {period}{against}."
+
+
 def evidence_summary(evidence: dict[str, Any], metric: str, target: float | None) -> str:
     """One sentence a reviewer can check against the run."""
     against = f" against target {figure(target)}" if target is not None else ""
@@ -109,13 +170,17 @@ def _render(template: str, context: dict[str, Any]) -> str:
 
 
 def _helpers() -> dict[str, Any]:
-    return {"figure": figure, "figure_with_interval": figure_with_interval, "when": when}
+    return {"figure": figure, "figure_with_interval": figure_with_interval, "when": when, "day": day}
 
 
 def render_adverse_event(alert: dict[str, Any]) -> dict[str, str]:
     """Subject, text and HTML of the email for one critical alert (alert: the view built by the outbox)."""
     context = {"alert": alert, **_helpers()}
     subject = f"[radmon {alert['severity'].upper()}] {alert['model']} {alert['version']}: {alert['headline']}"
+    aliases = [member["segment_label"] for member in alert.get("aliases", [])]
+    if aliases:  # the same evidence under other names: say so where the committee reads first
+        named = ", ".join(aliases[:2]) + (f" and {len(aliases) - 2} more" if len(aliases) > 2 else "")
+        subject += f" (also {named})"
     return {
         "subject": subject,
         "text": _render("adverse_event.txt.j2", context),

@@ -11,7 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from monitor.db import Base, BigId, JSONType, UTCDateTime
 
 SEVERITIES = ("critical", "warning", "info")
+INCIDENT_ROLES = ("alias", "evidence")
 ALERT_STATUSES = ("open", "acknowledged", "resolved")
+ACTIVE = ("open", "acknowledged")
 CHANNELS = ("email", "webhook")
 # adverse_event: one critical alert, one email; digest: grouped warnings and rate-limited criticals;
 # alert: a webhook event.
@@ -54,6 +56,20 @@ class Alert(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Incidents (decision 0303): set on an alert that belongs to another alert's incident; that
+    # primary alert notifies for all of them. Role: alias (same evidence) | evidence (related kind).
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
+    incident_role: Mapped[str | None] = mapped_column(String(16))
+    incident_reason: Mapped[str | None] = mapped_column(String(500))
+    # The current episode: its first window ("breaching since") and, when a sequential detector
+    # estimated one, the change onset (then shown instead).
+    episode_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    episode_onset: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def breaching_since(self) -> datetime:
+        """Start of the current episode: the estimated onset when there is one, else its first window."""
+        return self.episode_onset or self.episode_start or self.first_seen
 
 
 class AlertOccurrence(Base):

@@ -9,13 +9,14 @@ from __future__ import annotations
 import html
 import math
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.alerts import emails
+from monitor.alerts import emails, incidents
 from monitor.alerts.models import Alert, DigestItem, Notification
 from monitor.audit import service as audit_service
 from monitor.auth.actors import SYSTEM
@@ -51,12 +52,40 @@ def target_of(alert: Alert, version: ModelVersion) -> float | None:
     return None if target is None else float(target)
 
 
+def member_view(member: Alert, settings: Settings) -> dict[str, Any]:
+    """An alias or linked evidence of an incident, as the incident's email names it."""
+    return {
+        "id": member.id,
+        "role": member.incident_role,
+        "reason": member.incident_reason or "",
+        "kind": member.kind,
+        "kind_label": emails.KIND_LABELS.get(member.kind, member.kind),
+        "metric": member.metric,
+        "feature": member.feature,
+        "segment": member.segment,
+        "segment_label": member.segment or "whole population",
+        "severity": member.severity,
+        "status": member.status,
+        "figure": emails.figure_with_interval(member.evidence),
+        "link": emails.alert_link(settings.dashboard_url, member.id),
+    }
+
+
 def alert_view(
-    *, alert: Alert, model: Model, version: ModelVersion, settings: Settings, event: str = ""
+    *,
+    alert: Alert,
+    model: Model,
+    version: ModelVersion,
+    settings: Settings,
+    event: str = "",
+    members: Sequence[Alert] = (),
+    window_days: int = 7,
 ) -> dict[str, Any]:
-    """Everything an email or webhook says about an alert, as plain values."""
+    """Everything an email or webhook says about an alert (an incident: with its members), as plain values."""
     evidence = dict(alert.evidence)
     target = target_of(alert, version)
+    window_end = evidence.get("window_end") or alert.last_seen.isoformat()
+    views = [member_view(member, settings) for member in members]
     return {
         "id": alert.id,
         "event": event,
@@ -84,11 +113,27 @@ def alert_view(
         ),
         "first_seen": alert.first_seen,
         "last_seen": alert.last_seen,
+        "breaching_since": alert.breaching_since,
+        "breaching_since_source": "onset" if alert.episode_onset is not None else "window",
+        "window_start": emails.window_start(window_end, window_days),
+        "window_end": datetime.fromisoformat(window_end) if isinstance(window_end, str) else window_end,
+        "window_days": window_days,
+        "measured": emails.plain_measurement(
+            kind=alert.kind,
+            metric=alert.metric,
+            feature=alert.feature,
+            segment=alert.segment,
+            evidence=evidence,
+            target=target,
+            window_days=window_days,
+        ),
         "occurrences": alert.occurrences,
         "evidence": evidence,
         "target": target,
         "evidence_summary": emails.evidence_summary(evidence, alert.metric, target),
         "link": emails.alert_link(settings.dashboard_url, alert.id),
+        "aliases": [v for v in views if v["role"] == "alias"],
+        "linked_evidence": [v for v in views if v["role"] != "alias"],
     }
 
 
@@ -111,8 +156,10 @@ def _jsonable_view(view: dict[str, Any]) -> dict[str, Any]:
         "link",
     )
     body = {key: view[key] for key in keys}
-    body["first_seen"] = view["first_seen"].isoformat()
-    body["last_seen"] = view["last_seen"].isoformat()
+    for key in ("first_seen", "last_seen", "breaching_since"):
+        body[key] = view[key].isoformat()
+    body["aliases"] = [{k: v for k, v in m.items() if k != "kind_label"} for m in view["aliases"]]
+    body["linked_evidence"] = [{k: v for k, v in m.items() if k != "kind_label"} for m in view["linked_evidence"]]
     return body
 
 
@@ -246,7 +293,15 @@ def on_event(
 ) -> None:
     """Queue what an alert event sends: critical email (or a digest item past the rate limit),
     warning digest item, webhook event. Info alerts notify nobody (the dashboard lists them)."""
-    view = alert_view(alert=alert, model=model, version=version, settings=settings, event=event)
+    view = alert_view(
+        alert=alert,
+        model=model,
+        version=version,
+        settings=settings,
+        event=event,
+        members=incidents.members_of(session, [alert.id])[alert.id],
+        window_days=policy.window_days,
+    )
     if settings.webhook_url and alert.severity in ("critical", "warning"):
         _add(
             session,
@@ -335,18 +390,28 @@ def _build_digest(
         if item.reason == "rate_limited":
             folded.add(item.alert_id)
     entries = []
+    members = incidents.members_of(session, latest)
     for alert_id in sorted(latest, key=lambda a: (a not in folded, a)):
         alert = alerts[alert_id]
+        if alert.incident_id is not None:
+            continue  # joined an incident after it was queued: the incident's own line speaks for it
         view = alert_view(
             alert=alert,
             model=model,
             version=versions[alert.version_id],
             settings=settings,
             event=latest[alert_id].event,
+            members=members[alert_id],
+            window_days=policy.window_days,
         )
         view["folded_critical"] = alert_id in folded
         entries.append(view)
     key = f"digest-{model.name}-{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
+    if not entries:  # every item's alert joined an incident meanwhile: nothing to send on its own
+        for item in items:
+            item.digest_key = f"{key}-merged"
+        session.flush()
+        return
     content = emails.render_digest(
         model={"name": model.name, "display_name": model.display_name},
         entries=entries,

@@ -38,8 +38,11 @@ def list_alerts(
     model: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="model name")] = None,
     severity: Severity | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    members: Annotated[
+        bool, Query(description="also list the alerts that belong to an incident (aliases, linked evidence)")
+    ] = False,
 ) -> list[AlertOut]:
-    """Alerts, most recently seen first."""
+    """Incidents, most recently seen first, each with its aliases and linked evidence."""
     return service.list_alerts(
         session=session,
         actor=actor,
@@ -48,6 +51,7 @@ def list_alerts(
         severity=severity,
         limit=limit,
         settings=_settings(request),
+        members=members,
     )
 
 

@@ -33,6 +33,8 @@ class Finding:
     method: str | None = None
     estimated: bool = False
     run_id: int | None = None
+    # The check's details: same_rows_as / overlaps (aliases), onset (an estimated change onset, ISO date).
+    details: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
 class AlertNote(BaseModel):
@@ -62,6 +64,24 @@ class TransitionOut(BaseModel):
     note: str
 
 
+class LinkedAlertOut(BaseModel):
+    """An alert that belongs to an incident: an alias (the same evidence under another name) or linked
+    evidence (a related finding of another kind)."""
+
+    id: int
+    kind: str
+    metric: str
+    feature: str | None
+    segment: str | None
+    severity: Severity
+    status: AlertStatus
+    reason: str = Field(description="why it belongs to the incident")
+    first_seen: datetime
+    last_seen: datetime
+    breaching_since: datetime
+    evidence: dict[str, Any]
+
+
 class AlertOut(BaseModel):
     id: int
     model: str
@@ -79,6 +99,16 @@ class AlertOut(BaseModel):
     evidence: dict[str, Any]
     history: list[TransitionOut]
     link: str = Field(description="the alert in the dashboard")
+    breaching_since: datetime = Field(
+        description="start of the current continuous episode: its first window, or the change onset a "
+        "sequential detector estimated (breaching_since_source); earlier episodes are in the history"
+    )
+    breaching_since_source: Literal["window", "onset"]
+    incident_id: int | None = Field(description="set when this alert belongs to another alert's incident")
+    incident_role: Literal["alias", "evidence"] | None
+    incident_reason: str | None
+    aliases: list[LinkedAlertOut] = Field(description="the same evidence under other names (segments)")
+    linked_evidence: list[LinkedAlertOut] = Field(description="related findings of other kinds")
 
 
 class OccurrenceOut(BaseModel):

@@ -11,19 +11,20 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from monitor.alerts import emails, outbox
-from monitor.alerts.models import Alert, AlertOccurrence, AlertTransition, Notification, NotificationAttempt
+from monitor.alerts import emails, incidents, outbox
+from monitor.alerts.models import ACTIVE, Alert, AlertOccurrence, AlertTransition, Notification, NotificationAttempt
 from monitor.alerts.schemas import (
     AlertOut,
     AttemptOut,
     Finding,
+    LinkedAlertOut,
     NotificationOut,
     OccurrenceOut,
     TransitionOut,
@@ -41,8 +42,8 @@ from monitor.registry import service as registry_service
 from monitor.registry.models import Model, ModelVersion
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+_NEVER = datetime.min.replace(tzinfo=UTC)
 _STATUS_RANK = {"breach": 3, "warn": 2, "ok": 1, "insufficient_data": 0}
-ACTIVE = ("open", "acknowledged")
 
 
 # ---------------------------------------------------------------------------- rules
@@ -93,6 +94,8 @@ class _Context:
     policy: MonitoringPolicy
     now: datetime
     settings: Settings
+    # Alert events waiting for their notifications until the run's incidents are settled (None: at once).
+    events: list[tuple[Alert, str]] | None = None
 
 
 # ---------------------------------------------------------------------------- check results in
@@ -116,55 +119,132 @@ def _findings_of_run(session: Session, run_id: int) -> list[Finding]:
         .where(MetricPoint.run_id == run_id)
         .order_by(MetricPoint.id)
     ).all()
-    return [
-        Finding(
-            model=model_name,
-            version=version,
-            kind=point.kind,
-            metric=point.metric,
-            status=point.status,
-            window_end=point.window_end,
-            feature=point.feature,
-            segment=point.segment,
-            value=point.value,
-            ci_low=point.ci_low,
-            ci_high=point.ci_high,
-            n=point.n,
-            threshold=point.threshold,
-            method=point.method,
-            estimated=bool(point.estimated),
-            run_id=run_id,
-        )
-        for point, model_name, version in rows
-    ]
+    return [_finding_of_point(point, model_name, version, run_id) for point, model_name, version in rows]
+
+
+def _finding_of_point(point: Any, model: str, version: str, run_id: int) -> Finding:
+    """A stored metric point (monitor.checks.models.MetricPoint) as alerting sees it."""
+    return Finding(
+        model=model,
+        version=version,
+        kind=point.kind,
+        metric=point.metric,
+        status=point.status,
+        window_end=point.window_end,
+        feature=point.feature,
+        segment=point.segment,
+        value=point.value,
+        ci_low=point.ci_low,
+        ci_high=point.ci_high,
+        n=point.n,
+        threshold=point.threshold,
+        method=point.method,
+        estimated=bool(point.estimated),
+        run_id=run_id,
+        details=point.details,
+    )
 
 
 def process_findings(
     *, session: Session, findings: Iterable[Finding], now: datetime | None = None, settings: Settings | None = None
 ) -> list[Alert]:
-    """Open, update, reopen, escalate or count towards auto-resolve; returns the alerts touched."""
+    """Open, update, reopen, escalate or count towards auto-resolve, then group the firing alerts into
+    incidents (decision 0303) and queue what the incidents' events send; returns the alerts touched."""
     now = now or utcnow()
     settings = settings or get_settings()
     contexts: dict[tuple[str, str], _Context] = {}
     touched: dict[int, Alert] = {}
+    events: list[tuple[Alert, str]] = []
+    firing: list[incidents.Firing] = []
     worst = _worst_per_fingerprint(findings)
     existing = _lock_existing(session, [_fingerprint_of(finding) for finding in worst])
+    clean: list[tuple[_Context, Finding, Alert | None]] = []
     for finding in worst:
         key = (finding.model, finding.version)
         if key not in contexts:
             contexts[key] = _context(session, finding, now, settings)
+            contexts[key].events = events
         context = contexts[key]
         severity = severity_for(finding, context.policy)
         current = existing.get(_fingerprint_of(finding))
         if severity is not None:
-            alert: Alert | None = _observe_firing(session, context, finding, severity, current)
-        elif finding.status == "ok":
-            alert = _observe_clean(session, context, finding, current)
-        else:
-            continue  # insufficient data is neither a breach nor evidence of recovery
-        if alert is not None:
+            alert = _observe_firing(session, context, finding, severity, current)
+            firing.append(incidents.Firing(finding, alert, severity, new=current is None))
             touched[alert.id] = alert
+        elif finding.status == "ok":
+            clean.append((context, finding, current))
+        # insufficient data is neither a breach nor evidence of recovery
+    for (model, version), context in contexts.items():
+        mine = [f for f in firing if (f.finding.model, f.finding.version) == (model, version)]
+        others, stored = _window_state(session, context, mine)
+        incidents.link(
+            session,
+            firing=mine + others,
+            observed=[f for f in worst if (f.model, f.version) == (model, version)] + stored,
+            segment_order=context.policy.segments,
+        )
+    # An incident whose aliases or linked findings still fire in the window is not over: no clean count.
+    held: dict[int, datetime] = {}
+    for item in firing:
+        if item.alert.incident_id is not None:
+            held[item.alert.incident_id] = max(item.finding.window_end, held.get(item.alert.incident_id, _NEVER))
+    for context, finding, current in clean:
+        if current is not None and current.id in held and held[current.id] >= finding.window_end:
+            continue
+        cleared = _observe_clean(session, context, finding, current)
+        if cleared is not None:
+            touched[cleared.id] = cleared
+    for alert, action in events:  # members of an incident send nothing: its primary speaks for them
+        if alert.incident_id is None:
+            context = next(c for c in contexts.values() if c.version.id == alert.version_id)
+            _notify(session, context, alert, action)
     return list(touched.values())
+
+
+def _window_state(
+    session: Session, context: _Context, firing: list[incidents.Firing]
+) -> tuple[list[incidents.Firing], list[Finding]]:
+    """What the other check runs of the same windows found: the alerts firing there (last seen in the
+    window) and every current metric point, so a drift run links to the breach its subgroup run raised."""
+    from monitor.checks.models import CheckRun, MetricPoint
+
+    windows = sorted({item.finding.window_end for item in firing})
+    if not windows:
+        return [], []
+    rows = session.execute(
+        select(MetricPoint)
+        .join(CheckRun, CheckRun.id == MetricPoint.run_id)
+        .where(
+            MetricPoint.model_id == context.model.id,
+            MetricPoint.version_id == context.version.id,
+            MetricPoint.window_end.in_(windows),
+            CheckRun.superseded_at.is_(None),
+        )
+        .order_by(MetricPoint.id)
+    ).scalars()
+    stored = {
+        _fingerprint_of(finding) + finding.window_end.isoformat(): finding
+        for finding in (
+            _finding_of_point(point, context.model.name, context.version.version, point.run_id) for point in rows
+        )
+    }
+    known = {item.alert.id for item in firing}
+    alerts = session.execute(
+        select(Alert)
+        .where(
+            Alert.model_id == context.model.id,
+            Alert.version_id == context.version.id,
+            Alert.status.in_(ACTIVE),
+            Alert.last_seen.in_(windows),
+        )
+        .order_by(Alert.fingerprint)
+    ).scalars()
+    others = []
+    for alert in alerts:
+        finding = stored.get(alert.fingerprint + alert.last_seen.isoformat())
+        if alert.id not in known and finding is not None:
+            others.append(incidents.Firing(finding, alert, alert.severity, new=False))
+    return others, list(stored.values())
 
 
 def _context(session: Session, finding: Finding, now: datetime, settings: Settings) -> _Context:
@@ -227,6 +307,7 @@ def _observe_firing(session: Session, context: _Context, finding: Finding, sever
             return created
         alert = _locked(session, key)  # another runner opened it a moment ago
         assert alert is not None
+    _track_episode(alert, finding, severity)
     _record_occurrence(session, context, alert, finding, severity)
     if alert.status == "resolved":
         if alert.resolved_through is None or finding.window_end > alert.resolved_through:
@@ -275,6 +356,8 @@ def _open_new(session: Session, context: _Context, finding: Finding, severity: s
         evidence=evidence_of(finding),
         opened_at=context.now,
         updated_at=context.now,
+        episode_start=finding.window_end,
+        episode_onset=onset_of(finding),
     )
     try:
         with session.begin_nested():
@@ -323,6 +406,46 @@ def _record_occurrence(
     alert.last_seen = max(alert.last_seen, finding.window_end)
     alert.updated_at = context.now
     session.flush()
+
+
+def onset_of(finding: Finding, *, after: datetime | None = None) -> datetime | None:
+    """The change onset a sequential detector estimated for the finding (details["onset"], an ISO date
+    or datetime, UTC when naive), if it lies in (after, window_end]; else None."""
+    raw = (finding.details or {}).get("onset")
+    if not isinstance(raw, str):
+        return None
+    try:
+        onset = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    onset = onset if onset.tzinfo is not None else onset.replace(tzinfo=UTC)
+    if onset > finding.window_end or (after is not None and onset <= after):
+        return None
+    return onset
+
+
+def _track_episode(alert: Alert, finding: Finding, severity: str) -> None:
+    """Before a firing window is recorded: does it start a new episode ("breaching since")?
+
+    A new episode starts when the alert reopens, when a clean window came between the last firing
+    window and this one, or when the severity rises (the breach starts there; the milder windows
+    before it are history). A recomputed older window at the same severity with no clean window
+    since extends the episode backwards."""
+    window = finding.window_end
+    reopening = alert.status == "resolved" and (alert.resolved_through is None or window > alert.resolved_through)
+    cleared = alert.last_clean_window is not None and alert.last_clean_window > alert.last_seen
+    escalating = alert.status != "resolved" and SEVERITY_RANK[severity] > SEVERITY_RANK[alert.severity]
+    if reopening or escalating or (cleared and window > alert.last_seen):
+        floor = alert.resolved_through if reopening else alert.last_clean_window if cleared else None
+        alert.episode_start, alert.episode_onset = window, onset_of(finding, after=floor)
+        return
+    if severity != alert.severity:
+        return
+    start = alert.episode_start or alert.first_seen
+    if window < start and (alert.last_clean_window is None or alert.last_clean_window < window):
+        alert.episode_start = window
+    if alert.episode_onset is None:
+        alert.episode_onset = onset_of(finding)
 
 
 def _observe_clean(session: Session, context: _Context, finding: Finding, alert: Alert | None) -> Alert | None:
@@ -414,6 +537,13 @@ def _transition(
         },
         reason=note,
     )
+    if context.events is not None:
+        context.events.append((alert, action))
+    elif alert.incident_id is None:
+        _notify(session, context, alert, action)
+
+
+def _notify(session: Session, context: _Context, alert: Alert, action: str) -> None:
     outbox.on_event(
         session,
         alert=alert,
@@ -455,6 +585,17 @@ def acknowledge(
         severity=alert.severity,
         note=note,
     )
+    for member in _members(session, alert, ("open",)):
+        _transition(
+            session,
+            context,
+            member,
+            actor=actor,
+            action="acknowledged",
+            to_status="acknowledged",
+            severity=member.severity,
+            note=f"{note} (with incident {alert.id})",
+        )
     return _out(session, [alert], context.settings)[0]
 
 
@@ -472,18 +613,30 @@ def resolve(
     alert, context = _for_action(session, alert_id, now, settings)
     if alert.status == "resolved":
         raise Conflict(f"alert {alert_id} is already resolved")
-    alert.resolved_through, alert.resolved_at = alert.last_seen, context.now
-    _transition(
-        session,
-        context,
-        alert,
-        actor=actor,
-        action="resolved",
-        to_status="resolved",
-        severity=alert.severity,
-        note=note,
-    )
+    for target in (alert, *_members(session, alert, ACTIVE)):
+        target.resolved_through, target.resolved_at = target.last_seen, context.now
+        _transition(
+            session,
+            context,
+            target,
+            actor=actor,
+            action="resolved",
+            to_status="resolved",
+            severity=target.severity,
+            note=note if target is alert else f"{note} (with incident {alert.id})",
+        )
     return _out(session, [alert], context.settings)[0]
+
+
+def _members(session: Session, alert: Alert, statuses: Sequence[str]) -> list[Alert]:
+    """The incident's member alerts in these statuses, row-locked (acting on an incident acts on them all)."""
+    query = (
+        select(Alert)
+        .where(Alert.incident_id == alert.id, Alert.status.in_(statuses))
+        .order_by(Alert.fingerprint)
+        .with_for_update()
+    )
+    return list(session.execute(query).scalars())
 
 
 def _for_action(
@@ -513,10 +666,12 @@ def list_alerts(
     severity: str | None = None,
     limit: int = 100,
     settings: Settings | None = None,
+    members: bool = False,
 ) -> list[AlertOut]:
-    """Newest first (by last_seen), filtered by status, model and severity."""
+    """Incidents newest first (by last_seen), filtered by status, model and severity; each names its
+    aliases and linked evidence. members=True lists every alert, members of incidents included."""
     authorize(actor, Permission.MODELS_READ)
-    query = select(Alert)
+    query = select(Alert) if members else select(Alert).where(Alert.incident_id.is_(None))
     if model:
         query = query.where(Alert.model_id == registry_service.find_model(session=session, name=model).id)
     if status:
@@ -561,6 +716,7 @@ def _out(session: Session, alerts: Sequence[Alert], settings: Settings) -> list[
         .all()
     )
     history: dict[int, list[TransitionOut]] = {alert_id: [] for alert_id in ids}
+    linked = incidents.members_of(session, ids)
     for row in session.execute(
         select(AlertTransition).where(AlertTransition.alert_id.in_(ids)).order_by(AlertTransition.id)
     ).scalars():
@@ -583,9 +739,33 @@ def _out(session: Session, alerts: Sequence[Alert], settings: Settings) -> list[
             evidence=a.evidence,
             history=history[a.id],
             link=emails.alert_link(settings.dashboard_url, a.id),
+            breaching_since=a.breaching_since,
+            breaching_since_source="onset" if a.episode_onset is not None else "window",
+            incident_id=a.incident_id,
+            incident_role=a.incident_role,  # type: ignore[arg-type]
+            incident_reason=a.incident_reason,
+            aliases=[_linked(m) for m in linked[a.id] if m.incident_role == "alias"],
+            linked_evidence=[_linked(m) for m in linked[a.id] if m.incident_role != "alias"],
         )
         for a in alerts
     ]
+
+
+def _linked(alert: Alert) -> LinkedAlertOut:
+    return LinkedAlertOut(
+        id=alert.id,
+        kind=alert.kind,
+        metric=alert.metric,
+        feature=alert.feature,
+        segment=alert.segment,
+        severity=alert.severity,  # type: ignore[arg-type]
+        status=alert.status,  # type: ignore[arg-type]
+        reason=alert.incident_reason or "",
+        first_seen=alert.first_seen,
+        last_seen=alert.last_seen,
+        breaching_since=alert.breaching_since,
+        evidence=alert.evidence,
+    )
 
 
 # ---------------------------------------------------------------------------- the outbox, for people

@@ -242,7 +242,7 @@ def monitoring_overview(*, session: Session, actor: Actor, since: date, until: d
         raise Invalid(f"daily counts cover 1 to {VOLUME_MAX_DAYS} days; got {since} to {until}")
     counts = session.execute(
         select(Alert.model_id, Alert.status, Alert.severity, func.count())
-        .where(Alert.status.in_(("open", "acknowledged")))
+        .where(Alert.status.in_(("open", "acknowledged")), Alert.incident_id.is_(None))  # incidents, not members
         .group_by(Alert.model_id, Alert.status, Alert.severity)
     ).all()
     alerts: dict[int, dict[str, dict[str, int]]] = {}

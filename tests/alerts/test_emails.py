@@ -97,9 +97,26 @@ def test_html_part_escapes_what_came_from_the_data() -> None:
         "target": 0.9,
         "evidence_summary": "s",
         "link": "https://x.example/dashboard/alerts?id=7",
+        "measured": "About 12 of 40 confirmed positive studies for manufacturer <b>x</b> were missed.",
+        "breaching_since": None,
+        "breaching_since_source": "window",
+        "window_start": None,
+        "window_end": None,
+        "window_days": 7,
+        "aliases": [
+            {
+                "segment_label": "site=<img src=x>",
+                "metric": "sensitivity",
+                "figure": "0.700",
+                "reason": "the same studies as <i>x</i>",
+                "link": "https://x.example/dashboard/alerts?id=8",
+            }
+        ],
+        "linked_evidence": [],
     }
     content = emails.render_adverse_event(view)
     assert "<script>" not in content["html"] and "&lt;script&gt;" in content["html"]
+    assert "<img" not in content["html"] and "<b>" not in content["html"] and "<i>" not in content["html"]
     assert "<script>alert(1)</script>" in content["text"]  # plain text is not HTML
 
 
