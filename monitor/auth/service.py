@@ -420,6 +420,22 @@ def _count_login_failure(
     )
 
 
+def sign_in_states(*, session: Session, actor: Actor, now: datetime | None = None) -> dict[str, str]:
+    """For each account with failed sign-ins, a line for administrators: locked, slowed or counted."""
+    authorize(actor, Permission.USERS_MANAGE)
+    now = now or utcnow()
+    rows = session.execute(
+        select(LoginThrottle).where(LoginThrottle.scope == "account", LoginThrottle.failures > 0)
+    ).scalars()
+    states = {}
+    for row in rows:
+        if row.locked_until is not None and row.locked_until > now:
+            states[row.subject] = f"locked until {row.locked_until:%Y-%m-%d %H:%M} UTC"
+        elif row.last_failure_at is not None and now - row.last_failure_at <= FAILURE_MEMORY:
+            states[row.subject] = f"{row.failures} failed"
+    return states
+
+
 def unlock_login(*, session: Session, actor: Actor, username: str) -> None:
     """Clear a user's failed sign-ins and lift their lockout (admin); audited."""
     authorize(actor, Permission.USERS_MANAGE)
