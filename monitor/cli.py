@@ -351,8 +351,9 @@ def users_list() -> None:
     from monitor.auth import service as auth_service
     from monitor.auth.actors import SYSTEM
 
-    table = Table("username", "role", "full name", "email", "active", "password", "created")
+    table = Table("username", "role", "full name", "email", "active", "password", "sign-in", "created")
     with transaction() as session:
+        states = auth_service.sign_in_states(session=session, actor=SYSTEM)
         for user in auth_service.list_users(session=session, actor=SYSTEM):
             table.add_row(
                 user.username,
@@ -361,6 +362,7 @@ def users_list() -> None:
                 user.email or "",
                 "yes" if user.is_active else "disabled",
                 "set" if user.password_hash else "none (API key only)",
+                states.get(user.username, "ok"),
                 _when(user.created_at),
             )
     console().print(table)

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("scope", sa.String(length=8), nullable=False),
         sa.Column("subject", sa.String(length=64), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("refused", sa.Integer(), nullable=False),
         sa.Column("last_failure_at", monitor.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("retry_at", monitor.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("locked_until", monitor.db.UTCDateTime(timezone=True), nullable=True),

@@ -75,6 +75,8 @@ class LoginThrottle(Base):
     scope: Mapped[str] = mapped_column(String(8))  # "account" or "address"
     subject: Mapped[str] = mapped_column(String(64))  # the username as typed, or the client address
     failures: Mapped[int] = mapped_column(Integer, default=0)
+    # Attempts refused unread during the current wait: only the first is audited on its own.
+    refused: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # No password is checked before this instant: attempts earlier are refused unread.
     retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

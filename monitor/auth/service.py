@@ -312,7 +312,7 @@ def _throttle(session: Session, scope: str, subject: str) -> LoginThrottle:
         return row
     try:
         with session.begin_nested():
-            row = LoginThrottle(scope=scope, subject=subject, failures=0)
+            row = LoginThrottle(scope=scope, subject=subject, failures=0, refused=0)
             session.add(row)
             session.flush()
         return row
@@ -327,7 +327,7 @@ def _throttles(session: Session, username: str, address: str | None, now: dateti
     for row in rows:
         running_lock = row.locked_until is not None and row.locked_until > now
         if row.last_failure_at is not None and now - row.last_failure_at > FAILURE_MEMORY and not running_lock:
-            row.failures, row.retry_at, row.locked_until = 0, None, None
+            row.failures, row.refused, row.retry_at, row.locked_until = 0, 0, None, None
     return rows
 
 
@@ -358,25 +358,40 @@ def authenticate_password(
     rows = _throttles(session, username, address, now)
     blocked_until = _blocked_until(rows, now)
     if blocked_until is not None:
-        locked = _running_lock(rows[0], now)
+        return _refuse_unread(session, rows, username=username, address=address, until=blocked_until, now=now)
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if _verify(user, password):
+        assert user is not None
+        account = rows[0]
+        account.failures, account.refused, account.retry_at, account.locked_until = 0, 0, None, None
+        session.flush()
+        return LoginAttempt(actor=actor_for(user))
+    return _count_login_failure(session, rows, user, username=username, address=address, now=now, limits=limits)
+
+
+def _refuse_unread(
+    session: Session, rows: list[LoginThrottle], *, username: str, address: str | None, until: datetime, now: datetime
+) -> LoginAttempt:
+    """Refuse an attempt that came before its wait ended. The first refusal of each wait is audited;
+    later ones are counted on the waiting rows and reported with the next failure or unlock, so a
+    flood of early attempts cannot flood the append-only audit trail."""
+    waiting = [row for row in rows if _blocked_until([row], now) is not None]
+    first = any(row.refused == 0 for row in waiting)
+    for row in waiting:
+        row.refused += 1
+    locked = _running_lock(rows[0], now)
+    if first:
         audit_service.record(
             session=session,
             actor=username or "anonymous",
             action="auth.login_throttled",
             entity="user",
             entity_id=username,
-            after={"address": address, "retry_at": blocked_until.isoformat(), "locked": locked is not None},
+            after={"address": address, "retry_at": until.isoformat(), "locked": locked is not None},
             reason="account locked" if locked else "too many failed sign-ins",
         )
-        return LoginAttempt(actor=None, retry_after=(blocked_until - now).total_seconds(), locked_until=locked)
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    if _verify(user, password):
-        assert user is not None
-        account = rows[0]
-        account.failures, account.retry_at, account.locked_until = 0, None, None
-        session.flush()
-        return LoginAttempt(actor=actor_for(user))
-    return _count_login_failure(session, rows, user, username=username, address=address, now=now, limits=limits)
+    session.flush()
+    return LoginAttempt(actor=None, retry_after=(until - now).total_seconds(), locked_until=locked)
 
 
 def _count_login_failure(
@@ -389,8 +404,10 @@ def _count_login_failure(
     now: datetime,
     limits: LoginLimits,
 ) -> LoginAttempt:
+    refused_meanwhile = max(row.refused for row in rows)
     for row, free in zip(rows, (ACCOUNT_FREE_FAILURES, ADDRESS_FREE_FAILURES), strict=False):
         row.failures += 1
+        row.refused = 0
         row.last_failure_at = now
         delay = failure_delay(row.failures, free=free)
         row.retry_at = now + delay if delay else None
@@ -408,6 +425,7 @@ def _count_login_failure(
         after={
             "address": address,
             "failures": account.failures,
+            "refused_before_this": refused_meanwhile,
             "retry_at": blocked_until.isoformat() if blocked_until else None,
             "locked_until": account.locked_until.isoformat() if account.locked_until else None,
         },
@@ -418,6 +436,22 @@ def _count_login_failure(
         retry_after=(blocked_until - now).total_seconds() if blocked_until else 0.0,
         locked_until=_running_lock(account, now),
     )
+
+
+def sign_in_states(*, session: Session, actor: Actor, now: datetime | None = None) -> dict[str, str]:
+    """For each account with failed sign-ins, a line for administrators: locked, slowed or counted."""
+    authorize(actor, Permission.USERS_MANAGE)
+    now = now or utcnow()
+    rows = session.execute(
+        select(LoginThrottle).where(LoginThrottle.scope == "account", LoginThrottle.failures > 0)
+    ).scalars()
+    states = {}
+    for row in rows:
+        if row.locked_until is not None and row.locked_until > now:
+            states[row.subject] = f"locked until {row.locked_until:%Y-%m-%d %H:%M} UTC"
+        elif row.last_failure_at is not None and now - row.last_failure_at <= FAILURE_MEMORY:
+            states[row.subject] = f"{row.failures} failed"
+    return states
 
 
 def unlock_login(*, session: Session, actor: Actor, username: str) -> None:
@@ -432,9 +466,10 @@ def unlock_login(*, session: Session, actor: Actor, username: str) -> None:
         raise Conflict(f"sign-in is not locked or slowed for '{username}': there are no failed sign-ins to clear")
     before = {
         "failures": row.failures,
+        "refused_while_waiting": row.refused,
         "locked_until": row.locked_until.isoformat() if row.locked_until else None,
     }
-    row.failures, row.retry_at, row.locked_until = 0, None, None
+    row.failures, row.refused, row.retry_at, row.locked_until = 0, 0, None, None
     session.flush()
     audit_service.record(
         session=session,

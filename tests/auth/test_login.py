@@ -87,6 +87,22 @@ def test_during_a_delay_even_the_right_password_is_not_read(session: Session) ->
     assert login(session, "vera", PASSWORD, T0 + timedelta(seconds=2)).actor is not None
 
 
+def test_a_flood_during_a_lock_is_counted_not_written_event_by_event(session: Session) -> None:
+    """The audit trail is append-only: 500 refused attempts must not become 500 events."""
+    make_user(session, role="viewer", username="vera")
+    now = T0
+    for guess in range(10):
+        attempt = login(session, "vera", f"guess-{guess}", now)
+        now += timedelta(seconds=attempt.retry_after) if guess < 9 else timedelta(0)
+    for flood in range(500):
+        assert login(session, "vera", f"flood-{flood}", now + timedelta(seconds=1)).locked_until is not None
+
+    assert audited(session, "auth.login_throttled") == 1
+    auth_service.unlock_login(session=session, actor=SYSTEM, username="vera")
+    [event] = session.execute(select(AuditEvent).where(AuditEvent.action == "user.unlock_login")).scalars()
+    assert event.before["refused_while_waiting"] == 500
+
+
 def test_one_address_guessing_many_accounts_is_slowed(session: Session) -> None:
     """Password spraying: one guess per account, all from one address."""
     for n in range(auth_service.ADDRESS_FREE_FAILURES + 1):
@@ -149,7 +165,7 @@ def test_throttle_state_is_shared_between_processes(fresh_database: Database) ->
 
 def test_concurrent_guesses_are_counted_exactly(fresh_database: Database) -> None:
     """Eight guesses at the same instant from eight workers: three free, the fourth sets the wait,
-    the other four are refused unread; none is lost or double-counted."""
+    the other four are refused unread (the first of them audited); none is lost or double-counted."""
     with fresh_database.transaction() as setup:
         make_user(setup, role="viewer", username="vera")
 
@@ -162,8 +178,9 @@ def test_concurrent_guesses_are_counted_exactly(fresh_database: Database) -> Non
 
     with fresh_database.transaction() as session:
         row = session.execute(select(LoginThrottle).where(LoginThrottle.subject == "vera")).scalar_one()
-        counts = (row.failures, audited(session, "auth.login_failed"), audited(session, "auth.login_throttled"))
-    assert counts == (4, 4, 4)
+        counts = (row.failures, audited(session, "auth.login_failed"), row.refused)
+        throttled = audited(session, "auth.login_throttled")
+    assert counts == (4, 4, 4) and throttled == 1
 
 
 def test_unknown_and_known_users_cost_the_same_time(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,11 +3,14 @@ as an argument, and over-long user fields answered as client errors."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy.orm import Session
 
 from monitor.auth import service as auth_service
 from monitor.auth.actors import SYSTEM
+from monitor.db import Database, utcnow
 from monitor.errors import Invalid
 from tests.factories import make_user
 from tests.test_cli import database_url, empty_url, environment, one_line_error, radmon, runner  # noqa: F401
@@ -103,3 +106,24 @@ def test_cli_set_password_and_unlock(database_url: str) -> None:  # noqa: F811
     )
     assert changed.exit_code == 0, changed.output
     assert "no failed sign-ins" in one_line_error(radmon("users", "unlock", "--username", "vera"))
+
+    database = Database(database_url)
+    try:
+        now = utcnow() - timedelta(minutes=3)
+        for guess in range(10):  # each wrong guess as soon as allowed; the tenth locks
+            with database.transaction() as session:
+                attempt = auth_service.authenticate_password(
+                    session=session, username="vera", password=f"guess-{guess}", now=now
+                )
+            now += timedelta(seconds=attempt.retry_after) if guess < 9 else timedelta(0)
+        with database.transaction() as session:
+            assert auth_service.authenticate_password(
+                session=session, username="vera", password="second long passphrase"
+            ).locked_until
+    finally:
+        database.dispose()
+    assert "locked until" in next(line for line in radmon("users", "list").stdout.splitlines() if "vera" in line)
+
+    unlocked = radmon("users", "unlock", "--username", "vera")
+    assert unlocked.exit_code == 0 and "sign-in unlocked for 'vera'" in unlocked.stdout
+    assert " ok " in next(line for line in radmon("users", "list").stdout.splitlines() if "vera" in line)

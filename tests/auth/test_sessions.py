@@ -138,3 +138,26 @@ def test_over_long_sign_in_fields_answer_400_not_500(
     assert response.status_code == 400
     assert message in response.text
     assert session.execute(select(AuditEvent).where(AuditEvent.action.like("auth.%"))).first() is None
+
+
+def test_thirty_wrong_passwords_through_the_sign_in_page_take_over_a_minute(
+    dashboard_client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The must-show end to end: a script posting the form, waiting exactly what Retry-After says."""
+    make_user(session, role="viewer", username="vera")
+    start = clock = auth.time.time()
+    monkeypatch.setattr(auth.time, "time", lambda: clock)
+    for guess in range(30):
+        answer = sign_in(dashboard_client, "vera", f"guess-{guess}")
+        assert answer.status_code in (200, 429) and auth.SESSION_COOKIE not in dashboard_client.cookies
+        if guess < 29:
+            clock += int(answer.headers.get("Retry-After", "0"))
+    failures = session.execute(select(AuditEvent).where(AuditEvent.action == "auth.login_failed")).scalars().all()
+
+    assert len(failures) == 30, "each guess was checked, none refused for coming early"
+    assert clock - start >= 60
+    clock += 61  # past the address's own delay (at most a minute); the account's lock runs 15 minutes
+    locked = sign_in(dashboard_client, "vera")
+    assert locked.status_code == 429 and "this account is locked" in locked.text, "the right password waits"
+    auth_service.unlock_login(session=session, actor=SYSTEM, username="vera")
+    assert sign_in(dashboard_client, "vera").status_code == 302
