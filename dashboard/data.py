@@ -584,7 +584,8 @@ class AnalysisScope:
 
 
 def analysis_scope(*, actor: Actor, model_name: str | None, version: str | None) -> AnalysisScope | None:
-    """None when no model is registered; NotFound for an unknown model or version."""
+    """None when no model is registered; NotFound for an unknown model or version ("live": none asked for)."""
+    version = None if version == "live" else version
     with transaction() as session:
         models = registry_service.list_models(session=session, actor=actor)
         if not models:

@@ -33,6 +33,10 @@ STATUS_BADGES = {
     "completed": ("completed", "success"),
     "failed": ("failed", "danger"),
 }
+# A picker's value for "no choice" (the live version with its history; the whole population): a
+# dbc.Select shows an empty box for "", its hidden placeholder's value.
+LIVE_HISTORY = "live"
+WHOLE_POPULATION = "all"
 LOOKBACK_CHOICES = (14, 30, 90)
 DEFAULT_LOOKBACK = 30
 
@@ -117,7 +121,7 @@ def header(
             dbc.Select(
                 id=f"{prefix}-version-select",
                 options=_version_options(scope),
-                value=scope.version if scope.pinned and scope.version else "",
+                value=scope.version if scope.pinned and scope.version else LIVE_HISTORY,
                 style={"minWidth": "10rem"},
                 size="sm",
             ),
@@ -154,7 +158,9 @@ def _version_options(scope: data.AnalysisScope) -> list[dict[str, str]]:
     """The live version with its predecessors' history first (the default), then each version alone."""
     live = scope.model.active_version
     history = (
-        [{"label": f"live version {live}" + (" and earlier" if scope.switches else ""), "value": ""}] if live else []
+        [{"label": f"live version {live}" + (" and earlier" if scope.switches else ""), "value": LIVE_HISTORY}]
+        if live
+        else []
     )
     return history + [
         {"label": f"version {v} only" + (" (live)" if v == live else ""), "value": v} for v in scope.versions
@@ -230,8 +236,9 @@ def register_navigation(app: Dash, page: str, path: str, *, extras: tuple[str, .
             raise PreventUpdate
         query: dict[str, Any] = {"model": model}
         if ctx.triggered_id != f"{page}-model-select":
-            query["version"] = version
+            query["version"] = None if version == LIVE_HISTORY else version
             query |= {
-                i.removeprefix(f"{page}-").removesuffix("-select"): v for i, v in zip(extras, values, strict=True)
+                i.removeprefix(f"{page}-").removesuffix("-select"): None if v == WHOLE_POPULATION else v
+                for i, v in zip(extras, values, strict=True)
             }
         return page_href(path, query)

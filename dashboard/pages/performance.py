@@ -38,7 +38,10 @@ def layout(
         return analysis.no_models("performance", "Performance")
     lookback = analysis.lookback_days(days)
     view = data.performance_view(
-        actor=actor, scope=scope, since=datetime.now(UTC) - timedelta(days=lookback), segment=segment or None
+        actor=actor,
+        scope=scope,
+        since=datetime.now(UTC) - timedelta(days=lookback),
+        segment=None if segment in (None, "", analysis.WHOLE_POPULATION) else segment,
     )
     top = analysis.header(
         "performance", "Performance", scope, "realized against outcomes, and estimated before they arrive",
@@ -102,7 +105,7 @@ def _population_note(view: data.PerformanceView) -> str:
 
 def _segment_select(view: data.PerformanceView) -> Component:
     """Whole population by default, or one segment of the subgroup and estimate runs."""
-    options = [{"label": "whole population", "value": ""}] + [
+    options = [{"label": "whole population", "value": analysis.WHOLE_POPULATION}] + [
         {"label": f"segment {s}", "value": s} for s in view.segments
     ]
     return html.Div(
@@ -111,7 +114,7 @@ def _segment_select(view: data.PerformanceView) -> Component:
             dbc.Select(
                 id="performance-segment-select",
                 options=options,
-                value=view.segment or "",
+                value=view.segment or analysis.WHOLE_POPULATION,
                 size="sm",
                 style={"minWidth": "12rem"},
             ),

@@ -400,7 +400,7 @@ def test_performance_draws_one_segments_realized_and_estimated_series(
     page = render_page(dashboard_client, "/performance", "?model=ich-ct&segment=site%3Dnorth")
 
     picker = find(page, "performance-segment-select")
-    assert picker["value"] == "site=north" and picker["options"][0] == {"label": "whole population", "value": ""}
+    assert picker["value"] == "site=north" and picker["options"][0] == {"label": "whole population", "value": "all"}
     assert {"label": "segment site=south", "value": "site=south"} in picker["options"]
     traces = {t.get("name"): t for t in figure_of(page, "performance-sensitivity-graph")["data"]}
     assert traces["realized (labelled outcomes)"]["y"][-1] == pytest.approx(realized.value)

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 from monitor.auth.actors import SYSTEM
 from monitor.registry import service as registry_service
 from tests.dashboard import test_analytics_pages as seeded
-from tests.dashboard.callbacks import find, text_of
+from tests.dashboard.callbacks import call, find, response_of, text_of
 from tests.dashboard.conftest import render_page, sign_in
 from tests.dashboard.test_analytics_pages import Monitored, figure_of, point
-from tests.factories import make_version
+from tests.factories import make_user, make_version
 
 monitored = seeded.monitored  # 2.1.0 live, two weekly windows with every kind of check run
 
@@ -56,7 +56,7 @@ def test_after_a_rollback_every_analytic_page_shows_the_previous_versions_histor
     assert f"{realized.value:.1%}" in text_of(find(performance, "performance-tile-sensitivity"))
     assert figure_of(subgroups, "subgroups-heatmap")["data"]
     picker = find(drift, "drift-version-select")
-    assert picker["value"] == "" and picker["options"][0]["label"] == "live version 2.0.0 and earlier"
+    assert picker["value"] == "live" and picker["options"][0]["label"] == "live version 2.0.0 and earlier"
 
 
 def test_one_version_alone_says_it_has_no_results_and_links_back_to_the_history(
@@ -72,3 +72,20 @@ def test_one_version_alone_says_it_has_no_results_and_links_back_to_the_history(
     assert "Showing version 2.1.0 only; version 2.0.0 is live" in text_of(find(older, "performance-versions-note"))
     assert find(older, "performance-history-link")["href"].endswith("/performance?model=ich-ct")
     assert _switch_labels(figure_of(older, "performance-sensitivity-graph")) == []
+
+
+def test_the_live_history_and_the_whole_population_leave_the_url_without_a_version_or_segment(
+    dashboard_client: TestClient, session: Session
+) -> None:
+    make_user(session, role="viewer", username="vera")
+    sign_in(dashboard_client, "vera")
+    values = {
+        "performance-model-select.value": "ich-ct",
+        "performance-version-select.value": "live",
+        "performance-segment-select.value": "all",
+        "performance-days-select.value": "30",
+    }
+
+    result = response_of(call(dashboard_client, "performance-segment-select.value", values))
+
+    assert next(iter(result.values()))["href"] == "/dashboard/performance?model=ich-ct&days=30"
