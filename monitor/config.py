@@ -51,6 +51,10 @@ class Settings(BaseSettings):
 
     max_batch_records: int = Field(default=10_000, ge=1)
     max_request_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # Plausibility of ingested records (decision 0403): instants within this window around now.
+    occurred_at_max_age_days: int = Field(default=3650, ge=1, le=36500)
+    occurred_at_max_ahead_hours: int = Field(default=24, ge=0, le=24 * 30)
+    max_latency_ms: float = Field(default=86_400_000.0, gt=0)
 
     session_idle_minutes: int = Field(default=30, ge=1, le=8 * 60)
     login_lockout_failures: int = Field(default=10, ge=4, le=100)

@@ -426,7 +426,7 @@ def _members(alert: AlertOut) -> Component | None:
 
 
 def _member_item(member: LinkedAlertOut) -> Component:
-    metric = METRIC_LABELS.get(member.metric, member.metric.replace("_", " ").capitalize())
+    metric = metric_label(member.metric)
     name = " · ".join(part for part in (metric, member.feature, member.segment or "whole population") if part)
     return html.Li(
         [

@@ -38,6 +38,7 @@ from monitor.checks.schemas import MonitoringPolicy
 from monitor.config import Settings, get_settings
 from monitor.db import utcnow
 from monitor.errors import Conflict, Invalid, NotFound
+from monitor.ingest import phi
 from monitor.registry import service as registry_service
 from monitor.registry.models import Model, ModelVersion
 
@@ -570,6 +571,7 @@ def acknowledge(
 ) -> AlertOut:
     """Someone is on it (qa, admin); audited with the note."""
     authorize(actor, Permission.ALERTS_ACT)
+    phi.check_free_text(field="note", value=note, record=f"alert {alert_id}")
     alert, context = _for_action(session, alert_id, now, settings)
     if alert.status == "acknowledged":
         raise Conflict(f"alert {alert_id} is already acknowledged")
@@ -610,6 +612,7 @@ def resolve(
 ) -> AlertOut:
     """Close the alert with a note (qa, admin); a later window with the same breach reopens it."""
     authorize(actor, Permission.ALERTS_ACT)
+    phi.check_free_text(field="note", value=note, record=f"alert {alert_id}")
     alert, context = _for_action(session, alert_id, now, settings)
     if alert.status == "resolved":
         raise Conflict(f"alert {alert_id} is already resolved")

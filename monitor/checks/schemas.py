@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor.checks.catalog import CheckKind, Severity
+from monitor.ingest import phi
 
 DriftMethod = Literal["wasserstein", "jensenshannon", "psi", "ks", "chisquare"]
 # Reference uploads and the drift profiles use these as columns of their own.
@@ -25,11 +26,30 @@ class FeatureSpec(BaseModel):
         gt=0,
         description="override the threshold: a distance for wasserstein/jensenshannon/psi, a p-value for ks/chisquare",
     )
+    # The allow-list (decision 0403): what ingestion and reference uploads accept for the feature.
+    min: float | None = Field(default=None, description="numeric: smallest plausible value (default -1e6)")
+    max: float | None = Field(default=None, description="numeric: largest plausible value (default 1e6)")
+    values: list[str] | None = Field(
+        default=None, max_length=1000, description="categorical: the only values accepted (default: any short token)"
+    )
 
     @model_validator(mode="after")
     def _applicable(self) -> FeatureSpec:
         if self.name in RESERVED_COLUMNS:
             raise ValueError(f"'{self.name}' names an inference field, not a feature")
+        problem = phi.policy_name_problem(self.name, what="feature")
+        if problem is not None:
+            raise ValueError(problem)
+        if self.type == "categorical" and (self.min is not None or self.max is not None):
+            raise ValueError(f"feature '{self.name}': min and max apply to numeric features")
+        if self.type == "numeric" and self.values is not None:
+            raise ValueError(f"feature '{self.name}': values (a vocabulary) apply to categorical features")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"feature '{self.name}': min must not exceed max")
+        if self.values is not None:
+            problem = phi.vocabulary_problem(self.values)
+            if problem is not None:
+                raise ValueError(f"feature '{self.name}': {problem}")
         if self.type == "numeric" and self.drift_method == "chisquare":
             raise ValueError(f"feature '{self.name}': chisquare applies to categorical features")
         if self.type == "categorical" and self.drift_method in ("wasserstein", "ks"):
@@ -61,6 +81,11 @@ class MonitoringPolicy(BaseModel):
 
     features: list[FeatureSpec] = Field(default_factory=list)
     segments: list[str] = Field(default_factory=list)
+    undeclared_features: Literal["drop", "reject"] = Field(
+        default="drop",
+        description="an inference feature the policy does not declare is dropped before storage and named in the "
+        "answer (drop), or rejects its record (reject)",
+    )
     intersections: list[list[str]] = Field(default_factory=list)
     window_days: int = Field(default=7, ge=1, le=365)
     schedule: str = Field(default="0 2 * * *", description="cron, UTC")
@@ -132,6 +157,10 @@ class MonitoringPolicy(BaseModel):
             raise ValueError(f"features listed twice: {', '.join(duplicated)}")
         if len(set(self.segments)) != len(self.segments):
             raise ValueError("segments must not repeat")
+        for segment in self.segments:
+            problem = phi.policy_name_problem(segment, what="segment")
+            if problem is not None:
+                raise ValueError(problem)
         for combo in self.intersections:
             if len(combo) < 2:
                 raise ValueError(f"an intersection needs at least two attributes; got {combo}")

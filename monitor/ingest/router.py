@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -15,7 +17,14 @@ from monitor.auth.dependencies import BearerKey
 from monitor.errors import Invalid
 from monitor.ingest import service
 from monitor.ingest.group_commit import GroupCommit, ingest_commit
-from monitor.ingest.schemas import InferenceBatch, IngestResult, OutcomeBatch, records_of, request_body_schema
+from monitor.ingest.schemas import (
+    InferenceBatch,
+    IngestResult,
+    OutcomeBatch,
+    Plausibility,
+    records_of,
+    request_body_schema,
+)
 
 router = APIRouter(tags=["ingest"])
 
@@ -37,6 +46,12 @@ RawBody = Annotated[bytes, Depends(_raw_body)]
 IngestCommitDep = Annotated[GroupCommit, Depends(ingest_commit)]
 
 
+# orjson reads an integer beyond 64 bits as a float, silently losing digits; a body with a run
+# of 16 or more digits is read again by the standard library, whose integers are exact, so that
+# the parsers can refuse what a float cannot hold (decision 0403).
+_LONG_DIGIT_RUN = re.compile(rb"[0-9]{16}")
+
+
 def _records(body: bytes) -> list[Any]:
     if not body.strip():
         raise Invalid('the body is empty: send {"records": [...]}')
@@ -44,6 +59,8 @@ def _records(body: bytes) -> list[Any]:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise Invalid(f"the body is not valid JSON: {exc}") from None
+    if _LONG_DIGIT_RUN.search(body):
+        payload = json.loads(body)
     return records_of(payload)
 
 
@@ -73,6 +90,7 @@ def _store(
             records=records,
             pseudonym_key=settings.pseudonym_key,
             max_records=settings.max_batch_records,
+            plausibility=Plausibility.from_settings(settings),
         )
 
     actor, result = group.run(work, records=len(records))

@@ -24,11 +24,33 @@ MAX_ID_LENGTH = 128
 MAX_STUDY_KEY_LENGTH = 256
 MAX_FEATURES = 256
 MAX_FEATURE_NAME_LENGTH = 64
-MAX_FEATURE_TEXT_LENGTH = 256
+MAX_FEATURE_TEXT_LENGTH = phi.MAX_TOKEN_LENGTH
 MAX_FEATURE_LIST_LENGTH = 64
 # Clocks drift; a record from further ahead than this is a client bug, not a clock.
 FUTURE_TOLERANCE = timedelta(days=1)
 SMALLINT_RANGE = range(-32768, 32768)
+
+
+@dataclass(frozen=True, slots=True)
+class Plausibility:
+    """Bounds a record's instants and latency must fall within (settings RADMON_OCCURRED_AT_MAX_AGE_DAYS,
+    RADMON_OCCURRED_AT_MAX_AHEAD_HOURS, RADMON_MAX_LATENCY_MS): year 1, 1970 or a latency of 1e300
+    are a client's bug, and would skew every window they land in."""
+
+    max_age: timedelta = timedelta(days=3650)
+    max_ahead: timedelta = FUTURE_TOLERANCE
+    max_latency_ms: float = 86_400_000.0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Plausibility:
+        return cls(
+            max_age=timedelta(days=settings.occurred_at_max_age_days),
+            max_ahead=timedelta(hours=settings.occurred_at_max_ahead_hours),
+            max_latency_ms=float(settings.max_latency_ms),
+        )
+
+
+DEFAULT_PLAUSIBILITY = Plausibility()
 
 _RECORD_NOTE = (
     "Each record is validated on its own: an invalid record is listed in `rejected` with its index and "
@@ -60,8 +82,11 @@ class InferenceRecord(BaseModel):
     latency_ms: float | None = Field(default=None, ge=0)
     features: dict[str, Any] = Field(
         default_factory=dict,
-        description="numbers, strings, booleans, nulls or flat lists of them; identifier-like names or values "
-        "(patient name, MRN, birth date, phone, email, address, accession number...) are rejected",
+        description="numbers, short strings, booleans, nulls or flat lists of them. Only the features the model's "
+        "monitoring policy declares are stored: an undeclared one is dropped and named in `dropped` (or the "
+        "record rejected, if the policy says so); declared numeric features must be numbers in their plausible "
+        "range. Identifier-like names or values (patient name, MRN, birth date, phone, email, address, "
+        "accession number...) are rejected wherever they appear",
         examples=[{"site": "north", "manufacturer": "GE", "kvp": 120, "slice_thickness": 2.5, "age_band": "60-69"}],
     )
 
@@ -101,10 +126,19 @@ class Rejection(BaseModel):
     reason: str
 
 
+class Dropped(BaseModel):
+    index: int = Field(description="position of the record in the request's `records`")
+    inference_id: str | None
+    features: list[str] = Field(description="features the model's policy does not declare: not stored")
+
+
 class IngestResult(BaseModel):
     accepted: int = Field(description="records stored by this request (all committed when the answer is 2xx)")
     duplicates: list[Duplicate] = Field(description="records already stored with the same content: not stored again")
     rejected: list[Rejection]
+    dropped: list[Dropped] = Field(
+        default_factory=list, description="stored records some of whose features were left out (undeclared)"
+    )
 
 
 def request_body_schema(batch: type[BaseModel]) -> dict[str, Any]:
@@ -196,8 +230,8 @@ def inference_id_of(raw: Any) -> str | None:
     """The record's inference_id when it has a usable one (for the answer)."""
     if isinstance(raw, dict):
         value = raw.get("inference_id")
-        if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH:
-            return value
+        if isinstance(value, str) and is_name(value) and phi.id_problem(value) is None:
+            return value  # the answer must not repeat an identifier
     return None
 
 
@@ -217,6 +251,10 @@ def _name(raw: dict[str, Any], field: str) -> str | Problem:
         return Problem(
             field, f"{field} must be a string of 1 to {MAX_ID_LENGTH} printable characters; got {_show(value)}"
         )
+    looks_like = phi.id_problem(value)
+    if looks_like is not None:
+        # Not quoted back: it may be the identifier itself.
+        return Problem(field, f"{field} looks like {looks_like}; ids must be opaque keys ({phi.ADVICE})")
     return value
 
 
@@ -237,11 +275,17 @@ def _study_key(raw: dict[str, Any]) -> str | None | Problem:
         return Problem(
             "study_key", f"study_key must be a non-empty string of at most {MAX_STUDY_KEY_LENGTH} characters"
         )
+    if phi.hidden_character(value):
+        return Problem(
+            "study_key", "study_key holds invisible or control characters: the same study would get another pseudonym"
+        )
     return value
 
 
-def parse_instant(value: Any, field: str, *, now: datetime) -> datetime | Problem:
-    """An ISO 8601 date-time with a timezone, as aware UTC; not more than a day ahead of `now`."""
+def parse_instant(
+    value: Any, field: str, *, now: datetime, plausibility: Plausibility = DEFAULT_PLAUSIBILITY
+) -> datetime | Problem:
+    """An ISO 8601 date-time with a timezone, as aware UTC, within the plausible window around `now`."""
     if value is None:
         return Problem(field, f"{field} is required (ISO 8601 with a timezone, e.g. 2026-11-02T08:14:05Z)")
     if value.__class__ is not str:
@@ -262,11 +306,26 @@ def parse_instant(value: Any, field: str, *, now: datetime) -> datetime | Proble
             instant = instant.astimezone(UTC)
         except OverflowError:
             return Problem(field, f"{field} is out of range; got {_show(value)}")
-    if instant > now + FUTURE_TOLERANCE:
+    if instant > now + plausibility.max_ahead:
         return Problem(
-            field, f"{field} is more than a day in the future ({instant.isoformat()}); check the sender's clock"
+            field,
+            f"{field} is more than {_span(plausibility.max_ahead)} in the future ({instant.isoformat()}); "
+            "check the sender's clock",
+        )
+    if instant < now - plausibility.max_age:
+        return Problem(
+            field,
+            f"{field} is more than {_span(plausibility.max_age)} in the past ({instant.isoformat()}); "
+            "a default or unset clock (year 1, 1970) is not a time a model ran",
         )
     return instant
+
+
+def _span(span: timedelta) -> str:
+    if span >= timedelta(days=2):
+        return f"{span.days} days"
+    hours = span.total_seconds() / 3600
+    return "a day" if hours == 24 else f"{hours:g} hours"
 
 
 def _number(raw: dict[str, Any], field: str, *, required: bool) -> float | None | Problem:
@@ -277,7 +336,10 @@ def _number(raw: dict[str, Any], field: str, *, required: bool) -> float | None 
     if cls is float:
         return value  # JSON cannot carry NaN or infinity (orjson refuses them)
     if cls is int:
-        return float(value)
+        problem = phi.number_problem(value)
+        return float(value) if problem is None else Problem(field, f"{field}: {problem}")
+    if cls is bool:
+        return Problem(field, f"{field} must be a number; got a boolean (booleans are not numbers)")
     return Problem(field, f"{field} must be a number; got {_show(value)}")
 
 
@@ -285,8 +347,11 @@ def _label(raw: dict[str, Any], field: str) -> int | Problem:
     value = raw.get(field)
     if value is None:
         return Problem(field, f"{field} is required")
-    if value.__class__ is int or value.__class__ is bool:
-        return int(value)
+    if value.__class__ is int:
+        problem = phi.number_problem(value)
+        return value if problem is None else Problem(field, f"{field}: {problem}")
+    if value.__class__ is bool:
+        return Problem(field, f"{field} must be an integer; got a boolean (booleans are not numbers)")
     if value.__class__ is float and value.is_integer():
         return int(value)
     return Problem(field, f"{field} must be an integer; got {_show(value)}")
@@ -320,7 +385,11 @@ def features_problem(features: dict[str, Any]) -> Problem | None:
     value_problem = phi.value_problem
     for name, value in features.items():
         cls = value.__class__
-        if cls is float or cls is int or cls is bool or value is None:
+        if cls is float or cls is bool or value is None:
+            continue
+        if cls is int:
+            if not -phi.MAX_EXACT_INTEGER <= value <= phi.MAX_EXACT_INTEGER:
+                return _bad_number(name, value)
             continue
         if cls is str:
             if len(value) > MAX_FEATURE_TEXT_LENGTH or "\x00" in value:
@@ -348,7 +417,10 @@ def _list_problem(name: str, values: list[Any]) -> Problem | None:
         if item.__class__ is str:
             if len(item) > MAX_FEATURE_TEXT_LENGTH or "\x00" in item:
                 return _bad_text(name)
-        elif item is not None and item.__class__ not in (float, int, bool):
+        elif item.__class__ is int:
+            if phi.number_problem(item) is not None:
+                return _bad_number(name, item)
+        elif item is not None and item.__class__ not in (float, bool):
             return _bad_feature(name, values)
     looks_like = phi.list_problem(values)
     return Problem(*phi.value_reason(name, looks_like)) if looks_like is not None else None
@@ -363,6 +435,11 @@ def _bad_text(name: str) -> Problem:
     )
 
 
+def _bad_number(name: str, value: int) -> Problem:
+    field = f"features.{name}"
+    return Problem(field, f"{field}: {phi.number_problem(value)}")
+
+
 def _bad_feature(name: str, value: Any) -> Problem:
     field = f"features.{name}"
     return Problem(
@@ -372,12 +449,24 @@ def _bad_feature(name: str, value: Any) -> Problem:
     )
 
 
+# A score beyond this is not a model's output but a client's bug (and 1e300 breaks every mean).
+_SCORE_BOUND = 1e12
+
+
 def is_name(value: Any) -> bool:
-    """A valid model, version or inference_id value: 1 to 128 printable characters."""
-    return value.__class__ is str and 0 < len(value) <= MAX_ID_LENGTH and value.isprintable()
+    """A valid model, version or inference_id value: 1 to 128 printable characters, none invisible
+    (an inference_id must also pass phi.id_problem)."""
+    return (
+        value.__class__ is str
+        and 0 < len(value) <= MAX_ID_LENGTH
+        and value.isprintable()
+        and (value.isascii() or not phi.hidden_character(value))
+    )
 
 
-def parse_inference(raw: Any, index: int, *, now: datetime) -> ParsedInference | Problem:
+def parse_inference(
+    raw: Any, index: int, *, now: datetime, plausibility: Plausibility = DEFAULT_PLAUSIBILITY
+) -> ParsedInference | Problem:
     """One inference record, shape- and PHI-checked (model-dependent checks come later, in the service).
 
     Written as one straight pass because it runs for every record of every batch; the
@@ -388,7 +477,9 @@ def parse_inference(raw: Any, index: int, *, now: datetime) -> ParsedInference |
         return _unknown_fields(raw, INFERENCE_FIELDS) or Problem("record", "unknown fields")
     get = raw.get
     model, version, inference_id = get("model"), get("version"), get("inference_id")
-    if not (is_name(model) and is_name(version) and is_name(inference_id)):
+    if not (
+        is_name(model) and is_name(version) and is_name(inference_id) and phi.id_problem(inference_id) is None  # type: ignore[arg-type]
+    ):
         for field in ("model", "version", "inference_id"):
             found = _name(raw, field)
             if found.__class__ is Problem:
@@ -399,29 +490,41 @@ def parse_inference(raw: Any, index: int, *, now: datetime) -> ParsedInference |
         or len(study_key) > MAX_STUDY_KEY_LENGTH
         or "\x00" in study_key
         or not study_key.strip()
+        or (not study_key.isascii() or not study_key.isprintable())
+        and phi.hidden_character(study_key)
     ):
         return _study_key(raw)  # type: ignore[return-value]
-    occurred_at = parse_instant(get("occurred_at"), "occurred_at", now=now)
+    occurred_at = parse_instant(get("occurred_at"), "occurred_at", now=now, plausibility=plausibility)
     if occurred_at.__class__ is Problem:
         return occurred_at  # type: ignore[return-value]
     score = get("score")
-    if score.__class__ is not float:
+    if score.__class__ is not float or not -_SCORE_BOUND <= score <= _SCORE_BOUND:
         score = _number(raw, "score", required=True)
         if score.__class__ is Problem:
             return score  # type: ignore[no-any-return]
+        if not -_SCORE_BOUND <= score <= _SCORE_BOUND:  # type: ignore[operator]
+            return Problem("score", f"score must be between -1e12 and 1e12; got {score:g}")
     prediction = get("prediction")
-    if prediction.__class__ is not int:
+    if prediction.__class__ is not int or not -phi.MAX_EXACT_INTEGER <= prediction <= phi.MAX_EXACT_INTEGER:
         prediction = _label(raw, "prediction")
         if prediction.__class__ is Problem:
             return prediction  # type: ignore[no-any-return]
     latency_ms = get("latency_ms")
     if latency_ms is not None:
         if latency_ms.__class__ is int:
+            if phi.number_problem(latency_ms) is not None:
+                return _number(raw, "latency_ms", required=False)  # type: ignore[return-value]
             latency_ms = float(latency_ms)
         elif latency_ms.__class__ is not float:
             return _number(raw, "latency_ms", required=False)  # type: ignore[return-value]
         if latency_ms < 0:
             return Problem("latency_ms", f"latency_ms must not be negative; got {latency_ms:g}")
+        if latency_ms > plausibility.max_latency_ms:
+            return Problem(
+                "latency_ms",
+                f"latency_ms must be at most {plausibility.max_latency_ms:g} (RADMON_MAX_LATENCY_MS); "
+                f"got {latency_ms:g}",
+            )
     features = get("features")
     if features is None:
         features = {}
@@ -449,7 +552,9 @@ def check_for_task(record: ParsedInference, task: str) -> Problem | None:
     return None
 
 
-def parse_outcome(raw: Any, index: int, *, now: datetime) -> ParsedOutcome | Problem:
+def parse_outcome(
+    raw: Any, index: int, *, now: datetime, plausibility: Plausibility = DEFAULT_PLAUSIBILITY
+) -> ParsedOutcome | Problem:
     """One outcome record, shape-checked (its target is looked up later, in the service)."""
     if raw.__class__ is not dict:
         return Problem("record", f"each record must be a JSON object; got {_json_type(raw)}")
@@ -485,7 +590,7 @@ def parse_outcome(raw: Any, index: int, *, now: datetime) -> ParsedOutcome | Pro
     source = raw.get("source")
     if source not in OUTCOME_SOURCES:
         return Problem("source", f"source must be one of {', '.join(OUTCOME_SOURCES)}; got {_show(source)}")
-    confirmed_at = parse_instant(raw.get("confirmed_at"), "confirmed_at", now=now)
+    confirmed_at = parse_instant(raw.get("confirmed_at"), "confirmed_at", now=now, plausibility=plausibility)
     if isinstance(confirmed_at, Problem):
         return confirmed_at
     return ParsedOutcome(index, model, inference_id, study_key, label, source, confirmed_at)

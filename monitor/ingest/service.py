@@ -32,14 +32,18 @@ from sqlalchemy.orm import Session
 
 from monitor.audit import service as audit_service
 from monitor.auth.actors import Actor, Permission, authorize
+from monitor.checks.models import PolicyRecord
 from monitor.db import utcnow
 from monitor.errors import ConfigurationError, NotFound, TooLarge
+from monitor.ingest import phi
 from monitor.ingest.group_commit import audit_later, shared_by_group
 from monitor.ingest.models import Inference, Outcome
 from monitor.ingest.pseudonym import pseudonymize
 from monitor.ingest.schemas import (
+    DEFAULT_PLAUSIBILITY,
     ParsedInference,
     ParsedOutcome,
+    Plausibility,
     Problem,
     check_for_task,
     inference_id_of,
@@ -73,6 +77,7 @@ class BatchResult:
     accepted: int = 0
     duplicates: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    dropped: list[dict[str, Any]] = field(default_factory=list)
     by_model: dict[str, Counter[str]] = field(default_factory=dict)
 
     def accept(self, model: str) -> None:
@@ -90,6 +95,10 @@ class BatchResult:
         if model is not None:
             self._count(model, "rejected")
 
+    def drop(self, index: int, inference_id: str | None, features: list[str]) -> None:
+        """Undeclared features left out of a record that is otherwise stored (or a duplicate)."""
+        self.dropped.append({"index": index, "inference_id": inference_id, "features": features})
+
     def _count(self, model: str, result: str) -> None:
         self.by_model.setdefault(model, Counter())[result] += 1
 
@@ -98,12 +107,22 @@ class BatchResult:
         return self.accepted + len(self.duplicates) + len(self.rejected)
 
     def as_dict(self) -> dict[str, Any]:
-        """The API answer: {"accepted", "duplicates", "rejected"}, lists in request order."""
+        """The API answer: {"accepted", "duplicates", "rejected"} and, when features were left out,
+        "dropped"; lists in request order."""
         return {
             "accepted": self.accepted,
             "duplicates": sorted(self.duplicates, key=_by_index),
             "rejected": sorted(self.rejected, key=_by_index),
-        }
+        } | self._dropped()
+
+    def _dropped(self) -> dict[str, Any]:
+        # Only when something was dropped, so the answer of a client that sends what its model's
+        # policy declares reads as before. A record rejected later (a conflicting id) stored
+        # nothing: its drops are moot.
+        if not self.dropped:
+            return {}
+        rejected = {item["index"] for item in self.rejected}
+        return {"dropped": sorted((d for d in self.dropped if d["index"] not in rejected), key=_by_index)}
 
     def summary(self) -> dict[str, Any]:
         """Counts only, overall and per registered model (the audit event's `after`)."""
@@ -111,6 +130,7 @@ class BatchResult:
             "accepted": self.accepted,
             "duplicates": len(self.duplicates),
             "rejected": len(self.rejected),
+            **({"dropped_features": sum(len(d["features"]) for d in self.dropped)} if self.dropped else {}),
             "models": {
                 name: {result: counts[result] for result in ("accepted", "duplicates", "rejected")}
                 for name, counts in sorted(self.by_model.items())
@@ -164,6 +184,19 @@ def _look_up_models(session: Session, names: set[str], *, with_versions: bool) -
         versions = registry_service.version_ids(session=session, model_id=model.id) if with_versions else {}
         refs[name] = _ModelRef(model.id, name, model.task, versions)
     return refs
+
+
+def _feature_gates(session: Session, models: dict[str, _ModelRef]) -> dict[int, phi.FeatureGate]:
+    """Model id -> the allow-list of its monitoring policy, read afresh for each batch (a policy
+    may change at any time): one query, the stored bodies as they are; the gate is built once
+    per policy content (phi caches it), so a batch pays no policy validation."""
+    ids = [ref.id for ref in models.values()]
+    if not ids:
+        return {}
+    bodies: dict[int, dict[str, Any]] = dict(
+        session.execute(select(PolicyRecord.model_id, PolicyRecord.body).where(PolicyRecord.model_id.in_(ids))).all()
+    )
+    return {model_id: phi.gate_for_body(bodies.get(model_id)) for model_id in ids}
 
 
 def _check_batch(records: Sequence[Any], max_records: int, pseudonym_key: str) -> None:
@@ -264,18 +297,23 @@ def ingest_inferences(
     records: Sequence[Any],
     pseudonym_key: str,
     max_records: int = MAX_BATCH_RECORDS,
+    plausibility: Plausibility = DEFAULT_PLAUSIBILITY,
 ) -> BatchResult:
     """Store a batch of inference records; each is accepted, a duplicate, or rejected with a reason.
 
     Idempotent per (model, inference_id): the same id with the same content is a duplicate and
     is not stored again; the same id with different content is rejected. Bad records never keep
-    good ones out. Flushes only: the caller's commit makes the accepted records durable."""
+    good ones out. Only the features the model's policy declares are stored (phi.FeatureGate);
+    the others are named in the answer's `dropped`. Flushes only: the caller's commit makes the
+    accepted records durable."""
     authorize(actor, Permission.INFERENCES_WRITE)
     _check_batch(records, max_records, pseudonym_key)
     received_at = utcnow()
     batch = BatchResult()
     models = _resolve_models(session, _versions_named(records), with_versions=True)
-    preparation = _Preparation(models, batch, pseudonym_key, received_at)
+    preparation = _Preparation(
+        models, batch, pseudonym_key, received_at, gates=_feature_gates(session, models), plausibility=plausibility
+    )
     stored = _store_inferences(session, preparation, records, received_at)
     _classify(preparation, stored, batch)
     _finish(session, actor, batch, "inferences")
@@ -337,9 +375,18 @@ class _Preparation:
     to the batch, later records with an id already seen to `followers`."""
 
     def __init__(
-        self, models: dict[str, _ModelRef], batch: BatchResult, pseudonym_key: str, received_at: datetime
+        self,
+        models: dict[str, _ModelRef],
+        batch: BatchResult,
+        pseudonym_key: str,
+        received_at: datetime,
+        *,
+        gates: dict[int, phi.FeatureGate],
+        plausibility: Plausibility,
     ) -> None:
         self.models = models
+        self.gates = gates
+        self.plausibility = plausibility
         self.batch = batch
         self.pseudonym_key = pseudonym_key
         self.received_at = received_at
@@ -349,7 +396,7 @@ class _Preparation:
 
     def run(self, records: Sequence[Any]) -> Iterator[_InferenceRow]:
         for index, raw in enumerate(records):
-            record = parse_inference(raw, index, now=self.received_at)
+            record = parse_inference(raw, index, now=self.received_at, plausibility=self.plausibility)
             if record.__class__ is Problem:
                 self.batch.reject(index, inference_id_of(raw), record)  # type: ignore[arg-type]
                 continue
@@ -372,8 +419,15 @@ class _Preparation:
             self.batch.reject(record.index, record.inference_id, problem, ref.name if ref else None)
             return None
         assert ref is not None
+        allowed = self.gates[ref.id].apply(record.features)
+        if allowed[1].__class__ is str:  # (field, reason): refused
+            self.batch.reject(record.index, record.inference_id, Problem(*allowed), ref.name)  # type: ignore[arg-type]
+            return None
+        features, dropped = allowed
+        if dropped:
+            self.batch.drop(record.index, record.inference_id, dropped)  # type: ignore[arg-type]
         study_key = None if record.study_key is None else pseudonymize(record.study_key, key=self.pseudonym_key)
-        features_json = orjson.dumps(record.features, option=_SORTED)
+        features_json = orjson.dumps(features, option=_SORTED)
         occurred_iso = record.occurred_at.isoformat()
         content_hash = inference_content_hash(
             model=ref.name,
@@ -602,6 +656,7 @@ def ingest_outcomes(
     records: Sequence[Any],
     pseudonym_key: str,
     max_records: int = MAX_BATCH_RECORDS,
+    plausibility: Plausibility = DEFAULT_PLAUSIBILITY,
 ) -> BatchResult:
     """Store a batch of outcome records; each is accepted, a duplicate, or rejected with a reason.
 
@@ -615,7 +670,7 @@ def ingest_outcomes(
     batch = BatchResult()
     parsed: list[ParsedOutcome] = []
     for index, raw in enumerate(records):
-        item = parse_outcome(raw, index, now=received_at)
+        item = parse_outcome(raw, index, now=received_at, plausibility=plausibility)
         if isinstance(item, Problem):
             batch.reject(index, inference_id_of(raw), item)
         else:

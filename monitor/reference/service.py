@@ -25,6 +25,7 @@ from monitor.checks.schemas import FeatureSpec, MonitoringPolicy
 from monitor.checks.windows import Source, read_columns
 from monitor.db import utcnow
 from monitor.errors import Invalid, MonitorError
+from monitor.ingest import phi
 from monitor.ingest import service as ingest_service
 from monitor.ingest.models import Inference
 from monitor.reference.models import ReferenceRow, ReferenceSet
@@ -227,6 +228,48 @@ def _timestamps(series: pd.Series, problems: Problems) -> list[datetime | None]:
     return out
 
 
+def _identifiers(frame: pd.DataFrame, policy: MonitoringPolicy, problems: Problems) -> None:
+    """The PHI gate over every text cell of the upload, whatever its column: a cell that looks like
+    an identifier is named by row and column, never quoted. Numbers written as text in a numeric
+    column (CSV) are left to the range check."""
+    numeric = {f.name for f in policy.features if f.type == "numeric"} | set(BASE_COLUMNS)
+    for name in frame.columns:
+        series = frame[name]
+        if series.dtype != object:
+            continue
+        verdicts: dict[str, str | None] = {}
+        for row, value in enumerate(series.tolist(), start=1):
+            if value.__class__ is not str:
+                continue
+            if value not in verdicts:
+                verdicts[value] = None if name in numeric and _is_number(value) else phi.value_problem(value)
+            looks_like = verdicts[value]
+            if looks_like is not None:
+                problems.add(row, str(name), f"the value looks like {looks_like}; {phi.ADVICE}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _gate_column(name: str, values: Any, gate: phi.FeatureGate, problems: Problems) -> None:
+    """The policy's allow-list over one typed column: plausible ranges, short tokens, declared
+    vocabularies, ages over 89 (each distinct value judged once)."""
+    verdicts: dict[Any, str | None] = {}
+    for row, value in enumerate(values.tolist() if isinstance(values, np.ndarray) else values, start=1):
+        if value is None or (value.__class__ is float and math.isnan(value)):
+            continue
+        if value not in verdicts:
+            verdicts[value] = gate.value_reason(name, value)
+        reason = verdicts[value]
+        if reason is not None:
+            problems.add(row, name, reason)
+
+
 @dataclass
 class ValidatedReference:
     table: pa.Table  # score, prediction, label, one column per feature/segment (typed)
@@ -249,7 +292,10 @@ def validate_frame(frame: pd.DataFrame, policy: MonitoringPolicy, *, origin: str
     allowed = {f.name for f in policy.features} | set(policy.segments) | set(BASE_COLUMNS) | set(OPTIONAL_COLUMNS)
     for name in frame.columns:
         if name not in allowed:
-            problems.add(None, str(name), f"unknown column '{name}': not a feature or segment of the policy")
+            shown = str(name) if phi.name_problem(str(name)) is None else "(name withheld)"
+            problems.add(
+                None, shown, f"unknown column '{shown}': not a feature or segment of the policy; only those are stored"
+            )
     for name in (*BASE_COLUMNS, *(f.name for f in policy.features)):
         if name not in frame.columns:
             problems.add(None, name, f"missing column '{name}'")
@@ -257,6 +303,9 @@ def validate_frame(frame: pd.DataFrame, policy: MonitoringPolicy, *, origin: str
     if len(frame) < MIN_ROWS:
         raise Invalid(f"{what} rejected: {len(frame)} rows; a reference needs at least {MIN_ROWS}")
 
+    gate = phi.gate_for(policy)
+    _identifiers(frame, policy, problems)
+    problems.raise_if_any(what)  # before any message could quote a value
     strict = origin == "json"
     columns: dict[str, Any] = {}
     for name in BASE_COLUMNS:
@@ -281,6 +330,8 @@ def validate_frame(frame: pd.DataFrame, policy: MonitoringPolicy, *, origin: str
             columns[name] = _numeric(frame[name], strict_json=strict, column=name, problems=problems)
         else:
             columns[name] = _categorical(frame[name], column=name, problems=problems)
+    for name in attributes:
+        _gate_column(name, columns[name], gate, problems)
     occurred: list[datetime | None] = (
         _timestamps(frame["occurred_at"], problems) if "occurred_at" in frame.columns else [None] * len(frame)
     )

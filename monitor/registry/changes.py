@@ -20,6 +20,7 @@ from monitor.auth.models import User
 from monitor.checks.policy import policy_for
 from monitor.db import utcnow
 from monitor.errors import Conflict, Forbidden, Invalid, MonitorError, NotFound
+from monitor.ingest import phi
 from monitor.registry import quorum, webhooks
 from monitor.registry import service as registry_service
 from monitor.registry.models import ChangeRequest, Deployment, Model, ModelVersion, Signature
@@ -96,6 +97,7 @@ def request_change(
 ) -> ChangeRequestOut:
     """File a rollback or promotion (qa, admin); it waits for signed approvals."""
     authorize(actor, Permission.CHANGES_REQUEST)
+    phi.check_free_text(field="reason", value=data.reason, record="change request")
     now = now or utcnow()
     model = registry_service.find_model(session=session, name=data.model)
     target = registry_service.find_version(session=session, model=model, version=data.target_version)
@@ -243,6 +245,7 @@ def decide(
 ) -> DecisionResult:
     """Approve or reject with an electronic signature; the quorum executes the change at once."""
     authorize(actor, Permission.CHANGES_DECIDE)
+    phi.check_free_text(field="comment", value=data.comment, record=f"decision on change request #{change_request_id}")
     now = now or utcnow()
     change_request = _lock(session, change_request_id)
     _refuse_unfit_signer(session, actor, change_request)

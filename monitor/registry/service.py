@@ -11,6 +11,7 @@ from monitor.audit import service as audit_service
 from monitor.auth.actors import Actor, Permission, authorize
 from monitor.db import utcnow
 from monitor.errors import Conflict, Invalid, NotFound
+from monitor.ingest import phi
 from monitor.ingest.models import Inference
 from monitor.registry.models import Deployment, Model, ModelVersion
 from monitor.registry.schemas import (
@@ -58,6 +59,7 @@ def model_ids(*, session: Session, names: set[str]) -> dict[str, int]:
 def create_model(*, session: Session, actor: Actor, data: ModelCreate) -> Model:
     """Register a model (admin)."""
     authorize(actor, Permission.MODELS_WRITE)
+    phi.check_free_text(field="intended_use", value=data.intended_use, record=f"model '{data.name}'")
     if session.execute(select(Model.id).where(Model.name == data.name)).first():
         raise Conflict(f"model '{data.name}' already exists")
     model = Model(**data.model_dump(), created_by=actor.username, created_at=utcnow())
@@ -177,6 +179,7 @@ def deploy(
 def activate_first(*, session: Session, actor: Actor, model_name: str, version: str, reason: str) -> Deployment:
     """The first activation of a model (admin); later changes go through change requests."""
     authorize(actor, Permission.DEPLOY_FIRST)
+    phi.check_free_text(field="reason", value=reason, record=f"activation of '{model_name}'")
     model = find_model(session=session, name=model_name)
     target = find_version(session=session, model=model, version=version)
     if session.execute(select(Deployment.id).where(Deployment.model_id == model.id).limit(1)).first():

@@ -59,6 +59,10 @@ IDENTIFIERS: list[tuple[str, object]] = [
     ("tag", "MRN: 12345678"),
     ("series", "1.2.840.113619.2.55.3.604688119.969.1268071029.320"),
     ("codes", ["ok", "DOE^JANE"]),
+    # A day-precision date identifies under HIPAA Safe Harbor whatever it dates (decision 0403);
+    # the record's own time is occurred_at.
+    ("study_date", "2026-11-02"),
+    ("acquisition_date", "20261102"),
 ]
 
 # Everyday radiology features: each must pass.
@@ -107,8 +111,8 @@ LEGITIMATE: dict[str, object] = {
     "contrast": True,
     "contrast_agent": "Omnipaque 350",
     "window": "40/80",
-    "study_date": "2026-11-02",
-    "acquisition_date": "20261102",
+    "study_month": "2026-11",
+    "acquisition_year": "2026",
     "sop_class_uid": "1.2.840.10008.5.1.4.1.1.2",
     "priority": "STAT",
     "department": "Emergency",
