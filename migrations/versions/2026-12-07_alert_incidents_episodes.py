@@ -8,7 +8,7 @@ current continuous episode ("breaching since"), `episode_onset` the change onset
 detector estimated for it, when one did (decision 0303).
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-07
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 import monitor.db
 
 revision = "0011"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
