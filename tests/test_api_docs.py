@@ -3,6 +3,7 @@ network with no way out (every non-loopback request is blocked in the browser te
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,6 +50,8 @@ def test_both_docs_render_in_chromium_with_the_outside_network_blocked(base_url:
     from tests.dashboard.test_browser import CHROMIUM, LAUNCH_ARGS, playwright_api
 
     if not CHROMIUM.exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"Chromium is required in CI and missing at {CHROMIUM}")
         pytest.skip(f"Chromium not installed at {CHROMIUM}")
     outside: list[str] = []
     problems: list[str] = []

@@ -21,7 +21,7 @@ from monitor.checks.models import CheckReport
 from monitor.checks.schemas import FeatureSpec
 from tests.dashboard.conftest import dashboard_client, sign_in  # noqa: F401  (dashboard_client is a fixture)
 from tests.factories import auth, make_keys, make_model, make_version
-from tests.security.chain import END, HOSTILE, bind_ingest, insert_hostile, post_hostile, prepare
+from tests.security.chain import END, HOSTILE, bind_ingest, hostile_records, insert_hostile, post_hostile, prepare
 
 PAYLOAD = "__radmonXss"
 
@@ -114,7 +114,8 @@ def _hostile_run(client: TestClient, session: Session, keys: dict[str, str]) -> 
     prepare(session, version)
     bind_ingest(client, session)
     answer = post_hostile(client.post, keys["ingest"])
-    if answer.status_code != 200:  # a stricter ingest gate refused them: rows stored before it
+    if answer.status_code != 200 or answer.json()["accepted"] != len(hostile_records()):
+        # A stricter ingest gate refused them: the report must still hold rows stored before it.
         insert_hostile(session, version)
     runs = client.post(
         "/api/v1/checks/run",

@@ -6,6 +6,7 @@ dashboard page does act (so the attack itself is real). SQLite: this exercises t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +23,7 @@ from monitor.main import create_app
 from tests.dashboard.test_browser import CHROMIUM, LAUNCH_ARGS, TIMEOUT_MS, playwright_api
 from tests.factories import PASSWORD, auth, make_model, make_user, make_version
 from tests.live_server import served_in_thread
-from tests.security.chain import END, post_hostile, prepare
+from tests.security.chain import END, insert_hostile, post_hostile, prepare
 
 ATTACK = """async ([url, body]) => {
   let token = "";
@@ -65,7 +66,10 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
     try:
         with served_in_thread(app, name="xss-live-server") as base:
             posted = post_hostile(httpx.Client(base_url=base).post, keys["ingest"])
-            assert posted.status_code == 200 and posted.json()["accepted"] == 80, posted.text
+            if posted.status_code != 200 or posted.json()["accepted"] != 80:
+                # A stricter ingest gate refused them: the report must still hold rows stored before it.
+                with database.transaction() as session:
+                    insert_hostile(session, session.merge(version))
             runs = httpx.post(
                 f"{base}/api/v1/checks/run",
                 json={"model": "ich-ct", "kinds": ["input_drift"], "window_end": END.isoformat()},
@@ -82,6 +86,8 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"Chromium is required in CI and missing at {CHROMIUM}")
         pytest.skip(f"Chromium not installed at {CHROMIUM}")
     with playwright_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
