@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service
+from monitor.checks import flows as checks_flows
+from monitor.checks import policy as checks_policy
 from monitor.checks.models import MetricPoint
 from monitor.checks.schemas import MonitoringPolicy
 from monitor.reference import service as reference_service
@@ -27,14 +28,14 @@ def test_a_low_cardinality_numeric_feature_tested_by_chi_square_still_gets_its_r
     make_model(session)
     version = make_version(session, activate=True)
     keys = make_keys(session)
-    service.put_policy(
+    checks_policy.put_policy(
         session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
     )
     reference_service.upload_records(
         session=session, actor=SYSTEM, model_name="ich-ct", version="2.1.0", records=records(frame(800, seed=1))
     )
     insert_inferences(session, version, frame(840, seed=2), start=END - timedelta(days=7), days=7)
-    (run,) = service.run_checks(
+    (run,) = checks_flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END
     )
     kvp = session.execute(

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from monitor.audit.models import AuditEvent
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service as checks_service
+from monitor.checks import policy as checks_policy
 from monitor.checks.schemas import MonitoringPolicy
 from monitor.ingest.models import Inference
 from monitor.registry.models import Model
@@ -34,7 +34,7 @@ DECLARED = {
 
 def _policy(session: Session, **changes: Any) -> None:
     body = {**DECLARED, **changes}
-    checks_service.put_policy(
+    checks_policy.put_policy(
         session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(body)
     )
 
@@ -146,7 +146,7 @@ def test_without_declared_features_everything_is_judged_by_shape_and_range(
 def test_the_simulators_records_are_all_stored_under_its_policy(
     client: TestClient, session: Session, ich: Model, ingest_key: str
 ) -> None:
-    checks_service.put_policy(
+    checks_policy.put_policy(
         session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(default_policy())
     )
     simulation = create_simulation(days=2, per_day=150, seed=3)

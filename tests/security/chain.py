@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service as checks_service
+from monitor.checks import policy as checks_policy
 from monitor.checks.schemas import MonitoringPolicy
 from monitor.reference import service as reference_service
 from monitor.registry.models import ModelVersion
@@ -33,7 +33,7 @@ HOSTILE = [
 def prepare(session: Session, version: ModelVersion, *, reference_rows: int = 1200) -> None:
     """Policy, a reference and a week of ordinary traffic for the version. Above 1000 reference
     rows every feature gets a distance (no chi-square), so the report renders on older code too."""
-    checks_service.put_policy(
+    checks_policy.put_policy(
         session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
     )
     reference_service.upload_records(

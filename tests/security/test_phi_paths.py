@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.auth.actors import SYSTEM
-from monitor.checks import service as checks_service
+from monitor.checks import policy as checks_policy
 from monitor.checks.schemas import MonitoringPolicy
 from monitor.ingest import phi
 from monitor.ingest.models import Inference
@@ -54,7 +54,7 @@ def _spec(name: str, value: Any) -> dict[str, Any]:
 
 
 def _put_policy(session: Session, policy: dict[str, Any]) -> None:
-    checks_service.put_policy(
+    checks_policy.put_policy(
         session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(policy)
     )
 

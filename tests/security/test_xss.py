@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from monitor.auth.actors import SYSTEM
+from monitor.checks import flows as checks_flows
 from monitor.checks import report
-from monitor.checks import service as checks_service
 from monitor.checks.models import CheckReport
 from monitor.checks.schemas import FeatureSpec
 from tests.dashboard.conftest import dashboard_client, sign_in  # noqa: F401  (dashboard_client is a fixture)
@@ -178,7 +178,7 @@ def test_the_dashboard_serves_the_report_sandboxed_and_its_pages_under_a_strict_
     version = make_version(session, activate=True)
     prepare(session, version)
     insert_hostile(session, version)
-    (run,) = checks_service.run_checks(
+    (run,) = checks_flows.run_checks(
         session=session, actor=SYSTEM, model_name="ich-ct", kinds=["input_drift"], window_end=END
     )
     run_id = run.id
