@@ -94,17 +94,22 @@ def _window(policy: MonitoringPolicy, window_end: datetime) -> Window:
         ) from None
 
 
+# The label-free estimate runs before the labelled kinds of the same window, so their reconciliation
+# (<metric>_estimate_error, decision 0421) finds it on the first run too, not only on a recompute.
+RUN_ORDER = ("input_drift", "output_drift", "estimated_performance", "performance", "subgroups")
+
+
 def _kinds(kinds: list[str] | None) -> list[str]:
     implemented = implemented_kinds()
     if kinds is None:
-        return implemented
+        return sorted(implemented, key=RUN_ORDER.index)
     unknown = [k for k in kinds if k not in CHECK_KINDS]
     if unknown:
         raise Invalid(f"unknown check kind(s) {unknown}; kinds are {list(CHECK_KINDS)}")
     pending = [k for k in kinds if k not in implemented]
     if pending:
         raise Invalid(f"check kind(s) {pending} are not implemented yet; implemented: {implemented}")
-    return list(dict.fromkeys(kinds))
+    return sorted(dict.fromkeys(kinds), key=RUN_ORDER.index)
 
 
 def versions_in_window(*, session: Session, model: Model, window: Window) -> list[ModelVersion]:
