@@ -11,9 +11,9 @@ import itertools
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -574,6 +574,18 @@ class AnalysisScope:
         order = [self.version] + [d.version for d in reversed(self.deployments)]
         return list(dict.fromkeys(order))
 
+    def pinned_to(self, version: str) -> AnalysisScope:
+        """The same scope showing one version's windows only."""
+        return replace(self, version=version, pinned=True)
+
+    def shown_version(self, window_end: datetime, available: Collection[str]) -> str:
+        """Of the versions with figures for a window, the one shown: the version live when the window
+        ended, else the most recently live one (a window spanning a switch has a run per version)."""
+        live = self.live_at(window_end)
+        if live is not None and live in available:
+            return live
+        return next(v for v in self.history_versions if v in available)
+
     def live_at(self, moment: datetime) -> str | None:
         """The version live at `moment` (before the first deployment: the first deployed one)."""
         live = self.deployments[0].version if self.deployments else self.version
@@ -633,14 +645,13 @@ def _history(
         return _series(session, actor, scope, kind, metrics, since, segment=segment, details_of=details_of)
     windows: dict[datetime, dict[str, list[SeriesRow]]] = {}
     for version in versions:
-        pinned = AnalysisScope(scope.model, scope.choices, scope.versions, version, True, scope.deployments)
+        pinned = scope.pinned_to(version)
         for row in _series(session, actor, pinned, kind, metrics, since, segment=segment, details_of=details_of):
             windows.setdefault(row.window_end, {}).setdefault(version, []).append(row)
     merged: list[SeriesRow] = []
     for window_end in sorted(windows):
         found = windows[window_end]
-        live = scope.live_at(window_end)
-        merged += found[live] if live in found else found[next(v for v in versions if v in found)]
+        merged += found[scope.shown_version(window_end, found)]
     return merged
 
 
@@ -868,7 +879,10 @@ def subgroup_view(*, actor: Actor, scope: AnalysisScope, window_end: datetime | 
         for run in runs:
             if run.version in shown:
                 by_end.setdefault(run.window_end, []).append(run)
-        chosen = {end: _window_version(scope, end, found) for end, found in by_end.items()}
+        chosen = {
+            end: next(run for run in found if run.version == scope.shown_version(end, {r.version for r in found}))
+            for end, found in by_end.items()
+        }
         windows = sorted(
             ((end, len(run.summary.get("breached_segments") or []), run.version) for end, run in chosen.items()),
             reverse=True,
@@ -880,19 +894,16 @@ def subgroup_view(*, actor: Actor, scope: AnalysisScope, window_end: datetime | 
         table = checks_reads.subgroup_report(
             session=session, actor=actor, model_name=scope.model.name, window_end=end, version=version
         )
-        of_version = AnalysisScope(scope.model, scope.choices, scope.versions, version, True, scope.deployments)
-        overall = _series(session, actor, of_version, "performance", PERFORMANCE_METRICS, table["window_end"])
+        overall = _series(
+            session,
+            actor,
+            scope.pinned_to(version) if version else scope,
+            "performance",
+            PERFORMANCE_METRICS,
+            table["window_end"],
+        )
         population = {p.metric: p for p in overall if p.window_end == table["window_end"]}
         return SubgroupView(table, windows, population)
-
-
-def _window_version(scope: AnalysisScope, window_end: datetime, runs: list[CheckRunOut]) -> CheckRunOut:
-    """Of the runs for one window end (one per version it saw), the live version's, else the most recently live."""
-    live = scope.live_at(window_end)
-    by_version = {run.version: run for run in runs}
-    if live in by_version:
-        return by_version[live]
-    return next(by_version[v] for v in scope.history_versions if v in by_version)
 
 
 def check_report(*, actor: Actor, run_id: int) -> str:

@@ -247,7 +247,7 @@ def volume_sparkline(days: Sequence[tuple[date, int]]) -> go.Figure:
     return figure
 
 
-SWITCH_COLOR = "#6f42c1"  # version switches: a colour no verdict uses
+SWITCH_COLOR = "#0b7285"  # version switches: dark cyan, a colour no verdict or series uses
 
 
 def mark_version_switches(
@@ -261,7 +261,13 @@ def mark_version_switches(
         if days is not None:
             if not days:
                 continue
-            later = [i for i, day in enumerate(days) if day >= _day(at)]
+            # A window ending on day d ended at d 00:00 UTC: it is after the switch from the next midnight on.
+            first_after = (
+                _day(at)
+                if at == at.replace(hour=0, minute=0, second=0, microsecond=0)
+                else _day(at + timedelta(days=1))
+            )
+            later = [i for i, day in enumerate(days) if day >= first_after]
             x: Any = (later[0] - 0.5) if later else len(days) - 0.5
         else:
             x = plotly_time(at)

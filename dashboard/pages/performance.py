@@ -260,18 +260,25 @@ def _legend_note(view: data.PerformanceView) -> Component:
 
 
 def _estimate_caveat(view: data.PerformanceView) -> Component | None:
-    """Where outcomes contradicted the estimate beyond both uncertainties in the latest reconciled
-    window, say that the estimate has stopped being informative for this population, and why."""
-    latest: dict[str, Any] = {}
-    for row in view.reconciliation:  # oldest first: the newest reconciled window of each metric wins
+    """Where outcomes contradicted the estimate beyond both uncertainties in a reconciled window of
+    the period shown, say that the estimate has stopped being informative for this population, and
+    why. A concept shift does not heal by itself, so one contradicted window is enough; a later
+    window that agrees again (often on few outcomes) is said, not taken as a recovery."""
+    judged: dict[str, list[Any]] = {}
+    for row in view.reconciliation:  # oldest window first
         if row.status != "insufficient_data":
-            latest[row.metric.removesuffix("_estimate_error")] = row
-    contradicted = {metric: row for metric, row in latest.items() if row.status == "warn"}
+            judged.setdefault(row.metric.removesuffix("_estimate_error"), []).append(row)
+    contradicted = {
+        metric: ([r for r in rows if r.status == "warn"], rows)
+        for metric, rows in judged.items()
+        if any(r.status == "warn" for r in rows)
+    }
     if not contradicted:
         return None
     population = f"segment {view.segment}" if view.segment else "the whole population"
     lines = []
-    for metric, row in contradicted.items():
+    for metric, (missed, rows) in contradicted.items():
+        row = missed[-1]
         details = row.details or {}
         estimated, realized = details.get("estimated"), details.get("realized")
         figures = (
@@ -279,6 +286,9 @@ def _estimate_caveat(view: data.PerformanceView) -> Component | None:
             if isinstance(estimated, float) and isinstance(realized, float)
             else f"window to {row.window_end:%Y-%m-%d}"
         )
+        figures += f"; outside both intervals in {len(missed)} of {len(rows)} windows with outcomes"
+        if rows[-1].status != "warn":
+            figures += f" (the latest, to {rows[-1].window_end:%Y-%m-%d}, agrees again)"
         lines.append(html.Li([html.Span(metric_label(metric), className="fw-medium"), f": {figures}"]))
     return dbc.Alert(
         [

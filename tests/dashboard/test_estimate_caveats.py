@@ -69,3 +69,10 @@ def test_estimates_are_explained_in_plain_words_and_agreeing_ones_carry_no_cavea
     if south.status == "ok":  # the caveat names only the metrics the outcomes contradicted
         caveat = text_of(find(page, "performance-estimate-caveat")) if "performance-estimate-caveat" in page else ""
         assert "Sensitivity:" not in caveat
+
+
+def test_the_first_run_of_a_window_already_sets_the_outcomes_against_its_estimate(monitored: Monitored) -> None:
+    """The estimate runs before the labelled kinds, so a backfill (the demo's) reconciles every window."""
+    error = point(monitored.run("subgroups"), "sensitivity_estimate_error", segment="site=north")
+
+    assert error.status == "warn" and "stopped being informative" in error.details["reason"]

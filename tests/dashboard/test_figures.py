@@ -337,3 +337,21 @@ def test_volume_sparkline_has_one_bar_per_day() -> None:
     bars = volume_sparkline(days).data[0]
 
     assert list(bars.x) == [d.isoformat() for d, _ in days] and list(bars.y) == [103, 102, 101]
+
+
+def test_a_version_switch_sits_between_the_windows_that_ended_before_and_after_it() -> None:
+    import plotly.graph_objects as go
+
+    from dashboard.components.figures import mark_version_switches
+
+    days = ["2026-12-05", "2026-12-06", "2026-12-07"]
+    figure = go.Figure()
+    switch = {"at": datetime(2026, 12, 6, 14, 7, tzinfo=UTC), "label": "2.0.0 live"}
+
+    mark_version_switches(figure, [switch], days=days)
+    mark_version_switches(figure, [{**switch, "at": datetime(2026, 12, 7, tzinfo=UTC)}], days=days)
+    mark_version_switches(figure, [{**switch, "at": datetime(2026, 12, 7, 9, tzinfo=UTC)}], days=days)
+
+    # Mid-day on Dec 6: the Dec 6 window (ended 00:00) was before it; at midnight Dec 7 the Dec 7 one is after.
+    assert [shape.x0 for shape in figure.layout.shapes] == [1.5, 1.5, 2.5]
+    assert [a.text for a in figure.layout.annotations] == ["2.0.0 live"] * 3
