@@ -59,7 +59,7 @@ def member_view(member: Alert, settings: Settings) -> dict[str, Any]:
         "role": member.incident_role,
         "reason": member.incident_reason or "",
         "kind": member.kind,
-        "kind_label": emails.KIND_LABELS.get(member.kind, member.kind),
+        "kind_label": kind_label(member.kind).lower(),
         "metric": member.metric,
         "feature": member.feature,
         "segment": member.segment,
