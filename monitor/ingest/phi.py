@@ -1,14 +1,18 @@
-"""PHI guard: refuses features whose names or values look like direct patient identifiers.
+"""The PHI gate: every path that stores client text passes through here (decisions 0401, 0403).
 
 radmon stores no direct identifiers (DESIGN section 10). Study keys are pseudonymized on the
-way in; everything in `features` is stored as sent, so this module is the last line before
-the database. It judges names (normalized: case, separators and camelCase do not matter) and
-string values by shape. Reasons name the field and the kind of identifier, never the value:
-an answer or a log line must not repeat the PHI it refused.
+way in; everything else a client sends is stored as it passes this gate:
 
-Legitimate radiology features (age_band "60-69", kvp, manufacturer "GE MEDICAL SYSTEMS",
-manufacturer_model_name, station/institution names or their pseudonyms, slice_thickness, site
-names...) must pass; tests/ingest/test_phi.py holds both lists.
+- names and values by shape, wherever they appear: feature names and values (inferences and
+  reference uploads), policy feature and segment names, ids (`id_problem`), free text such as
+  change-request reasons, decision comments and alert notes (`check_free_text`);
+- the policy's allow-list (`FeatureGate`): only declared features are stored, numbers within a
+  plausible range, categories as short tokens, optionally from a declared vocabulary;
+- numbers that a float cannot hold (`number_problem`).
+
+Reasons name the field and the kind of identifier, never the value: an answer or a log line
+must not repeat the PHI it refused. tests/security/phi_corpus.py holds the leaks every path
+must refuse and the legitimate radiology metadata every path must accept.
 """
 
 from __future__ import annotations
@@ -369,8 +373,9 @@ _DESCRIPTION_WORDS = frozenset(
 )
 _SSN = re.compile(r"(?<!\d)\d{3}[- ]\d{2}[- ]\d{4}(?!\d)")
 _LABELLED_ID = re.compile(
-    r"(?i)(?<![a-z])(?:mrn|pid|acc|accn|accession|patient\s*id|pat\s*id|ssn|nhs|hospital\s*(?:no|number)|"
+    r"(?i)(?<![a-z0-9])(?:mrn|pid|acc|accn|accession|patient\s*id|pat\s*id|ssn|nhs|hospital\s*(?:no|number)|"
     r"chart|record|insurance|member)\s*(?:no\.?|nr\.?|number|num|id|#)?\s*[:#=\-]?\s*[A-Z]{0,3}[-\s]?\d{3,}"
+    r"(?![0-9a-f])"  # not a piece of a hexadecimal digest ("...4acc335ca...")
 )
 _LABELLED_BIRTH = re.compile(
     r"(?i)(?<![a-z])(?:dob|d\.o\.b\.?|born(?:\s+on)?|birth\s*date|date\s+of\s+birth|birthday|geb\.?|né|née)"
@@ -567,6 +572,9 @@ def _scan(text: str, *, free_text: bool) -> str | None:
     """What an identifier in `text` looks like, or None; shared by feature values and free text."""
     if hidden_character(text, line_breaks=free_text):
         return "text with invisible or control characters (they can hide an identifier)"
+    if _HEX.search(text):
+        # A hexadecimal digest (a pseudonym, a hash) holds digit runs that are no date or number.
+        text = _HEX.sub(lambda run: run[0] if run[0].isdigit() else "#", text)
     if "@" in text and _EMAIL.search(text):
         return "an email address"
     if _URL.search(text):
@@ -634,8 +642,8 @@ def text_problem(text: str) -> str | None:
 # pattern costs ten times as much).
 _ID_LABEL_HINT = re.compile(r"mrn|acc|ssn|nhs|pat|dob|d\.o\.b|born|birth|geb|né")
 _SPELLED_OUT_ID = re.compile(
-    rf"{_SSN.pattern}|(?<![a-z])(?:mrn|accession|accn|acc|ssn|nhs|patient\s*id|pat\s*id)\s*(?:no\.?|number|#)?"
-    rf"\s*[:#=\-_]?\s*[a-z]{{0,3}}[\-\s_]?\d{{3,}}|{_LABELLED_BIRTH.pattern[4:]}",
+    rf"{_SSN.pattern}|(?<![a-z0-9])(?:mrn|accession|accn|acc|ssn|nhs|patient\s*id|pat\s*id)\s*(?:no\.?|number|#)?"
+    rf"\s*[:#=\-_]?\s*[a-z]{{0,3}}[\-\s_]?\d{{3,}}(?![0-9a-f])|{_LABELLED_BIRTH.pattern[4:]}",
     re.IGNORECASE,
 )
 
