@@ -835,11 +835,16 @@ class FeatureGate:
     every name and value is then judged by shape only (the deny-list of decision 0401) and
     numbers by the default plausible range."""
 
-    __slots__ = ("declared", "reject_undeclared")
+    __slots__ = ("bounds", "declared", "reject_undeclared", "tokens")
 
     def __init__(self, declared: dict[str, Declared] | None, *, reject_undeclared: bool = False) -> None:
         self.declared = declared
         self.reject_undeclared = reject_undeclared
+        # The two usual kinds, looked up directly: a numeric feature's range, and the categorical
+        # features that take any short token.
+        specs = (declared or {}).items()
+        self.bounds = {name: (spec.low, spec.high) for name, spec in specs if spec.numeric}
+        self.tokens = frozenset(name for name, spec in specs if not spec.numeric and spec.vocabulary is None)
 
     def apply(self, features: dict[str, Any]) -> tuple[dict[str, Any], list[str]] | tuple[str, str]:
         """(features to store, undeclared names dropped), or (field, reason) when the record is refused."""
@@ -850,16 +855,18 @@ class FeatureGate:
                 if problem is not None:
                     return problem
             return features, []
+        bounds, tokens = self.bounds, self.tokens
         for name, value in features.items():
-            spec = declared.get(name)
-            if spec is None or value is None:
-                continue
             # The usual values first, inline: this runs for every feature of every record.
             cls = value.__class__
-            if spec.numeric:
-                if (cls is float or cls is int) and spec.low <= value <= spec.high:
+            if cls is float or cls is int:
+                span = bounds.get(name)
+                if span is not None and span[0] <= value <= span[1]:
                     continue
-            elif cls is str and spec.vocabulary is None and len(value) <= MAX_TOKEN_LENGTH and not value.isspace():
+            elif cls is str and name in tokens and len(value) <= MAX_TOKEN_LENGTH and not value.isspace():
+                continue
+            spec = declared.get(name)
+            if spec is None or value is None:
                 continue
             problem = _declared_problem(name, value, spec)
             if problem is not None:
