@@ -141,7 +141,8 @@ class RadmonClient:
     ) -> dict[str, Any]:
         """Send inference records; the answer's indexes refer to positions in `records`.
 
-        Returns {"accepted", "duplicates", "rejected", "delivered", "retries"}. `on_batch(offset,
+        Returns {"accepted", "duplicates", "rejected", "delivered", "retries"}, and "dropped" when
+        the server left undeclared features out of stored records. `on_batch(offset,
         answer)` is called after each acknowledged batch (its answer already re-based)."""
         return self._send_batches("/api/v1/inferences", records, batch_size, on_batch)
 
@@ -192,13 +193,16 @@ class RadmonClient:
             _merge(answer, self._send_batch(path, batch[half:], offset + half))
             return answer
         duplicates = _rebased(body.get("duplicates", []), offset)
-        return {
+        answer = {
             "accepted": body.get("accepted", 0),
             "duplicates": duplicates,
             "rejected": _rebased(body.get("rejected", []), offset),
             "delivered": body.get("accepted", 0) + len(duplicates),
             "retries": retries,
         }
+        if body.get("dropped"):  # features the model's policy does not declare (decision 0403)
+            answer["dropped"] = _rebased(body["dropped"], offset)
+        return answer
 
     # -- one request, retried -------------------------------------------------------------
 
@@ -239,6 +243,8 @@ def _merge(into: dict[str, Any], answer: dict[str, Any]) -> None:
         into[key] += answer[key]
     into["duplicates"].extend(answer["duplicates"])
     into["rejected"].extend(answer["rejected"])
+    if answer.get("dropped"):
+        into.setdefault("dropped", []).extend(answer["dropped"])
 
 
 def _error_from(response: httpx.Response) -> RadmonError:

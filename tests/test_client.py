@@ -81,6 +81,27 @@ def test_batches_are_split_and_indexes_rebased_to_the_callers_list() -> None:
     assert rejected == [(5, "inf-5", "score"), (9, "inf-9", "score")]
 
 
+def test_features_the_server_dropped_are_reported_with_rebased_indexes() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        dropped = [
+            {"index": i, "inference_id": r["inference_id"], "features": ["site"]}
+            for i, r in enumerate(body["records"])
+            if r["inference_id"] in ("inf-1", "inf-4")
+        ]
+        answer = {"accepted": len(body["records"]), "duplicates": [], "rejected": []}
+        return httpx.Response(200, json={**answer, **({"dropped": dropped} if dropped else {})})
+
+    client, _ = make_client(handler)
+
+    answer = client.log_inferences(records(5), batch_size=3)
+
+    assert answer["dropped"] == [
+        {"index": 1, "inference_id": "inf-1", "features": ["site"]},
+        {"index": 4, "inference_id": "inf-4", "features": ["site"]},
+    ]
+
+
 def test_outcomes_go_to_their_endpoint_and_datetimes_are_iso_8601() -> None:
     seen: list[dict[str, object]] = []
 

@@ -1,14 +1,18 @@
-"""PHI guard: refuses features whose names or values look like direct patient identifiers.
+"""The PHI gate: every path that stores client text passes through here (decisions 0401, 0403).
 
 radmon stores no direct identifiers (DESIGN section 10). Study keys are pseudonymized on the
-way in; everything in `features` is stored as sent, so this module is the last line before
-the database. It judges names (normalized: case, separators and camelCase do not matter) and
-string values by shape. Reasons name the field and the kind of identifier, never the value:
-an answer or a log line must not repeat the PHI it refused.
+way in; everything else a client sends is stored as it passes this gate:
 
-Legitimate radiology features (age_band "60-69", kvp, manufacturer "GE MEDICAL SYSTEMS",
-manufacturer_model_name, station/institution names or their pseudonyms, slice_thickness, site
-names...) must pass; tests/ingest/test_phi.py holds both lists.
+- names and values by shape, wherever they appear: feature names and values (inferences and
+  reference uploads), policy feature and segment names, ids (`id_problem`), free text such as
+  change-request reasons, decision comments and alert notes (`check_free_text`);
+- the policy's allow-list (`FeatureGate`): only declared features are stored, numbers within a
+  plausible range, categories as short tokens, optionally from a declared vocabulary;
+- numbers that a float cannot hold (`number_problem`).
+
+Reasons name the field and the kind of identifier, never the value: an answer or a log line
+must not repeat the PHI it refused. tests/security/phi_corpus.py holds the leaks every path
+must refuse and the legitimate radiology metadata every path must accept.
 """
 
 from __future__ import annotations
@@ -281,96 +285,20 @@ _NAME_PARTS = re.compile(r"[\s'.\-^]+")
 # Words of study and protocol descriptions that use ^ as a separator ("abdomen^liver",
 # "Head^Routine"): a value made only of these is a description, not a person's name.
 _DESCRIPTION_WORDS = frozenset(
-    [
-        "abdomen",
-        "abd",
-        "adult",
-        "angio",
-        "angiography",
-        "ankle",
-        "aorta",
-        "arm",
-        "arterial",
-        "axial",
-        "body",
-        "bone",
-        "brain",
-        "breast",
-        "cardiac",
-        "cervical",
-        "chest",
-        "colon",
-        "contrast",
-        "coronary",
-        "cranial",
-        "cspine",
-        "ct",
-        "cta",
-        "cardiac",
-        "delayed",
-        "dental",
-        "elbow",
-        "extremity",
-        "face",
-        "facial",
-        "femur",
-        "foot",
-        "forearm",
-        "hand",
-        "head",
-        "heart",
-        "hip",
-        "humerus",
-        "kidney",
-        "knee",
-        "leg",
-        "limb",
-        "liver",
-        "lspine",
-        "lumbar",
-        "lung",
-        "lungs",
-        "mammo",
-        "mammography",
-        "mr",
-        "mra",
-        "mri",
-        "neck",
-        "neuro",
-        "orbit",
-        "orbits",
-        "pancreas",
-        "paediatric",
-        "pediatric",
-        "pelvis",
-        "perfusion",
-        "portal",
-        "prostate",
-        "renal",
-        "routine",
-        "sacrum",
-        "scout",
-        "shoulder",
-        "sinus",
-        "sinuses",
-        "skull",
-        "spine",
-        "stroke",
-        "thoracic",
-        "thorax",
-        "tibia",
-        "trauma",
-        "tspine",
-        "urogram",
-        "venous",
-        "whole",
-        "wrist",
-    ]
+    """
+    abd abdomen adult angio angiography ankle aorta arm arterial axial body bone brain breast cardiac
+    cervical chest colon contrast coronary cranial cspine ct cta delayed dental elbow extremity face facial
+    femur foot forearm hand head heart hip humerus kidney knee leg limb liver lspine lumbar lung lungs mammo
+    mammography mr mra mri neck neuro orbit orbits paediatric pancreas pediatric pelvis perfusion portal
+    prostate renal routine sacrum scout shoulder sinus sinuses skull spine stroke thoracic thorax tibia
+    trauma tspine urogram venous whole wrist
+    """.split()  # noqa: SIM905 (a word list reads better as text)
 )
 _SSN = re.compile(r"(?<!\d)\d{3}[- ]\d{2}[- ]\d{4}(?!\d)")
 _LABELLED_ID = re.compile(
-    r"(?i)(?<![a-z])(?:mrn|pid|acc|accn|accession|patient\s*id|pat\s*id|ssn|nhs|hospital\s*(?:no|number)|"
+    r"(?i)(?<![a-z0-9])(?:mrn|pid|acc|accn|accession|patient\s*id|pat\s*id|ssn|nhs|hospital\s*(?:no|number)|"
     r"chart|record|insurance|member)\s*(?:no\.?|nr\.?|number|num|id|#)?\s*[:#=\-]?\s*[A-Z]{0,3}[-\s]?\d{3,}"
+    r"(?![0-9a-f])"  # not a piece of a hexadecimal digest ("...4acc335ca...")
 )
 _LABELLED_BIRTH = re.compile(
     r"(?i)(?<![a-z])(?:dob|d\.o\.b\.?|born(?:\s+on)?|birth\s*date|date\s+of\s+birth|birthday|geb\.?|né|née)"
@@ -418,42 +346,11 @@ _WORD_COMMA_GIVEN = re.compile(rf"(?<![\w'])[{_UP}][{_LO}{_UP}'\-]+,\s*([{_UP}][
 _SAINTS = ("st", "st.", "saint", "san", "santa", "sankt", "ste", "ste.", "são")
 # A given name followed by one of these is an institution ("John Hospital"), not a person.
 _ORGANISATION_WORDS = frozenset(
-    [
-        "hospital",
-        "hospitals",
-        "clinic",
-        "clinics",
-        "clinical",
-        "center",
-        "centre",
-        "medical",
-        "health",
-        "healthcare",
-        "imaging",
-        "radiology",
-        "university",
-        "institute",
-        "infirmary",
-        "general",
-        "memorial",
-        "children",
-        "childrens",
-        "ambulance",
-        "foundation",
-        "college",
-        "school",
-        "campus",
-        "site",
-        "wing",
-        "building",
-        "regional",
-        "county",
-        "community",
-        "hall",
-        "trust",
-        "unit",
-        "department",
-    ]
+    """
+    ambulance building campus center centre children childrens clinic clinical clinics college community
+    county department foundation general hall health healthcare hospital hospitals imaging infirmary
+    institute medical memorial radiology regional school site trust unit university wing
+    """.split()  # noqa: SIM905 (a word list reads better as text)
 )
 _AGE_IN_TEXT = re.compile(
     r"(?i)(?<![\d.])(\d{2,3})\s*-?\s*(?:years?|yrs?|yo|y/o|y\.o\.?|jahre|ans|años)(?:\s*-?\s*old)?(?![a-z])"
@@ -567,6 +464,9 @@ def _scan(text: str, *, free_text: bool) -> str | None:
     """What an identifier in `text` looks like, or None; shared by feature values and free text."""
     if hidden_character(text, line_breaks=free_text):
         return "text with invisible or control characters (they can hide an identifier)"
+    if _HEX.search(text):
+        # A hexadecimal digest (a pseudonym, a hash) holds digit runs that are no date or number.
+        text = _HEX.sub(lambda run: run[0] if run[0].isdigit() else "#", text)
     if "@" in text and _EMAIL.search(text):
         return "an email address"
     if _URL.search(text):
@@ -634,8 +534,8 @@ def text_problem(text: str) -> str | None:
 # pattern costs ten times as much).
 _ID_LABEL_HINT = re.compile(r"mrn|acc|ssn|nhs|pat|dob|d\.o\.b|born|birth|geb|né")
 _SPELLED_OUT_ID = re.compile(
-    rf"{_SSN.pattern}|(?<![a-z])(?:mrn|accession|accn|acc|ssn|nhs|patient\s*id|pat\s*id)\s*(?:no\.?|number|#)?"
-    rf"\s*[:#=\-_]?\s*[a-z]{{0,3}}[\-\s_]?\d{{3,}}|{_LABELLED_BIRTH.pattern[4:]}",
+    rf"{_SSN.pattern}|(?<![a-z0-9])(?:mrn|accession|accn|acc|ssn|nhs|patient\s*id|pat\s*id)\s*(?:no\.?|number|#)?"
+    rf"\s*[:#=\-_]?\s*[a-z]{{0,3}}[\-\s_]?\d{{3,}}(?![0-9a-f])|{_LABELLED_BIRTH.pattern[4:]}",
     re.IGNORECASE,
 )
 
@@ -827,11 +727,16 @@ class FeatureGate:
     every name and value is then judged by shape only (the deny-list of decision 0401) and
     numbers by the default plausible range."""
 
-    __slots__ = ("declared", "reject_undeclared")
+    __slots__ = ("bounds", "declared", "reject_undeclared", "tokens")
 
     def __init__(self, declared: dict[str, Declared] | None, *, reject_undeclared: bool = False) -> None:
         self.declared = declared
         self.reject_undeclared = reject_undeclared
+        # The two usual kinds, looked up directly: a numeric feature's range, and the categorical
+        # features that take any short token.
+        specs = (declared or {}).items()
+        self.bounds = {name: (spec.low, spec.high) for name, spec in specs if spec.numeric}
+        self.tokens = frozenset(name for name, spec in specs if not spec.numeric and spec.vocabulary is None)
 
     def apply(self, features: dict[str, Any]) -> tuple[dict[str, Any], list[str]] | tuple[str, str]:
         """(features to store, undeclared names dropped), or (field, reason) when the record is refused."""
@@ -842,16 +747,18 @@ class FeatureGate:
                 if problem is not None:
                     return problem
             return features, []
+        bounds, tokens = self.bounds, self.tokens
         for name, value in features.items():
-            spec = declared.get(name)
-            if spec is None or value is None:
-                continue
             # The usual values first, inline: this runs for every feature of every record.
             cls = value.__class__
-            if spec.numeric:
-                if (cls is float or cls is int) and spec.low <= value <= spec.high:
+            if cls is float or cls is int:
+                span = bounds.get(name)
+                if span is not None and span[0] <= value <= span[1]:
                     continue
-            elif cls is str and spec.vocabulary is None and len(value) <= MAX_TOKEN_LENGTH and not value.isspace():
+            elif cls is str and name in tokens and len(value) <= MAX_TOKEN_LENGTH and not value.isspace():
+                continue
+            spec = declared.get(name)
+            if spec is None or value is None:
                 continue
             problem = _declared_problem(name, value, spec)
             if problem is not None:

@@ -231,7 +231,7 @@ def _timestamps(series: pd.Series, problems: Problems) -> list[datetime | None]:
 def _identifiers(frame: pd.DataFrame, policy: MonitoringPolicy, problems: Problems) -> None:
     """The PHI gate over every text cell of the upload, whatever its column: a cell that looks like
     an identifier is named by row and column, never quoted. Numbers written as text in a numeric
-    column (CSV) are left to the range check."""
+    column (CSV) are left to the range check, ISO 8601 instants in occurred_at to its parser."""
     numeric = {f.name for f in policy.features if f.type == "numeric"} | set(BASE_COLUMNS)
     for name in frame.columns:
         series = frame[name]
@@ -242,10 +242,22 @@ def _identifiers(frame: pd.DataFrame, policy: MonitoringPolicy, problems: Proble
             if value.__class__ is not str:
                 continue
             if value not in verdicts:
-                verdicts[value] = None if name in numeric and _is_number(value) else phi.value_problem(value)
+                verdicts[value] = (
+                    None
+                    if (name in numeric and _is_number(value)) or (name == "occurred_at" and _is_instant(value))
+                    else phi.value_problem(value)
+                )
             looks_like = verdicts[value]
             if looks_like is not None:
                 problems.add(row, str(name), f"the value looks like {looks_like}; {phi.ADVICE}")
+
+
+def _is_instant(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_number(text: str) -> bool:

@@ -110,6 +110,7 @@ def _active_versions(*, session: Session, model_id: int | None = None) -> dict[i
 def create_version(*, session: Session, actor: Actor, model_name: str, data: VersionCreate) -> ModelVersion:
     """Register an immutable version (admin); the same version string can never be reused."""
     authorize(actor, Permission.MODELS_WRITE)
+    phi.check_free_text(field="training_data", value=data.training_data, record=f"version '{data.version}'")
     model = find_model(session=session, name=model_name)
     exists = session.execute(
         select(ModelVersion.id).where(ModelVersion.model_id == model.id, ModelVersion.version == data.version)

@@ -48,7 +48,8 @@ def frame(
     score = np.clip(rng.beta(2, 8, n) + 0.45 * label + shift * 0.15, 0, 1)
     data = pd.DataFrame(
         {
-            "age": np.round(rng.normal(62 + 8 * shift, 14, n), 1),
+            # Capped at 89: an older age identifies a patient and is refused (decision 0403).
+            "age": np.minimum(np.round(rng.normal(62 + 8 * shift, 14, n), 1), 89.0),
             "kvp": rng.choice([100.0, 120.0, 140.0], n, p=[0.2, 0.7, 0.1]),
             "noise_sd": np.round(rng.gamma(4, 1.5, n) * (1 + 0.4 * shift), 2),
             "mean_hu": np.round(rng.normal(32 + 3 * shift, 4, n), 1),

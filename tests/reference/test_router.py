@@ -16,8 +16,7 @@ from monitor.auth.actors import SYSTEM
 from monitor.checks import policy as checks_policy
 from monitor.checks.schemas import MonitoringPolicy
 from monitor.reference.models import ReferenceRow, ReferenceSet
-from tests.checks.data import POLICY, insert_inferences, insert_outcomes, records
-from tests.checks.data import frame as _frame
+from tests.checks.data import POLICY, frame, insert_inferences, insert_outcomes, records
 from tests.factories import auth, make_keys, make_model, make_version
 
 URL = "/api/v1/models/ich-ct/versions/2.1.0/reference"
@@ -31,13 +30,6 @@ def keys(session: Session) -> dict[str, str]:
         session=session, actor=SYSTEM, model_name="ich-ct", policy=MonitoringPolicy.model_validate(POLICY)
     )
     return make_keys(session)
-
-
-def frame(n: int, *, seed: int) -> pd.DataFrame:
-    """The checks' test rows, ages capped at 89: an age over 89 identifies a patient and is refused."""
-    data = _frame(n, seed=seed)
-    data["age"] = data["age"].clip(upper=89)
-    return data
 
 
 def _csv(data: pd.DataFrame) -> bytes:

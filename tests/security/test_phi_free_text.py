@@ -94,7 +94,7 @@ def test_an_alert_note_with_phi_is_refused(
 
 
 @pytest.mark.parametrize("text", TEXT_LEAKS, ids=LEAK_IDS)
-def test_an_activation_reason_and_an_intended_use_with_phi_are_refused(
+def test_an_activation_reason_an_intended_use_and_training_data_with_phi_are_refused(
     client: TestClient, session: Session, text: str
 ) -> None:
     _, admin = make_user(session, role="admin")
@@ -105,6 +105,9 @@ def test_an_activation_reason_and_an_intended_use_with_phi_are_refused(
     make_version(session, model="pe-ct", version="1.0.0")
     answer = client.post("/api/v1/models/pe-ct/versions/1.0.0/activate", json={"reason": text}, headers=auth(admin))
     _refused(answer, text, "reason")
+    version = {"version": "1.1.0", "artifact_uri": "s3://models/pe-ct/1.1.0", "artifact_sha256": "0" * 64}
+    answer = client.post("/api/v1/models/pe-ct/versions", json={**version, "training_data": text}, headers=auth(admin))
+    _refused(answer, text, "training_data")
 
 
 @pytest.mark.parametrize("text", TEXT_LEGITIMATE, ids=[f"{i}" for i in range(len(TEXT_LEGITIMATE))])

@@ -10,6 +10,7 @@ legitimate value must be accepted.
 from __future__ import annotations
 
 import io
+import random
 from typing import Any
 
 import pandas as pd
@@ -23,6 +24,7 @@ from monitor.checks import policy as checks_policy
 from monitor.checks.schemas import MonitoringPolicy
 from monitor.ingest import phi
 from monitor.ingest.models import Inference
+from monitor.ingest.pseudonym import pseudonymize
 from monitor.reference.models import ReferenceRow
 from monitor.registry.models import Model
 from tests.factories import auth, make_user
@@ -233,10 +235,27 @@ def test_every_legitimate_value_is_accepted_in_a_reference_upload(
     _put_policy(session, LEGIT_POLICY)
     _, key = make_user(session, role="qa")
     rows = [
-        {"score": 0.5, "prediction": i % 2, "label": i % 2, "features": {name: value}}
+        {
+            "score": 0.5,
+            "prediction": i % 2,
+            "label": i % 2,
+            "occurred_at": f"2026-11-{1 + i % 28:02d}T08:{i % 60:02d}:00Z",
+            "features": {name: value},
+        }
         for i, (name, value) in enumerate(LEGITIMATE)
     ]
 
     answer = client.post(REFERENCE, json={"records": rows}, headers=auth(key))
 
     assert answer.status_code == 201, answer.text
+
+
+def test_pseudonyms_and_hexadecimal_ids_are_never_mistaken_for_identifiers() -> None:
+    # Digests hold digit runs that read like dates ("b20220605fc...") or a label and a number
+    # ("...4acc335..."): the simulator's ids and the DICOM helper's pseudonyms must all pass.
+    rng = random.Random(14)
+    digests = [f"{rng.getrandbits(160):040x}" for _ in range(5000)]
+
+    assert [d for d in digests if phi.id_problem(f"inf-{d[:32]}") is not None] == []
+    assert [d for d in digests if phi.value_problem(f"sta-{d}") is not None] == []
+    assert [d for d in digests if phi.value_problem(pseudonymize(d, key="k", kind="institution"))] == []
