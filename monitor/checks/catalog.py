@@ -132,6 +132,9 @@ METRIC_SPECS: tuple[MetricSpec, ...] = (
     MetricSpec("label_coverage", "Label coverage", "Label coverage (share of inferences, 0–1)", None),
     MetricSpec("sensitivity_cusum", "Sensitivity CUSUM", None, None),
     MetricSpec("specificity_cusum", "Specificity CUSUM", None, None),
+    # The sequential decision (decision 0503): its value is the GLR statistic, its threshold the budget's.
+    MetricSpec("sensitivity_sequential", "Sensitivity, accumulated evidence", None, None),
+    MetricSpec("specificity_sequential", "Specificity, accumulated evidence", None, None),
     _estimate_error("sensitivity", "Sensitivity"),
     _estimate_error("specificity", "Specificity"),
     _estimate_error("ppv", "PPV"),
