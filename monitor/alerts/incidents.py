@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.alerts.models import ACTIVE, SEVERITIES, Alert
@@ -155,10 +155,12 @@ class _Run:
         return bool(inner and outer and inner >= OVERLAP * outer)
 
     def _existing(self) -> None:
-        """An alert already in an open incident stays in it (the incident outlives its aliases' gaps)."""
+        """An alert already in an open incident stays in it (the incident outlives its aliases' gaps).
+        Not the whole population's realized figures: which segment explains them is decided window by
+        window, so they never carry one problem's incident into another's."""
         for item in self.items:
             incident_id = item.alert.incident_id
-            if incident_id is None:
+            if incident_id is None or (item.finding.kind in REALIZED and item.finding.segment is None):
                 continue
             primary = self.session.get(Alert, incident_id)
             if primary is not None and primary.status in ACTIVE:
@@ -276,6 +278,7 @@ class _Run:
         return (direct or joined or [""])[0]
 
     def _settle(self, members: list[Alert]) -> None:
+        inside = {alert.id for alert in members}
         primary = min(members, key=self._rank)
         primary.incident_id = primary.incident_role = primary.incident_reason = None
         for alert in members:
@@ -286,13 +289,19 @@ class _Run:
             alert.incident_role = "alias" if same else "evidence"
             reason = self._reason(alert.id, primary.id) or alert.incident_reason or _relation(alert, primary)
             alert.incident_reason = reason[:500]
-            # An incident absorbed into another brings its own members along.
-            self.session.execute(
-                update(Alert)
-                .where(Alert.incident_id == alert.id)
-                .values(incident_id=primary.id)
-                .execution_options(synchronize_session="fetch")
-            )
+            # An incident absorbed into another: its members that are not part of this group stay an
+            # incident of their own (led by their best alert) rather than riding along.
+            orphans = [
+                m
+                for m in self.session.execute(select(Alert).where(Alert.incident_id == alert.id)).scalars()
+                if m.id not in inside
+            ]
+            if orphans:
+                head = min(orphans, key=self._rank)
+                head.incident_id = head.incident_role = head.incident_reason = None
+                for orphan in orphans:
+                    if orphan is not head:
+                        orphan.incident_id = head.id
 
 
 def _key(f: Finding, segment: str | None = None) -> tuple[str, str, str | None, str | None]:
