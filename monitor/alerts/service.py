@@ -737,7 +737,7 @@ def _out(session: Session, alerts: Sequence[Alert], settings: Settings) -> list[
             version=versions[a.version_id],
             kind=a.kind,
             severity=a.severity,  # type: ignore[arg-type]
-            status=a.status,
+            status=a.status,  # type: ignore[arg-type]
             fingerprint=a.fingerprint,
             metric=a.metric,
             feature=a.feature,  # type: ignore[arg-type]
