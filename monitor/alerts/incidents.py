@@ -11,7 +11,8 @@ evidence or explain each other:
   realized-performance finding, or a whole-population drift of the attribute that defines its
   segment (the drift of `manufacturer` next to the breach at `manufacturer=GE`).
 
-The primary is the most severe alert; among equals an incident that already existed before this
+The primary is the most severe alert; among equals the segment that explains a whole-population figure
+before that figure (which is re-linked window by window), then an incident that already existed before this
 run keeps its place (its fingerprint stays the incident's identity as aliases come and go), then
 realized performance before other kinds, the dataset-level drift before its features, the segment the check tested (not one it reported as
 `same_rows_as` of it), the whole population before segments, fewer attributes first, the policy's
@@ -24,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.alerts.models import ACTIVE, SEVERITIES, Alert
@@ -53,8 +54,9 @@ def attributes(segment: str | None) -> set[str]:
 
 def link(
     session: Session, *, firing: Sequence[Firing], observed: Iterable[Finding], segment_order: Sequence[str] = ()
-) -> None:
-    """Group this call's firing findings into incidents, run by run (flushes, never commits)."""
+) -> set[int]:
+    """Group this call's firing findings into incidents, run by run (flushes, never commits). Returns the
+    primaries that took over an incident which had already raised its critical email: they stay quiet."""
     runs: dict[tuple[str, str, datetime], list[Firing]] = {}
     for item in firing:
         f = item.finding
@@ -62,9 +64,11 @@ def link(
     seen: dict[tuple[str, str, datetime], list[Finding]] = {}
     for f in observed:
         seen.setdefault((f.model, f.version, f.window_end), []).append(f)
+    quiet: set[int] = set()
     for key in sorted(runs, key=lambda k: (k[0], k[1], k[2])):
-        _Run(session, runs[key], seen.get(key, []), segment_order).link()
+        quiet |= _Run(session, runs[key], seen.get(key, []), segment_order).link()
     session.flush()
+    return quiet
 
 
 class _Run:
@@ -78,6 +82,8 @@ class _Run:
         self.secondary = {item.alert.id for item in items if (item.finding.details or {}).get("same_rows_as")}
         self.parent: dict[int, int] = {alert_id: alert_id for alert_id in self.alerts}
         self.edges: list[tuple[int, int, str]] = []  # (joined to, joined, why)
+        self.explained: set[int] = set()
+        self.quiet: set[int] = set()  # whole-population alerts that a segment explains in this window
         self.by_key = {_key(item.finding): item for item in items}
         self.cases = {_key(f): f.n for f in observed}
         self.localized = _localized(observed)
@@ -102,7 +108,7 @@ class _Run:
 
     # -------------------------------------------------------------- rules
 
-    def link(self) -> None:
+    def link(self) -> set[int]:
         self._aliases()
         self._existing()
         self._whole_from_segment()
@@ -119,6 +125,7 @@ class _Run:
                 _detach_from_closed(self.session, members[0])
             else:
                 self._settle(members)
+        return self.quiet
 
     def _aliases(self) -> None:
         for item in self.items:
@@ -155,10 +162,12 @@ class _Run:
         return bool(inner and outer and inner >= OVERLAP * outer)
 
     def _existing(self) -> None:
-        """An alert already in an open incident stays in it (the incident outlives its aliases' gaps)."""
+        """An alert already in an open incident stays in it (the incident outlives its aliases' gaps).
+        Not the whole population's realized figures: which segment explains them is decided window by
+        window, so they never carry one problem's incident into another's."""
         for item in self.items:
             incident_id = item.alert.incident_id
-            if incident_id is None:
+            if incident_id is None or (item.finding.kind in REALIZED and item.finding.segment is None):
                 continue
             primary = self.session.get(Alert, incident_id)
             if primary is not None and primary.status in ACTIVE:
@@ -186,6 +195,7 @@ class _Run:
                     "significantly below the rest"
                 )
                 self.join(item.alert, whole.alert, reason)
+                self.explained.add(whole.alert.id)
 
     def _same_segment(self) -> None:
         """Realized-performance findings of one segment in one window are one problem there."""
@@ -259,6 +269,7 @@ class _Run:
         first = attrs[0].partition("=")[0] if attrs else ""
         return (
             SEVERITIES.index(alert.severity) if alert.severity in SEVERITIES else len(SEVERITIES),
+            1 if alert.id in self.explained else 0,
             0 if alert.id not in self.new and alert.status in ACTIVE and alert.incident_id is None else 1,
             0 if alert.kind in REALIZED else 1,
             0 if alert.metric in DATASET_DRIFT else 1,
@@ -276,7 +287,14 @@ class _Run:
         return (direct or joined or [""])[0]
 
     def _settle(self, members: list[Alert]) -> None:
+        inside = {alert.id for alert in members}
         primary = min(members, key=self._rank)
+        if any(
+            m is not primary and m.id not in self.new and m.incident_id is None and m.status in ACTIVE
+            and m.severity == primary.severity
+            for m in members
+        ):  # fmt: skip
+            self.quiet.add(primary.id)  # an incident as severe was already notified: no second email
         primary.incident_id = primary.incident_role = primary.incident_reason = None
         for alert in members:
             if alert is primary:
@@ -286,13 +304,19 @@ class _Run:
             alert.incident_role = "alias" if same else "evidence"
             reason = self._reason(alert.id, primary.id) or alert.incident_reason or _relation(alert, primary)
             alert.incident_reason = reason[:500]
-            # An incident absorbed into another brings its own members along.
-            self.session.execute(
-                update(Alert)
-                .where(Alert.incident_id == alert.id)
-                .values(incident_id=primary.id)
-                .execution_options(synchronize_session="fetch")
-            )
+            # An incident absorbed into another: its members that are not part of this group stay an
+            # incident of their own (led by their best alert) rather than riding along.
+            orphans = [
+                m
+                for m in self.session.execute(select(Alert).where(Alert.incident_id == alert.id)).scalars()
+                if m.id not in inside
+            ]
+            if orphans:
+                head = min(orphans, key=self._rank)
+                head.incident_id = head.incident_role = head.incident_reason = None
+                for orphan in orphans:
+                    if orphan is not head:
+                        orphan.incident_id = head.id
 
 
 def _key(f: Finding, segment: str | None = None) -> tuple[str, str, str | None, str | None]:

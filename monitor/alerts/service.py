@@ -175,10 +175,11 @@ def process_findings(
         elif finding.status == "ok":
             clean.append((context, finding, current))
         # insufficient data is neither a breach nor evidence of recovery
+    quiet: set[int] = set()
     for (model, version), context in contexts.items():
         mine = [f for f in firing if (f.finding.model, f.finding.version) == (model, version)]
         others, stored = _window_state(session, context, mine)
-        incidents.link(
+        quiet |= incidents.link(
             session,
             firing=mine + others,
             observed=[f for f in worst if (f.model, f.version) == (model, version)] + stored,
@@ -196,7 +197,7 @@ def process_findings(
         if cleared is not None:
             touched[cleared.id] = cleared
     for alert, action in events:  # members of an incident send nothing: its primary speaks for them
-        if alert.incident_id is None:
+        if alert.incident_id is None and alert.id not in quiet:
             context = next(c for c in contexts.values() if c.version.id == alert.version_id)
             _notify(session, context, alert, action)
     return list(touched.values())
@@ -731,7 +732,7 @@ def _out(session: Session, alerts: Sequence[Alert], settings: Settings) -> list[
             version=versions[a.version_id],
             kind=a.kind,
             severity=a.severity,  # type: ignore[arg-type]
-            status=a.status,
+            status=a.status,  # type: ignore[arg-type]
             fingerprint=a.fingerprint,
             metric=a.metric,
             feature=a.feature,  # type: ignore[arg-type]

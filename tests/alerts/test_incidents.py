@@ -278,11 +278,11 @@ def test_a_whole_population_breach_one_site_explains_is_part_of_that_sites_incid
     for kind, points in (("performance", [whole]), ("subgroups", [NORTH_POINT])):
         run_id = _run(session, kind, points)
         service.process_run(session=session, run_id=run_id, settings=config, now=day(0) + timedelta(hours=1))
-    [incident] = open_incidents(session, config)  # opened by the first run: it keeps its identity
-    assert (incident.kind, incident.segment, incident.severity) == ("performance", None, "critical")
-    [north] = incident.linked_evidence
-    assert north.segment == "site=north" and "comes from site=north" in north.reason
-    assert len(critical_emails(session)) == 1  # north's own opening sent nothing
+    [incident] = open_incidents(session, config)  # north explains the whole population's shortfall
+    assert (incident.kind, incident.segment, incident.severity) == ("subgroups", "site=north", "critical")
+    [whole_population] = incident.linked_evidence
+    assert whole_population.segment is None and "comes from site=north" in whole_population.reason
+    assert len(critical_emails(session)) == 1  # the whole population's email went out; north's would repeat it
 
 
 def test_whole_population_drifts_nothing_explains_are_one_dataset_drift_warning(
@@ -307,3 +307,20 @@ def test_a_whole_population_near_miss_does_not_glue_unrelated_segments_together(
     female = finding(segment="patient_sex=F", value=0.80, ci_low=0.74, ci_high=0.86, n=400, details=below)
     process(session, config, whole, north, female)
     assert sorted(a.segment or "" for a in open_incidents(session, config)) == ["patient_sex=F", "site=north"]
+
+
+def test_the_whole_population_moves_to_the_segment_that_explains_it_now_without_gluing_incidents(
+    session: Session, config: Settings
+) -> None:
+    seed(session)
+    below = {"rest": {"value": 0.93, "difference_ci": [-0.2, -0.05]}}
+    whole = finding(kind="performance", segment=None, value=0.86, ci_low=0.83, ci_high=0.89, n=700)
+    old = finding(segment="age_band=90+", value=0.70, ci_low=0.6, ci_high=0.8, n=90, details=below)
+    north = finding(segment="site=north", details=below)
+    process(session, config, whole, old, now_day=0)
+    process(session, config, replace(whole, window_end=day(1)), replace(old, window_end=day(1)), now_day=1)
+    process(session, config, replace(whole, window_end=day(2)), replace(north, window_end=day(2)), now_day=2)
+    incidents = {a.segment: a for a in open_incidents(session, config)}
+    assert set(incidents) >= {"site=north", "age_band=90+"}
+    assert [m.segment for m in incidents["site=north"].linked_evidence] == [None]  # the whole population, now
+    assert incidents["age_band=90+"].linked_evidence == []
