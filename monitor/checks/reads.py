@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from typing import Any, NamedTuple
 
+import numpy as np
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from monitor.alerts.models import Alert
 from monitor.auth.actors import Actor, Permission, authorize
+from monitor.checks import drift as drift_stats
 from monitor.checks import report
 from monitor.checks.catalog import DRIFT_KINDS
 from monitor.checks.models import CheckReport, CheckRun, DailyProfile, MetricPoint
@@ -466,6 +469,106 @@ def run_distributions(*, session: Session, actor: Actor, run_id: int, feature: s
     return RunDistributions(
         run_id=run.id, feature=feature, reference=column, window=window, days_profiled=len(stored), days=len(days)
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# A drift run's distributions on display bins (the drift page's figure)
+
+DISPLAY_BINS = 30
+SCORE_BINS = 20
+TAIL_SHARE = 0.005  # numeric distributions are drawn between these quantiles; outer bins hold the tails
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Reference and window shares of one feature on shared display bins (plain lists for figures)."""
+
+    run: CheckRunOut  # with its metric points
+    feature: str
+    kind: str  # "numeric" (binned on edges), "discrete" (one bar per value) or "categorical"
+    labels: list[str]  # one per bin, value or category
+    edges: list[float] | None  # numeric: len(labels) + 1 bin edges
+    reference: list[float]  # shares of the non-missing values
+    window: list[float]
+    reference_n: int
+    window_n: int
+    reference_missing: int
+    window_missing: int
+    unseen: list[str]  # window values the reference never had
+    days_profiled: int
+    days: int
+
+    def points(self) -> list[MetricPointOut]:
+        """The run's findings about this feature for the whole population (drift score, missing share,
+        unseen categories); per-segment findings of the output have their own rows on the alerts page."""
+        return [p for p in self.run.metrics or [] if p.feature == self.feature and p.segment is None]
+
+
+def display_distribution(*, session: Session, actor: Actor, run_id: int, feature: str) -> Distribution:
+    """The reference-vs-window distribution of one feature of a drift run on shared display bins
+    (stored profiles only): what the drift page draws."""
+    found = run_distributions(session=session, actor=actor, run_id=run_id, feature=feature)
+    run = get_run(session=session, actor=actor, run_id=run_id)
+    reference, window = found.reference.hist, found.window
+    base: dict[str, Any] = {"run": run, "feature": feature, "days_profiled": found.days_profiled, "days": found.days}
+    if window is None or window.n == 0:
+        empty: dict[str, Any] = {"labels": [], "edges": None, "reference": [], "window": [], "unseen": []}
+        return Distribution(**base, **empty, kind=found.reference.kind, reference_n=reference.n, window_n=0,
+                            reference_missing=reference.missing, window_missing=window.missing if window else 0)  # fmt: skip
+    counted = None if feature == "score" else drift_stats.value_counts(found.reference, window)
+    common: dict[str, Any] = {
+        "reference_n": reference.n,
+        "window_n": window.n,
+        "reference_missing": reference.missing,
+        "window_missing": window.missing,
+    }
+    if counted is not None:
+        keys, ref, cur = counted
+        known = len(keys) - int((ref == 0).sum())
+        return Distribution(
+            **base, **common, kind="categorical" if found.reference.kind == "categorical" else "discrete",
+            labels=[_value_label(k) for k in keys], edges=None, reference=_shares(ref), window=_shares(cur),
+            unseen=[_value_label(k) for k in keys[known:]],
+        )  # fmt: skip
+    assert isinstance(found.reference, NumericColumn) and isinstance(window, NumericHist)
+    edges, ref_shares, cur_shares = _numeric_shares(found.reference, window, score=feature == "score")
+    return Distribution(
+        **base, **common, kind="numeric", labels=[f"{a:.4g} to {b:.4g}" for a, b in pairwise(edges)],
+        edges=edges.tolist(), reference=ref_shares, window=cur_shares, unseen=[],
+    )  # fmt: skip
+
+
+def _value_label(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _shares(counts: np.ndarray) -> list[float]:
+    total = counts.sum()
+    return (counts / total).tolist() if total else [0.0] * len(counts)
+
+
+def _numeric_shares(
+    column: NumericColumn, window: NumericHist, *, score: bool
+) -> tuple[np.ndarray, list[float], list[float]]:
+    """Equal-width display bins over both samples' central range (scores: 0 to 1)."""
+    low, high = min(column.hist.vmin, window.vmin), max(column.hist.vmax, window.vmax)
+    if score:
+        edges = np.linspace(0.0, 1.0, SCORE_BINS + 1)
+    else:
+        grid = np.linspace(low, high, 512)
+        cdfs = [drift_stats.mass_below(hist, column.edges, low, high, grid) / hist.n for hist in (column.hist, window)]
+        start = min(float(grid[max(int(np.searchsorted(cdf, TAIL_SHARE)) - 1, 0)]) for cdf in cdfs)
+        stop = max(float(grid[min(int(np.searchsorted(cdf, 1 - TAIL_SHARE)), len(grid) - 1)]) for cdf in cdfs)
+        if stop <= start:  # (nearly) one value: a bin around it
+            start, stop = low - 0.5, high + 0.5
+        edges = np.linspace(start, stop, DISPLAY_BINS + 1)
+
+    def shares(hist: NumericHist) -> list[float]:
+        inner = drift_stats.mass_below(hist, column.edges, low, high, edges[1:-1])
+        cumulative = np.concatenate([[0.0], inner, [float(hist.n)]])
+        return (np.diff(cumulative) / hist.n).tolist()
+
+    return edges, shares(column.hist), shares(window)
 
 
 # ---------------------------------------------------------------------------------------------

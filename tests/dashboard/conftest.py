@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import pytest
@@ -22,6 +22,17 @@ SAME_ORIGIN = {"Origin": BASE_URL}
 ROUTING_OUTPUT = ".._pages_content.children..._pages_store.data.."
 
 
+def point_transaction_at(
+    monkeypatch: pytest.MonkeyPatch, transaction: Callable[[], AbstractContextManager[Session]]
+) -> None:
+    """Every dashboard unit of work uses `transaction`: the facade's name (the pages call
+    data.transaction()) and the one each page family's module imported from dashboard.data.base."""
+    monkeypatch.setattr(data, "transaction", transaction)
+    for module in (data.base, data.registry, data.alerting, data.audit, data.analysis):
+        if hasattr(module, "transaction"):
+            monkeypatch.setattr(module, "transaction", transaction)
+
+
 @pytest.fixture
 def dashboard_client(session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """API + dashboard; each dashboard unit of work commits or rolls back inside the test's transaction."""
@@ -36,7 +47,7 @@ def dashboard_client(session: Session, settings: Settings, monkeypatch: pytest.M
             session.rollback()
             raise
 
-    monkeypatch.setattr(data, "transaction", transaction)
+    point_transaction_at(monkeypatch, transaction)
     app = create_app(settings)
     mount_dashboard(app, settings=settings)
     with TestClient(app, base_url=BASE_URL) as client:

@@ -23,6 +23,7 @@ from tests.dashboard.conftest import (
     SAME_ORIGIN,
     callback_body,
     callback_headers,
+    point_transaction_at,
     post_callback,
     sign_in,
 )
@@ -325,7 +326,6 @@ def test_radmon_serve_mounts_the_real_dashboard(
     """`radmon serve --role all|dashboard` builds its app with mount_dashboard: sign-in works there too."""
     from contextlib import contextmanager
 
-    from dashboard import data
     from monitor import serve
 
     @contextmanager
@@ -334,7 +334,7 @@ def test_radmon_serve_mounts_the_real_dashboard(
         yield session
         session.commit()
 
-    monkeypatch.setattr(data, "transaction", transaction)
+    point_transaction_at(monkeypatch, transaction)
     make_user(session, role="viewer", username="vera")
     with TestClient(serve.build_app(settings, role), base_url=BASE_URL) as client:
         assert client.get("/dashboard/", follow_redirects=False).status_code == 302

@@ -202,14 +202,14 @@ def test_the_full_verification_runs_in_the_background_and_the_page_polls_for_it(
         release.wait(10)  # the rehash takes a while: a poll before it finishes changes nothing
         return real(actor=actor)
 
-    monkeypatch.setattr(data, "verify_audit_full", slow)
+    monkeypatch.setattr(data.audit, "verify_audit_full", slow)
 
     started = chain_callback(dashboard_client, "button")
     running = started["audit-full-store"]["data"]
     early = chain_callback(dashboard_client, "poll", running)
     release.set()
-    assert data._full_verification is not None
-    data._full_verification[1].join(10)
+    assert data.audit._full_verification is not None
+    data.audit._full_verification[1].join(10)
     done = chain_callback(dashboard_client, "poll", running)
 
     assert "audit-chain-running" in json.dumps(started) and started["audit-full-poll"]["disabled"] is False
