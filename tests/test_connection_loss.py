@@ -17,7 +17,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from dashboard import data
+from monitor.auth import service as auth_service
 from monitor.db import Database
 from monitor.ingest.models import Inference
 from tests.dashboard.conftest import dashboard_client, sign_in  # noqa: F401  (dashboard_client is a fixture)
@@ -125,7 +125,7 @@ def test_the_dashboard_answers_a_lost_connection_with_503_and_retry_after(
     def lost(**_: object) -> None:
         raise sa_exc.OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
 
-    monkeypatch.setattr(data, "active_actor", lost)
+    monkeypatch.setattr(auth_service, "session_actor", lost)  # the guard looks the session up first
     answer = dashboard_client.get("/dashboard/")
 
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
