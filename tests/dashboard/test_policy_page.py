@@ -112,6 +112,9 @@ def test_qa_gets_the_editor_with_the_policy_json(
         "type": "numeric",
         "drift_method": "psi",
         "drift_threshold": 0.2,
+        "min": None,
+        "max": None,
+        "values": None,
     }
 
 
