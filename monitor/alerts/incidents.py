@@ -9,11 +9,14 @@ evidence or explain each other:
   holds >= 95% of the parent's cases), and two parents whose intersection holds >= 95% of each;
 - *evidence* (another kind): a finding in the same segment (or the whole population) as a
   realized-performance finding, or a whole-population drift of the attribute that defines its
-  segment (the drift of `manufacturer` next to the breach at `manufacturer=GE`).
+  segment (the drift of `manufacturer` next to the breach at `manufacturer=GE`) or of a feature its
+  support check puts outside the reference. A whole-population drift joins a segment's incident only
+  so, never because the incident holds the whole population's figure as evidence.
 
-The primary is the most severe alert; among equals the segment that explains a whole-population figure
-before that figure (which is re-linked window by window), then an incident that already existed before this
-run keeps its place (its fingerprint stays the incident's identity as aliases come and go), then
+A whole-population figure that a segment explains (significantly below the rest, now or in an earlier
+window while that segment's incident is open) is never the primary, even when more severe: it is evidence of the
+segment's incident. Otherwise the primary is the most severe alert; among equals an incident that already
+existed before this run keeps its place (its fingerprint stays the incident's identity as aliases come and go), then
 realized performance before other kinds, the dataset-level drift before its features, the segment the check tested (not one it reported as
 `same_rows_as` of it), the whole population before segments, fewer attributes first, the policy's
 segment order. The other alerts point at it (`incident_id`) and send nothing.
@@ -170,8 +173,27 @@ class _Run:
             if incident_id is None or (item.finding.kind in REALIZED and item.finding.segment is None):
                 continue
             primary = self.session.get(Alert, incident_id)
-            if primary is not None and primary.status in ACTIVE:
-                self.join(primary, item.alert, item.alert.incident_reason or "linked earlier")
+            if primary is None or primary.status not in ACTIVE:
+                continue
+            if not self._still_explained(item, primary):
+                continue  # a whole-population drift that a segment's incident does not explain: decided anew
+            self.join(primary, item.alert, item.alert.incident_reason or "linked earlier")
+
+    def _still_explained(self, item: Firing, primary: Alert) -> bool:
+        """A whole-population drift stays with a segment's incident only while that segment explains it:
+        the drift of the attribute that defines the segment, or of a feature outside the reference for
+        most of its studies (now, or when it was linked). Never because the incident holds the whole
+        population's figure."""
+        f = item.finding
+        if f.segment is not None and (item.alert.incident_reason or "").startswith("part of the whole population's"):
+            return False  # a segment's share of a whole-population shift goes where that shift goes, window by window
+        if f.kind in REALIZED or f.segment is not None or primary.segment is None:
+            return True
+        if f.feature and f.feature in attributes(primary.segment):
+            return True
+        if f.feature and f.feature in self.localized.get(primary.segment, {}):
+            return True
+        return "outside its reference range" in (item.alert.incident_reason or "")
 
     def _whole_from_segment(self) -> None:
         """A whole-population shortfall that one segment, significantly worse than the rest, explains."""
@@ -196,6 +218,23 @@ class _Run:
                 )
                 self.join(item.alert, whole.alert, reason)
                 self.explained.add(whole.alert.id)
+            elif (earlier := self._explained_before(whole)) is not None:
+                # No segment is significantly below the rest in this window (fewer labels, a near-miss):
+                # the segment that explained it before keeps it while its incident is open.
+                self.join(earlier, whole.alert, whole.alert.incident_reason or "")
+                self.explained.add(whole.alert.id)
+
+    def _explained_before(self, whole: Firing) -> Alert | None:
+        """The segment's realized alert whose incident (still open) holds this whole-population figure as
+        explained by it; else None. The whole population stays there rather than leading an incident of its
+        own in the windows where the segment's figure is a near-miss or has no run."""
+        reason = whole.alert.incident_reason or ""
+        if whole.alert.incident_id is None or "comes from" not in reason:
+            return None
+        primary = self.session.get(Alert, whole.alert.incident_id)
+        if primary is None or primary.status not in ACTIVE or primary.segment is None or primary.kind not in REALIZED:
+            return None
+        return primary
 
     def _same_segment(self) -> None:
         """Realized-performance findings of one segment in one window are one problem there."""
@@ -215,10 +254,13 @@ class _Run:
         groups: dict[int, list[Firing]] = {}
         for item in self.items:
             groups.setdefault(self.find(item.alert.id), []).append(item)
+        whole: dict[int, list[Alert]] = {}  # every alert of the group, the primaries _existing brought in too
+        for alert_id in self.parent:
+            whole.setdefault(self.find(alert_id), []).append(self.alerts[alert_id])
         anchors = []
-        for items in groups.values():
+        for root, items in groups.items():
             realized = [item.finding for item in items if item.finding.kind in REALIZED]
-            best = min((item.alert for item in items), key=self._rank)
+            best = min(whole.get(root, [item.alert for item in items]), key=self._rank)
             if realized and (not critical_only or any(item.severity == "critical" for item in items)):
                 anchors.append((best, realized))
         return sorted(anchors, key=lambda anchor: self._rank(anchor[0]))
@@ -255,10 +297,13 @@ class _Run:
     def _shared_shift(self) -> None:
         """A segment's drift that the whole population shows too (same kind, metric, feature) is part of it."""
         anchored = {self.find(alert.id) for alert, _ in self._anchors(critical_only=False)}
+        linked = {a for a, _, _ in self.edges} | {b for _, b, _ in self.edges}
         for item in self.items:
             f = item.finding
             overall = self.by_key.get(_key(f, "")) if f.segment else None
             if f.kind in REALIZED or overall is None or self.find(item.alert.id) in anchored:
+                continue
+            if item.alert.id in linked:  # already part of a problem (its segment's incident): not glued on
                 continue
             self.join(overall.alert, item.alert, f"part of the whole population's {f.metric} shift, same window")
 
@@ -268,8 +313,10 @@ class _Run:
         attrs = alert.segment.split("&") if alert.segment else []
         first = attrs[0].partition("=")[0] if attrs else ""
         return (
-            SEVERITIES.index(alert.severity) if alert.severity in SEVERITIES else len(SEVERITIES),
+            # A figure a segment explains is never the primary, not even when more severe: the
+            # incident's identity (fingerprint) stays the segment's.
             1 if alert.id in self.explained else 0,
+            SEVERITIES.index(alert.severity) if alert.severity in SEVERITIES else len(SEVERITIES),
             0 if alert.id not in self.new and alert.status in ACTIVE and alert.incident_id is None else 1,
             0 if alert.kind in REALIZED else 1,
             0 if alert.metric in DATASET_DRIFT else 1,

@@ -324,3 +324,27 @@ def test_the_whole_population_moves_to_the_segment_that_explains_it_now_without_
     assert set(incidents) >= {"site=north", "age_band=90+"}
     assert [m.segment for m in incidents["site=north"].linked_evidence] == [None]  # the whole population, now
     assert incidents["age_band=90+"].linked_evidence == []
+
+
+def test_a_whole_population_breach_a_segment_explains_later_never_leads_that_segments_incident(
+    session: Session, config: Settings
+) -> None:
+    seed(session, segments=["site"])
+    below = {"rest": {"value": 0.93, "difference_ci": [-0.2, -0.05]}}
+    near = finding(kind="performance", segment=None, status="warn", value=0.895, ci_low=0.86, ci_high=0.92, n=700)
+    whole = replace(near, status="breach", value=0.86, ci_low=0.83, ci_high=0.89)
+    north = finding(segment="site=north", details=below)
+    prevalence = replace(drift("prediction"), kind="output_drift", metric="positive_rate")
+    process(session, config, near, finding(segment="site=north"), now_day=0)  # the whole population's near-miss
+    process(session, config, replace(whole, window_end=day(1)), replace(north, window_end=day(1)), now_day=1)
+    later = [replace(f, window_end=day(2)) for f in (near, finding(segment="site=north", status="warn"), prevalence)]
+    process(session, config, *later, now_day=2)  # nothing explains anything in this window on its own
+    process(session, config, replace(near, window_end=day(3)), replace(prevalence, window_end=day(3)), now_day=3)
+    process(session, config, *(replace(f, window_end=day(4)) for f in (whole, north, prevalence)), now_day=4)
+    incidents = {a.segment or a.feature: a for a in open_incidents(session, config)}
+    led = incidents["site=north"]
+    assert (led.kind, led.severity) == ("subgroups", "critical")
+    assert [(m.kind, m.segment) for m in led.linked_evidence] == [("performance", None)]
+    assert "comes from site=north" in led.linked_evidence[0].reason
+    assert "prediction" in incidents and incidents["prediction"].kind == "output_drift"  # not north's
+    assert len(critical_emails(session)) == 1
