@@ -208,8 +208,6 @@ def _window_state(
 ) -> tuple[list[incidents.Firing], list[Finding]]:
     """What the other check runs of the same windows found: the alerts firing there (last seen in the
     window) and every current metric point, so a drift run links to the breach its subgroup run raised."""
-    from monitor.checks.models import CheckRun, MetricPoint
-
     windows = sorted({item.finding.window_end for item in firing})
     if not windows:
         return [], []
