@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
+ensure_system_libs
 ensure_venv ""
 exec .venv/bin/radmon demo "$@"

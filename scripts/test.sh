@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
+ensure_system_libs
 ensure_venv "[test]"
 export DO_NOT_TRACK=1 RADMON_TEST_BACKENDS="${RADMON_TEST_BACKENDS:-sqlite,postgresql}"
 # The dashboard's browser tests drive Debian's Chromium through Playwright (never a downloaded
