@@ -73,13 +73,17 @@ def render_report(
     model = session.get(Model, model_id)
     if model is None:
         raise LookupError(f"model {model_id} does not exist")
-    html = environment().get_template("report.html.j2").render(
-        model=model,
-        period_start=period_start,
-        period_end=period_end,
-        revision=revision,
-        supersedes=supersedes,
-        signatures=list(signatures),
+    html = (
+        environment()
+        .get_template("report.html.j2")
+        .render(
+            model=model,
+            period_start=period_start,
+            period_end=period_end,
+            revision=revision,
+            supersedes=supersedes,
+            signatures=list(signatures),
+        )
     )
     # The only time that reaches the file is a recorded one: the end of the period.
     rendered = render_pdf(html, recorded_at=datetime.combine(period_end, time.max, tzinfo=UTC))
