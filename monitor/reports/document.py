@@ -15,10 +15,13 @@ from datetime import UTC, date, datetime, time
 from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
+from monitor.checks.catalog import kind_label, metric_label
 from monitor.documents.pdf import render_pdf
-from monitor.registry.models import Model
+from monitor.reports import figures
+from monitor.reports.content import ReportContent, day, gather, num, pct, segment_label, stamp
 
 
 @dataclass(frozen=True)
@@ -70,21 +73,82 @@ def render_report(
     signatures: Sequence[ReportSignature] = (),
 ) -> RenderedReport:
     """The report of ``[period_start, period_end]`` (both inclusive, UTC days) from stored data only."""
-    model = session.get(Model, model_id)
-    if model is None:
-        raise LookupError(f"model {model_id} does not exist")
-    html = (
-        environment()
-        .get_template("report.html.j2")
-        .render(
-            model=model,
-            period_start=period_start,
-            period_end=period_end,
-            revision=revision,
-            supersedes=supersedes,
-            signatures=list(signatures),
-        )
-    )
+    content = gather(session, model_id=model_id, period_start=period_start, period_end=period_end)
+    html = render_html(content, revision=revision, supersedes=supersedes, signatures=signatures)
     # The only time that reaches the file is a recorded one: the end of the period.
     rendered = render_pdf(html, recorded_at=datetime.combine(period_end, time.max, tzinfo=UTC))
     return RenderedReport(html=html, pdf=rendered.pdf, sha256=rendered.sha256, pages=rendered.pages)
+
+
+def render_html(
+    content: ReportContent,
+    *,
+    revision: int = 1,
+    supersedes: Supersedes | None = None,
+    signatures: Sequence[ReportSignature] = (),
+) -> str:
+    """The report's HTML (the preview, and the PDF's source) from gathered content."""
+    return (
+        environment()
+        .get_template("report.html.j2")
+        .render(
+            c=content,
+            charts=charts(content),
+            revision=revision,
+            supersedes=supersedes,
+            signatures=list(signatures),
+            num=num,
+            pct=pct,
+            day=day,
+            stamp=stamp,
+            signed=signed,
+            segment_label=segment_label,
+            metric_label=metric_label,
+            kind_label=kind_label,
+            status_label=status_label,
+        )
+    )
+
+
+def charts(content: ReportContent) -> dict[str, object]:
+    """The report's charts as inline SVG. Marked safe: matplotlib escapes every text it writes into the SVG
+    (segment values and feature names come from ingested data), which a test checks with a hostile value."""
+    found: dict[str, object] = {"subgroups": []}
+    if any(d.inferences for d in content.daily):
+        found["volume"] = Markup(figures.volume_chart(content.daily))
+    if content.series:
+        found["performance"] = Markup(figures.performance_chart(content.series))
+    if content.calibration and content.calibration_window is not None:
+        found["calibration"] = Markup(figures.calibration_chart(content.calibration, content.calibration_window))
+    metric = next((m for m in ("sensitivity", "specificity", "auc") if m in content.estimated_series), None)
+    if metric is not None:
+        found["estimate"] = Markup(
+            figures.estimate_chart(metric, content.series.get(metric, []), content.estimated_series[metric])
+        )
+    if content.subgroups and content.subgroups_window is not None:
+        targets = {r.metric: r.target for r in content.performance}
+        found["subgroups"] = [
+            Markup(figures.subgroup_chart(content.subgroups, m, targets.get(m), content.subgroups_window))
+            for m in content.subgroup_metrics
+            if m in ("sensitivity", "specificity")
+        ]
+    if content.drift_series:
+        found["drift"] = Markup(figures.drift_chart(content.drift_series))
+    return found
+
+
+def signed(value: float | None) -> str:
+    """An estimate error with its sign, rounded as the dashboard does."""
+    return "–" if value is None else f"{value:+.3f}"
+
+
+STATUS_LABELS = {
+    "ok": "within target",
+    "warn": "estimate misses target",
+    "breach": "interval misses target",
+    "insufficient_data": "too few outcomes",
+}
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)
