@@ -113,7 +113,8 @@ def render_html(
 def charts(content: ReportContent) -> dict[str, object]:
     """The report's charts as inline SVG. Marked safe: matplotlib escapes every text it writes into the SVG
     (segment values and feature names come from ingested data), which a test checks with a hostile value."""
-    found: dict[str, object] = {"subgroups": []}
+    found: dict[str, object] = dict.fromkeys(("volume", "performance", "calibration", "estimate", "drift"))
+    found["subgroups"] = []
     if any(d.inferences for d in content.daily):
         found["volume"] = Markup(figures.volume_chart(content.daily))
     if content.series:
