@@ -15,10 +15,11 @@ def test_the_known_breach_is_on_the_first_page_with_its_dates(session: Session) 
     content = gather(session, model_id=stored.model_id, period_start=scenario.START, period_end=scenario.END)
 
     assert not content.summary.within_target
-    assert content.summary.performance == [
+    expected = (
         "Sensitivity missed its target (≥ 0.900) in 2 of 10 windows, the whole 95% interval in 2, windows ending "
         "2026-11-05 to 2026-11-06; worst 0.800 (95% interval 0.700 to 0.870) in the window ending 2026-11-05."
-    ]
+    )
+    assert content.summary.performance == [expected]
     assert content.summary.sites == [
         "Site north: Sensitivity missed in 1 window(s) (1 clearly), ending 2026-11-06 to 2026-11-06.",
         "Within target at every window: south.",
