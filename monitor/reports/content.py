@@ -52,6 +52,7 @@ LOW_COVERAGE = 0.5
 # The charts' headline metrics, when the runs report them.
 CHART_METRICS = ("sensitivity", "specificity", "auc", "ppv")
 SITE_ATTRIBUTE = "site"
+MEMBERS_SHOWN = 8  # an incident's grouped alerts printed in full; the rest by number
 NOT_RECORDED = "(not recorded)"
 _TICK = timedelta(microseconds=1)  # window_end in (start, end]: the reads take [since, until)
 
@@ -803,10 +804,15 @@ def _incidents(session: Session, model: Model, start: datetime, end: datetime) -
     found = []
     for alert_id in primaries:
         a = alerts_service.get_alert(session=session, actor=SYSTEM, alert_id=alert_id)
+        linked = sorted([*a.aliases, *a.linked_evidence], key=lambda m: m.id)
         members = [
-            f"{incident_title(m.kind, m.metric, m.feature, m.segment)} ({m.severity}, {m.reason or 'linked'})"
-            for m in sorted([*a.aliases, *a.linked_evidence], key=lambda m: m.id)
+            f"#{m.id} {incident_title(m.kind, m.metric, m.feature, m.segment)} ({m.severity}, {m.reason or 'linked'})"
+            for m in linked[:MEMBERS_SHOWN]
         ]
+        if len(linked) > MEMBERS_SHOWN:
+            members.append(
+                f"and {len(linked) - MEMBERS_SHOWN} more: " + ", ".join(f"#{m.id}" for m in linked[MEMBERS_SHOWN:])
+            )
         found.append(
             IncidentRow(
                 id=a.id, title=incident_title(a.kind, a.metric, a.feature, a.segment), kind=a.kind, metric=a.metric,

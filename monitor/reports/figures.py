@@ -30,6 +30,13 @@ def _unit(metric: str) -> str:
     return spec.unit if spec is not None and spec.unit else metric_label(metric)
 
 
+def _short_unit(metric: str) -> str:
+    """A panel's axis title: the metric and its scale (a half-width panel has no room for the long unit)."""
+    spec = METRICS.get(metric)
+    scale = "0–1, lower is better" if spec is not None and spec.direction == "lower" else "0–1"
+    return f"{metric_label(metric)} ({scale})"
+
+
 def _date_axis(axes: Axes, *, label: str = "Window end (UTC)", ticks: int = 7) -> None:
     locator = mdates.AutoDateLocator(minticks=3, maxticks=ticks)
     axes.xaxis.set_major_locator(locator)
@@ -82,7 +89,7 @@ def performance_chart(series: dict[str, list[SeriesPoint]]) -> str:
         _target(axes, points)
         _misses(axes, points)
         axes.set_title(f"{metric_label(metric)} per 7-day window")
-        axes.set_ylabel(_unit(metric))
+        axes.set_ylabel(_short_unit(metric))
         _date_axis(axes, ticks=5)
         _ylim(axes, points)
     for axes in axes_list[len(metrics) :]:
@@ -161,7 +168,7 @@ def subgroup_chart(rows: Sequence[SegmentRow], metric: str, target: float | None
                     fontsize=9)  # fmt: skip
     axes.grid(axis="x", color="#e5e5e5", linewidth=0.6)
     lows = [c for r in shown if (c := r.figures[metric].ci_low) is not None]
-    axes.set_xlim(max(0.0, min([*lows, target if target is not None else 1.0]) - 0.05), 1.0)
+    axes.set_xlim(max(0.0, min([*lows, target if target is not None else 1.0]) - 0.05), 1.02)
     axes.plot([], [], marker="x", linestyle="none", color=INK, label="estimate misses the target")
     axes.plot([], [], color=SECOND, linewidth=2.2, label="95% interval")
     handles, labels = axes.get_legend_handles_labels()
@@ -199,7 +206,7 @@ def drift_chart(points: Sequence[SeriesPoint]) -> str:
     _series(axes, points, label="unified input drift", style="-", marker="o", band=False)
     _target(axes, points, label="threshold")
     axes.set_title("Unified input drift per window (all features)")
-    axes.set_ylabel("Unified drift score (× noise level)")
+    axes.set_ylabel("Unified drift (× noise)")
     _date_axis(axes)
     values = _values(points, "value")
     top = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
