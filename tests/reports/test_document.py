@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from monitor.checks.models import MetricPoint
 from monitor.db import Database
 from monitor.reports.document import ReportSignature, Supersedes, render_report
+from tests.factories import make_model, make_version
 from tests.reports import scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,3 +119,15 @@ def test_the_report_shows_its_sections_header_and_signatures(session: Session) -
     # every chart has a title and labelled axes (matplotlib writes text as text)
     assert html.count("<svg") >= 4
     assert "Window end (UTC)" in html and "Sensitivity (proportion, 0–1)" in html
+
+
+def test_a_model_without_data_in_the_period_renders_a_report_that_says_so(session: Session) -> None:
+    model = make_model(session, name="new-model", display_name="New model")
+    make_version(session, model="new-model", version="0.1.0", activate=True)
+    report = render_report(session, model_id=model.id, period_start=scenario.START, period_end=scenario.END)
+
+    assert report.pages >= 1
+    assert "No performance window of the period could be judged" in report.html
+    assert "No performance window ended in this period" in report.html
+    assert "No incident in this period." in report.html
+    assert "No inferences were received on 10 day(s): 2026-11-01 to 2026-11-10." in report.html
