@@ -116,6 +116,10 @@ def test_the_report_shows_its_sections_header_and_signatures(session: Session) -
         assert heading in html
     assert 'counter(page) " of " counter(pages)' in html
     assert "2026-12-01 09:30:00 UTC" in html and "Quinn Quality" in html
+    # the rollback's two signatures, printed as manifestations in the versions section
+    for name, when in (("Ada Approver", "2026-11-06 10:00:00 UTC"), ("Bo Approver", "2026-11-06 10:30:00 UTC")):
+        assert f"<td><b>{name}</b></td><td>approver-" in html and when in html
+    assert html.count("approved: roll back to 1.0.0") == 2
     # every chart has a title and labelled axes (matplotlib writes text as text)
     assert html.count("<svg") >= 4
     assert "Window end (UTC)" in html and "Sensitivity (proportion, 0–1)" in html
