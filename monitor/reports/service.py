@@ -560,7 +560,7 @@ def _views(session: Session, reports: list[SurveillanceReport], approval_require
         if previous_ids
         else {}
     )
-    sizes = dict(
+    sizes: dict[int, int] = dict(
         session.execute(
             select(SurveillanceReport.id, func.length(SurveillanceReport.pdf)).where(SurveillanceReport.id.in_(ids))
         ).all()
