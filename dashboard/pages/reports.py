@@ -247,7 +247,14 @@ def _table(actor: Actor, listed: list[ReportOut]) -> Component:
             [
                 html.Td(
                     [
-                        html.Div(f"{r.period_start.isoformat()} to {r.period_end.isoformat()}", className="fw-medium"),
+                        html.Div(
+                            [
+                                html.Span(r.period_start.isoformat(), className="text-nowrap"),
+                                " to ",
+                                html.Span(r.period_end.isoformat(), className="text-nowrap"),
+                            ],
+                            className="fw-medium",
+                        ),
                         html.Div(
                             f"generated {fmt_time(r.generated_at)} by {r.generated_by}",
                             className="small text-body-secondary",

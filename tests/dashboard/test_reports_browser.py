@@ -31,6 +31,26 @@ from tests.live_server import served_in_thread
 
 USERS = {"vera": ("viewer", "Vera Viewer"), "quinn": ("qa", "Quinn Quality"), "ada": ("admin", "Ada Admin")}
 PAGE = "/dashboard/reports?model=ich-ct"
+# A callback posted from the page with the real CSRF token, as a forged request would be.
+FORGED_CALLBACK = """async ([trigger, values]) => {
+  const token = document.cookie.split('; ').find(c => c.startsWith('radmon_csrf=')).split('=')[1];
+  const deps = await (await fetch('/dashboard/_dash-dependencies')).json();
+  const dep = deps.find(d => d.inputs.some(i => i.id === trigger));
+  const parts = dep.output.slice(2, -2).split('...');
+  const entry = i => ({id: i.id, property: i.property, value: values[i.id + '.' + i.property] ?? null});
+  const response = await fetch('/dashboard/_dash-update-component', {
+    method: 'POST',
+    headers: {'Content-Type': 'application/json', 'X-CSRFToken': token},
+    body: JSON.stringify({
+      output: dep.output,
+      outputs: parts.map(p => { const at = p.lastIndexOf('.'); return {id: p.slice(0, at), property: p.slice(at + 1)}; }),
+      inputs: dep.inputs.map(entry),
+      state: dep.state.map(entry),
+      changedPropIds: [trigger + '.n_clicks'],
+    }),
+  });
+  return {status: response.status, body: await response.text()};
+}"""
 
 
 @dataclass(frozen=True)
@@ -157,10 +177,38 @@ def test_a_viewer_downloads_only_and_the_api_refuses_the_rest(tab: Tab, live: Li
         preview = tab.page.request.get(f"{live.url}/dashboard/reports/{report.id}/preview")
         assert preview.status == 200 and "sandbox" in preview.headers["content-security-policy"]
     tab.screenshot("reports-viewer")
+    draft = next(r for r in _reports(live) if r.status == "draft")
+    forged_sign = tab.page.evaluate(
+        FORGED_CALLBACK,
+        [
+            "reports-sign-submit",
+            {
+                "reports-sign-submit.n_clicks": 1,
+                "reports-sign-store.data": {"report_id": draft.id, "meaning": "reviewed"},
+                "reports-sign-password.value": PASSWORD,
+                "reports-model-store.data": "ich-ct",
+            },
+        ],
+    )
+    forged_generate = tab.page.evaluate(
+        FORGED_CALLBACK,
+        [
+            "reports-generate-button",
+            {
+                "reports-generate-button.n_clicks": 1,
+                "reports-model-store.data": "ich-ct",
+                "reports-from.value": "2026-09-01",
+                "reports-to.value": "2026-09-30",
+            },
+        ],
+    )
+    for forged in (forged_sign, forged_generate):
+        assert forged["status"] == 403 and '"forbidden"' in forged["body"], forged
+    tab.problems = [p for p in tab.problems if "403" not in p]  # the forged calls' own answers
+    assert [r.status for r in _reports(live) if r.id == draft.id] == ["draft"] and len(_reports(live)) == 2
     viewer = {"Authorization": f"Bearer {live.viewer_key}"}
     with httpx.Client(base_url=live.url, headers=viewer) as api:
         assert api.post("/api/v1/reports", json={"model": "ich-ct", "period": "2026-10"}).status_code == 403
-        draft = next(r for r in _reports(live) if r.status == "draft")
         signing = api.post(f"/api/v1/reports/{draft.id}/signatures", json={"meaning": "reviewed", "password": PASSWORD})
         assert signing.status_code == 403
         assert api.get("/api/v1/reports", params={"model": "ich-ct"}).status_code == 200
