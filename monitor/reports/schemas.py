@@ -9,6 +9,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 MAX_PERIOD_DAYS = 400
+# No radiology AI was monitored before this; an earlier date is a typing slip (and the PDF's recorded
+# time, the period's end, must be after 1970 for the embedded fonts' timestamps).
+EARLIEST_DAY = date(2000, 1, 1)
 
 
 def month_period(value: str) -> tuple[date, date]:
@@ -40,6 +43,8 @@ class ReportCreate(BaseModel):
             self.period_start, self.period_end = month_period(self.period)
         if self.period_start is None or self.period_end is None:
             raise ValueError("give period (YYYY-MM) or both period_start and period_end")
+        if self.period_start < EARLIEST_DAY:
+            raise ValueError(f"period_start {self.period_start} is before {EARLIEST_DAY}; check the year")
         if self.period_end < self.period_start:
             raise ValueError(f"period_end {self.period_end} is before period_start {self.period_start}")
         if (self.period_end - self.period_start).days + 1 > MAX_PERIOD_DAYS:

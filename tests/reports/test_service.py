@@ -235,4 +235,6 @@ def test_who_may_generate_and_which_periods(session: Session, people: dict[str, 
         ReportCreate(model="ich-ct", period_start=date(2026, 11, 30), period_end=date(2026, 11, 1))
     with pytest.raises(ValidationError, match="at most 400 days"):
         ReportCreate(model="ich-ct", period_start=date(2024, 1, 1), period_end=date(2026, 11, 1))
+    with pytest.raises(ValidationError, match="check the year"):
+        ReportCreate(model="ich-ct", period="1926-11")
     assert month_period("2024-02") == (date(2024, 2, 1), date(2024, 2, 29))
