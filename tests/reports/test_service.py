@@ -8,18 +8,21 @@ from datetime import UTC, date, datetime
 
 import pytest
 from pydantic import SecretStr, ValidationError
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+from monitor import migrate
 from monitor.audit.models import AuditEvent
 from monitor.auth.actors import Actor
+from monitor.db import Database
 from monitor.errors import Conflict, Forbidden, Invalid
 from monitor.registry.models import Model
 from monitor.reports import service
 from monitor.reports.models import SurveillanceReport
 from monitor.reports.schemas import ReportCreate, ReportSign, RevisionCreate, month_period
 from tests.factories import PASSWORD, make_model, make_user, make_version
+from tests.registry.test_migration import schema_diff
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 NOVEMBER = ReportCreate(model="ich-ct", period="2026-11")
@@ -238,3 +241,12 @@ def test_who_may_generate_and_which_periods(session: Session, people: dict[str, 
     with pytest.raises(ValidationError, match="check the year"):
         ReportCreate(model="ich-ct", period="1926-11")
     assert month_period("2024-02") == (date(2024, 2, 1), date(2024, 2, 29))
+
+
+def test_the_report_tables_go_down_and_come_back(fresh_database: Database) -> None:
+    tables = {"surveillance_reports", "surveillance_report_signatures"}
+    migrate.downgrade(fresh_database.engine, "0011")
+    assert not tables & set(inspect(fresh_database.engine).get_table_names())
+    migrate.upgrade(fresh_database.engine)
+    assert tables <= set(inspect(fresh_database.engine).get_table_names())
+    assert schema_diff(fresh_database) == []
