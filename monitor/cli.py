@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -52,6 +53,10 @@ alerts_app = typer.Typer(help="Alert emails and webhooks.", no_args_is_help=True
 app.add_typer(alerts_app, name="alerts")
 checks_app = typer.Typer(help="Monitoring checks: run one window now, or backfill past windows.", no_args_is_help=True)
 app.add_typer(checks_app, name="checks")
+reports_app = typer.Typer(
+    help="Surveillance reports: generate a period's draft, list them, download a PDF.", no_args_is_help=True
+)
+app.add_typer(reports_app, name="reports")
 
 
 # ---------------------------------------------------------------------------- plumbing
@@ -580,6 +585,109 @@ def checks_backfill(
     console().print(
         f"{made} check runs over {len(ends)} daily windows of {model} ({_when(ends[0])} .. {_when(ends[-1])})."
     )
+
+
+# ---------------------------------------------------------------------------- reports
+
+
+def _report_period(period: str | None, from_: str | None, to: str | None) -> dict[str, str]:
+    if period and (from_ or to):
+        raise fail("give --period YYYY-MM or --from and --to, not both")
+    if period:
+        return {"period": period}
+    if from_ and to:
+        return {"period_start": from_, "period_end": to}
+    raise fail("give --period YYYY-MM (a month) or --from and --to (first and last day, inclusive)")
+
+
+def _reports_table(reports: list[Any], title: str) -> Table:
+    table = Table("id", "model", "period", "rev", "status", "pages", "sha256", "signatures", title=title)
+    for r in reports:
+        table.add_row(
+            str(r.id),
+            r.model,
+            f"{r.period_start.isoformat()} .. {r.period_end.isoformat()}",
+            str(r.revision),
+            r.status,
+            str(r.pages),
+            r.sha256,
+            "; ".join(f"{s.printed_name} ({s.meaning}, {_when(s.signed_at)})" for s in r.signatures) or "-",
+        )
+    return table
+
+
+@reports_app.command("generate")
+@reports_errors
+def reports_generate(
+    model: Annotated[str, typer.Option(help="Model name.")],
+    period: Annotated[str | None, typer.Option(help="A month, YYYY-MM (e.g. 2026-11).")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD, UTC), with --to.")] = None,
+    to: Annotated[str | None, typer.Option(help="Last day (YYYY-MM-DD, UTC), inclusive.")] = None,
+) -> None:
+    """Generate the draft report of a period from the stored data (a draft of the period is replaced;
+    a signed report is refused: correct it by a new revision on the dashboard or the API)."""
+    from pydantic import ValidationError
+
+    from monitor.auth.actors import SYSTEM
+    from monitor.reports import service as reports_service
+    from monitor.reports.schemas import ReportCreate
+
+    try:
+        data = ReportCreate.model_validate({"model": model, **_report_period(period, from_, to)})
+    except ValidationError as exc:
+        raise fail("; ".join(error["msg"].removeprefix("Value error, ") for error in exc.errors())) from None
+    config = settings()
+    started = time.perf_counter()
+    with transaction() as session:
+        result = reports_service.generate(
+            session=session, actor=SYSTEM, data=data, approval_required=config.report_approval_required
+        )
+    if result.refusal is not None:  # committed: the refused attempt is in the audit trail
+        raise fail(result.refusal.message)
+    assert result.report is not None
+    console().print(_reports_table([result.report], title=f"Draft report of {model}"))
+    console().print(
+        f"{result.report.pages} pages in {time.perf_counter() - started:.1f} s; awaits the QA lead's signature."
+    )
+
+
+@reports_app.command("list")
+@reports_errors
+def reports_list(model: Annotated[str | None, typer.Option(help="Only this model's reports.")] = None) -> None:
+    """Reports, newest period first, with their status, PDF hash and signatures."""
+    from monitor.auth.actors import SYSTEM
+    from monitor.reports import service as reports_service
+
+    config = settings()
+    with transaction() as session:
+        reports = reports_service.list_reports(
+            session=session, actor=SYSTEM, model_name=model, approval_required=config.report_approval_required
+        )
+    console().print(_reports_table(reports, title="Surveillance reports"))
+
+
+@reports_app.command("download")
+@reports_errors
+def reports_download(
+    report_id: Annotated[
+        int, typer.Option("--id", min=1, max=2**31 - 1, help="Report id, as `radmon reports list` shows it.")
+    ],
+    out: Annotated[Path | None, typer.Option(help="File or folder to write; default: the report's name here.")] = None,
+) -> None:
+    """Write a report's PDF exactly as stored and print its SHA-256."""
+    from monitor.auth.actors import SYSTEM
+    from monitor.reports import service as reports_service
+
+    with transaction() as session:
+        found = reports_service.report_pdf(session=session, actor=SYSTEM, report_id=report_id)
+    target = out or Path(found.name)
+    if target.is_dir():
+        target = target / found.name
+    try:
+        target.write_bytes(found.content)
+    except OSError as exc:
+        raise fail(f"cannot write {target}: {exc.strerror or exc}") from None
+    typer.echo(f"{target} ({len(found.content)} bytes, sha256 {found.sha256})")
 
 
 # ---------------------------------------------------------------------------- simulate

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,6 +66,12 @@ class Settings(BaseSettings):
     metrics_token: str = ""
     metrics_address: str = ""
 
+    # Surveillance reports (decision 0604): the facility's time zone decides which month "last month"
+    # is when the scheduler drafts reports on the 1st; with approval required, a report is complete
+    # only when an approver signs it ("approved") after the QA lead's review ("reviewed").
+    facility_timezone: str = "UTC"
+    report_approval_required: bool = False
+
     @field_validator("metrics_token")
     @classmethod
     def _long_metrics_token(cls, value: str) -> str:
@@ -78,6 +85,15 @@ class Settings(BaseSettings):
         host, _, port = value.rpartition(":")
         if value and not (host and port.isdigit() and 0 < int(port) < 65536):
             raise ValueError(f"must be host:port, e.g. 127.0.0.1:9464; got {value!r}")
+        return value
+
+    @field_validator("facility_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"must be an IANA time zone such as Europe/Berlin or UTC; got {value!r}") from None
         return value
 
     @field_validator("database_url")

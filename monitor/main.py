@@ -38,6 +38,7 @@ from monitor.observability import (
 from monitor.reference.router import router as reference_router
 from monitor.registry.router import change_requests_router
 from monitor.registry.router import router as registry_router
+from monitor.reports.router import router as reports_router
 
 log = logging.getLogger("radmon")
 
@@ -210,6 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         checks_router,
         audit_router,
         alerts_router,
+        reports_router,
         users_router,
     ):
         api.include_router(router)

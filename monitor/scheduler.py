@@ -12,6 +12,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Column, Float, LargeBinary, Table, Unicode
 
+from monitor.config import get_settings
 from monitor.db import Base, Database, get_database
 
 log = logging.getLogger("radmon.scheduler")
@@ -71,6 +72,15 @@ AUDIT_ANCHOR_JOB = (
     CronTrigger(hour=2, minute=15, timezone=UTC),
 )
 
+# Last month's surveillance report of every model, drafted on the 1st at 06:00 facility time
+# (RADMON_FACILITY_TIMEZONE) for the QA lead to sign; the job does nothing when the drafts exist (decision 0604).
+REPORTS_MONTHLY_JOB = ("reports:monthly-drafts", "monitor.reports.jobs:draft_last_month")
+
+
+def reports_monthly_trigger(timezone: str) -> CronTrigger:
+    return CronTrigger(day=1, hour=6, minute=0, timezone=timezone)
+
+
 _current: BaseScheduler | None = None
 
 
@@ -92,6 +102,12 @@ def build_scheduler(*, database: Database | None = None, blocking: bool = False)
     )
     # A fixed clock, not an interval: a restart re-adds the job and must not push the anchor back a day.
     scheduler.add_job(AUDIT_ANCHOR_JOB[1], AUDIT_ANCHOR_JOB[2], id=AUDIT_ANCHOR_JOB[0], replace_existing=True)
+    scheduler.add_job(
+        REPORTS_MONTHLY_JOB[1],
+        reports_monthly_trigger(get_settings().facility_timezone),
+        id=REPORTS_MONTHLY_JOB[0],
+        replace_existing=True,
+    )
     _current = scheduler
     return scheduler
 

@@ -29,6 +29,7 @@ NAV_ITEMS = (
     ("Subgroups", "/subgroups"),
     ("Alerts", "/alerts"),
     ("Versions", "/versions"),
+    ("Reports", "/reports"),
     ("Policy", "/policy"),
     ("Audit trail", "/audit"),
 )
