@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +66,42 @@ class Settings(BaseSettings):
     # them on a listener of their own instead (bind it to a loopback or monitoring interface).
     metrics_token: str = ""
     metrics_address: str = ""
+
+    # The adverse-event clock (decision 0601): jurisdictions as a JSON list (empty: FDA user facility,
+    # FDA manufacturer, EU MDR serious incident), the facility's IANA time zone (deadlines end at local
+    # midnight), reminders this many work days before each deadline (and once when overdue).
+    adverse_jurisdictions: str = ""
+    adverse_time_zone: str = "UTC"
+    adverse_reminder_work_days: str = "3,1"
+
+    @field_validator("adverse_jurisdictions")
+    @classmethod
+    def _json_list(cls, value: str) -> str:
+        if value.strip():
+            try:
+                parsed = json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"must be a JSON list of jurisdictions: {exc}") from None
+            if not isinstance(parsed, list) or not parsed:
+                raise ValueError("must be a non-empty JSON list of jurisdictions")
+        return value
+
+    @field_validator("adverse_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin") from None
+        return value
+
+    @field_validator("adverse_reminder_work_days")
+    @classmethod
+    def _work_days(cls, value: str) -> str:
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        if not all(part.isdigit() and 1 <= int(part) <= 30 for part in parts):
+            raise ValueError("must be comma-separated work-day counts between 1 and 30, e.g. 3,1")
+        return value
 
     @field_validator("metrics_token")
     @classmethod
