@@ -8,3 +8,4 @@ from monitor.checks import models as checks_models  # noqa: F401
 from monitor.ingest import models as ingest_models  # noqa: F401
 from monitor.reference import models as reference_models  # noqa: F401
 from monitor.registry import models as registry_models  # noqa: F401
+from monitor.adverse import models as adverse_models  # noqa: F401
