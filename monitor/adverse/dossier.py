@@ -199,7 +199,8 @@ def _chart(occurrences: list[AlertOccurrence], alert: Alert) -> str:
     if len(points) < 2:
         return ""
     figure, axes = charts.new_figure(6.5, 2.2)
-    axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, label=alert.metric)
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    axes.plot(xs, ys, marker="o", markersize=3, label=alert.metric)  # type: ignore[arg-type]  # dates plot
     lows = [o.ci_low for o in occurrences if o.value is not None]
     highs = [o.ci_high for o in occurrences if o.value is not None]
     if all(v is not None for v in lows + highs):

@@ -12,6 +12,7 @@ from monitor.alerts import service as alerts_service
 from monitor.config import Settings
 from monitor.db import Database
 from tests.alerts.conftest import DAY0, alert_settings, finding, seed
+from tests.alerts.conftest import smtp_server as smtp_server  # noqa: PLC0414  (the aiosmtpd fixture)
 
 EAST = finding(segment="site=east", value=0.765, ci_low=0.713, ci_high=0.811, n=307, run_id=7)
 CANON = replace(EAST, segment="manufacturer=Canon", details={"same_rows_as": "site=east"})
