@@ -13,6 +13,7 @@ from monitor.config import Settings
 from monitor.db import Database
 from tests.alerts.conftest import DAY0, alert_settings, finding, seed
 from tests.alerts.conftest import smtp_server as smtp_server  # noqa: PLC0414  (the aiosmtpd fixture)
+from tests.dashboard.conftest import dashboard_client as dashboard_client  # noqa: PLC0414  (API + dashboard)
 
 EAST = finding(segment="site=east", value=0.765, ci_low=0.713, ci_high=0.811, n=307, run_id=7)
 CANON = replace(EAST, segment="manufacturer=Canon", details={"same_rows_as": "site=east"})
