@@ -39,6 +39,8 @@ from monitor.registry.models import Model
 
 # A clock a few minutes ahead of the server's must not make "now" an invalid awareness time.
 AWARE_AT_SLACK = timedelta(minutes=5)
+# Older awareness is a data-entry slip (and far-away years overflow the calendar arithmetic).
+AWARE_AT_MAX_AGE = timedelta(days=3650)
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ def classify(
     aware_at = data.aware_at or now
     if aware_at > now + AWARE_AT_SLACK:
         raise Invalid(f"aware_at {aware_at.isoformat()} is in the future; the facility cannot be aware yet")
+    if aware_at < now - AWARE_AT_MAX_AGE:
+        raise Invalid(f"aware_at {aware_at.isoformat()} is more than ten years ago; check the date")
     existing = session.execute(select(AdverseEvent).where(AdverseEvent.alert_id == alert.id)).scalar_one_or_none()
     if existing is not None:
         raise Conflict(

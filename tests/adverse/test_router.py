@@ -107,6 +107,7 @@ def test_classifying_a_member_alert_points_at_its_incident(
         ({"jurisdictions": ["fda-manufacturer", "fda-manufacturer"]}, 422, "each jurisdiction once"),
         ({"reason": "   "}, 422, "why the incident is reportable"),
         ({"aware_at": "2099-01-01T00:00:00Z"}, 422, "in the future"),
+        ({"aware_at": "0001-01-01T00:00:00Z"}, 422, "more than ten years ago"),
         ({"aware_at": "2026-12-01T10:00:00"}, 422, "timezone"),
     ],
 )
