@@ -27,6 +27,8 @@ from monitor.auth.actors import SYSTEM
 from monitor.config import load_settings
 from monitor.db import Database, utcnow
 
+# The demo's database: its audit chain is keyed with the demo's key.
+os.environ.setdefault("RADMON_DEMO", "true")
 source = Path(sys.argv[1])
 work = Path(tempfile.mkdtemp()) / source.name
 shutil.copy(source, work)
