@@ -173,7 +173,14 @@ def adverse_section(actor: Actor, alert: AlertOut, *, notice: Component | None =
                 id="alerts-adverse-signatures",
             ),
             dcc.Store(id="alerts-adverse-event-store", data=event.id),
-            dbc.Button("Download incident dossier (PDF)", id="alerts-adverse-dossier-button", outline=True, size="sm"),
+            dbc.Button(
+                "Download incident dossier (PDF)",
+                id="alerts-adverse-dossier-button",
+                color="secondary",
+                outline=True,
+                size="sm",
+                className="mb-3",
+            ),
             dcc.Download(id="alerts-adverse-dossier-download"),
             reported_form(actor, event),
         ]
