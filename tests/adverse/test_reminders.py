@@ -7,10 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from monitor.adverse import deadlines as clock
 from monitor.adverse import jobs as adverse_jobs
+from monitor.adverse import reminders as adverse_reminders
 from monitor.adverse import service
 from monitor.adverse.models import AdverseReminder
 from monitor.adverse.schemas import ClassifyCreate, ReportedCreate
@@ -142,3 +146,32 @@ def test_a_reported_deadline_sends_no_more_reminders(
     assert reminders_sent(fresh_database, settings, datetime(2026, 12, 31, 14, 0, tzinfo=UTC)) == 1
     [message] = [r.message for r in reminders(smtp_server)]
     assert "FDA MDR, manufacturer" in message["Subject"] and "due Wed 06 Jan 2027 23:59 EST" in message["Subject"]
+
+
+def test_a_racing_scheduler_that_misses_the_recorded_stage_still_sends_nothing_twice(
+    session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two schedulers reading before either wrote: the unique (deadline, stage) key refuses the second
+    one's stage row, and its outbox rows roll back with it (a savepoint per deadline)."""
+    incident = open_incident(session, settings)
+    qa, _ = make_user(session, role="qa", username="qa-lead")
+    service.classify(
+        session=session,
+        actor=qa,
+        alert_id=incident.primary,
+        data=ClassifyCreate(
+            jurisdictions=["fda-user-facility"], aware_at=AWARE, reason="missed bleeds", password=SecretStr(PASSWORD)
+        ),
+        settings=settings,
+        now=AWARE,
+    )
+    now = datetime(2026, 12, 16, 14, 0, tzinfo=UTC)
+    assert adverse_reminders.queue_due_reminders(session=session, now=now, settings=settings) == 1
+    # The second scheduler read the stages before the first one's commit: it sees none recorded.
+    original = clock.due_reminder
+    monkeypatch.setattr(clock, "due_reminder", lambda **kw: original(**{**kw, "already": ()}))
+    assert adverse_reminders.queue_due_reminders(session=session, now=now, settings=settings) == 0
+    emails = session.execute(
+        select(func.count()).select_from(Notification).where(Notification.category == adverse_reminders.CATEGORY)
+    ).scalar_one()
+    assert emails == len(RECIPIENTS)
