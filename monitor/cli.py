@@ -57,6 +57,8 @@ reports_app = typer.Typer(
     help="Surveillance reports: generate a period's draft, list them, download a PDF.", no_args_is_help=True
 )
 app.add_typer(reports_app, name="reports")
+adverse_app = typer.Typer(help="Reportable adverse events: their report deadlines and reminders.", no_args_is_help=True)
+app.add_typer(adverse_app, name="adverse")
 
 
 # ---------------------------------------------------------------------------- plumbing
@@ -741,6 +743,49 @@ def simulate(
         f"posted: {inferences['delivered']} inferences ({len(inferences['rejected'])} rejected), "
         f"{outcomes['delivered']} outcomes ({len(outcomes['rejected'])} rejected)"
     )
+
+
+# ---------------------------------------------------------------------------- adverse events
+
+
+@adverse_app.command("deadlines")
+@reports_errors
+def adverse_deadlines(
+    open_only: Annotated[bool, typer.Option("--open", help="Only events with a report still to file.")] = False,
+) -> None:
+    """List adverse events with each jurisdiction's deadline as a countdown (decision 0601)."""
+    from monitor.adverse import service as adverse_service
+    from monitor.auth.actors import SYSTEM
+
+    config = settings()
+    table = Table("event", "incident", "model", "jurisdiction", "regulation", "status", "deadline")
+    with transaction() as session:
+        events = adverse_service.list_events(session=session, actor=SYSTEM, settings=config, open_only=open_only)
+    for event in events:
+        for deadline in event.deadlines:
+            table.add_row(
+                f"#{event.id}",
+                f"#{event.alert_id}",
+                event.model,
+                deadline.name,
+                deadline.regulation,
+                deadline.status,
+                deadline.countdown,
+            )
+    console().print(table if events else "no adverse events" + (" with a report still to file" if open_only else ""))
+
+
+@adverse_app.command("remind")
+@reports_errors
+def adverse_remind() -> None:
+    """Queue the deadline reminders that fell due now (the scheduler does this every 15 minutes)."""
+    from monitor.adverse import jobs as adverse_jobs
+
+    config = settings()
+    with opened(config) as database:
+        require_schema_at_head(database)
+        queued = adverse_jobs.queue_reminders(database=database, settings=config)
+    typer.echo(f"{queued} reminder{'' if queued == 1 else 's'} queued in the outbox")
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -66,11 +67,38 @@ class Settings(BaseSettings):
     metrics_token: str = ""
     metrics_address: str = ""
 
-    # Surveillance reports (decision 0604): the facility's time zone decides which month "last month"
+    # The facility's IANA time zone: surveillance reports (decision 0604) are drafted on the 1st there and
+    # adverse-event deadlines (0601) are local days there. It decides which month "last month"
     # is when the scheduler drafts reports on the 1st; with approval required, a report is complete
     # only when an approver signs it ("approved") after the QA lead's review ("reviewed").
     facility_timezone: str = "UTC"
     report_approval_required: bool = False
+
+    # The adverse-event clock (decision 0601): jurisdictions as a JSON list (empty: FDA user facility,
+    # FDA manufacturer, EU MDR serious incident), the facility's time zone above (deadlines end at local
+    # midnight), reminders this many work days before each deadline (and once when overdue).
+    adverse_jurisdictions: str = ""
+    adverse_reminder_work_days: str = "3,1"
+
+    @field_validator("adverse_jurisdictions")
+    @classmethod
+    def _json_list(cls, value: str) -> str:
+        if value.strip():
+            try:
+                parsed = json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"must be a JSON list of jurisdictions: {exc}") from None
+            if not isinstance(parsed, list) or not parsed:
+                raise ValueError("must be a non-empty JSON list of jurisdictions")
+        return value
+
+    @field_validator("adverse_reminder_work_days")
+    @classmethod
+    def _work_days(cls, value: str) -> str:
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        if not all(part.isdigit() and 1 <= int(part) <= 30 for part in parts):
+            raise ValueError("must be comma-separated work-day counts between 1 and 30, e.g. 3,1")
+        return value
 
     @field_validator("metrics_token")
     @classmethod

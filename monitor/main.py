@@ -19,6 +19,8 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from monitor import __version__
+from monitor.adverse import jurisdictions as adverse_jurisdictions
+from monitor.adverse.router import router as adverse_router
 from monitor.alerts.router import router as alerts_router
 from monitor.audit.router import router as audit_router
 from monitor.auth.router import router as users_router
@@ -189,6 +191,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API application (the dashboard is mounted beside it by `radmon serve`)."""
     settings = settings or get_settings()
+    adverse_jurisdictions.configured(settings)  # a bad RADMON_ADVERSE_JURISDICTIONS fails the start, not a request
     app = FastAPI(
         lifespan=_lifespan,
         title="radmon",
@@ -213,6 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alerts_router,
         reports_router,
         users_router,
+        adverse_router,
     ):
         api.include_router(router)
     app.include_router(api)

@@ -63,6 +63,8 @@ HOUSEKEEPING = (
     ("registry:deployment-webhooks", "monitor.registry.jobs:deliver_deployment_webhooks", 60),
     # Outcomes arrive weeks late: recent windows are re-evaluated as their labels come in.
     ("checks:recompute-labelled", "monitor.checks.jobs:recompute_labelled", 3600),
+    # Adverse-event deadline reminders (decision 0601); the alerts:deliver job sends what they queue.
+    ("adverse:reminders", "monitor.adverse.jobs:queue_reminders", 900),
 )
 
 # The audit chain's head verified and anchored outside the database once a day (decision 0205).

@@ -13,6 +13,7 @@ from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from dashboard import auth, data
+from dashboard.components import adverse
 from dashboard.components.figures import alert_occurrences
 from dashboard.components.widgets import (
     card,
@@ -376,6 +377,7 @@ def alert_panel(actor: Actor, detail: data.AlertDetail, *, notice: Component | N
         ),
         _history(alert),
         _actions(actor, alert),
+        adverse.adverse_section(actor, alert),  # the reporting clock of a reportable incident (0601)
     ]
     return dbc.Card(
         [dbc.CardHeader(title), dbc.CardBody(body)],
@@ -507,6 +509,8 @@ def _actions(actor: Actor, alert: AlertOut) -> Component | None:
 
 
 def register_callbacks(app: Dash) -> None:
+    adverse.register_callbacks(app)
+
     @app.callback(
         Output("alerts-location", "href"),
         Input("alerts-filter-status", "value"),

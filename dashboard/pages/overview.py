@@ -13,6 +13,7 @@ from dash import dcc, html
 from dash.development.base_component import Component
 
 from dashboard import auth, data
+from dashboard.components.adverse import overview_tile as adverse_tile
 from dashboard.components.analysis import page_href, status_badge
 from dashboard.components.figures import volume_sparkline
 from dashboard.components.widgets import card, empty_state, fmt_time, guarded, no_checks_badge, page_header, stat_tile
@@ -49,10 +50,17 @@ def layout(**_query: Any) -> Component:
         [
             header,
             _tiles(summaries, statuses),
+            _adverse_row(actor),
             card("Models", _models_table(summaries, statuses, worst), id="overview-models",
                  subtitle=f"status: the most severe open or acknowledged alert; volume: inferences per UTC day, the last {data.VOLUME_DAYS} whole days"),
         ]
     )  # fmt: skip
+
+
+def _adverse_row(actor: Any) -> Component | None:
+    """Open reportable adverse events and the nearest report deadline (decision 0601)."""
+    tile = adverse_tile(actor)
+    return dbc.Row([dbc.Col(tile, md=6, xl=6)], className="g-3 mb-4") if tile is not None else None
 
 
 def _tiles(summaries: list[data.ModelSummary], statuses: dict[str, data.MonitoringStatus]) -> Component:
