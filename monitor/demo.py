@@ -29,6 +29,9 @@ from monitor.db import Database
 from monitor.errors import Invalid, MonitorError
 from monitor.registry import service as registry_service
 from monitor.registry.schemas import ModelCreate, VersionCreate
+from monitor.reports import jobs as reports_jobs
+from monitor.reports import service as reports_service
+from monitor.reports.schemas import ReportCreate, ReportOut
 from monitor.simulate import Simulation, create_simulation, default_policy
 
 MODEL = "ich-ct"
@@ -256,6 +259,23 @@ def open_alerts_table(database: Database) -> Table:
     return table
 
 
+def draft_report(database: Database, settings: Settings, now: datetime) -> ReportOut:
+    """Last month's surveillance report as a draft, as the scheduler drafts it on the 1st (decision 0604), so the
+    Reports page has one for the QA lead to review and sign. The model is registered today (the simulated traffic
+    reaches back), so the scheduler's job would skip it as registered after the period."""
+    start, end = reports_jobs.last_month(now, settings.facility_timezone)
+    with database.transaction() as session:
+        result = reports_service.generate(
+            session=session,
+            actor=SYSTEM,
+            data=ReportCreate(model=MODEL, period_start=start, period_end=end),
+            approval_required=settings.report_approval_required,
+            now=now,
+        )
+    assert result.refusal is None and result.report is not None
+    return result.report
+
+
 def run(
     *, db_path: Path, days: int, host: str, port: int, seed: int, serve_forever: bool, out: Console
 ) -> dict[str, int]:
@@ -288,6 +308,11 @@ def run(
             f"Ran {counts['runs']} check runs over {days} days of traffic (scenarios: {' + '.join(simulation.summary()['scenarios'])})."
         )
         out.print(open_alerts_table(database))
+        drafted = draft_report(database, settings, now)
+        out.print(
+            f"Drafted the surveillance report {drafted.period_start} to {drafted.period_end} ({drafted.pages} pages), "
+            "awaiting the QA lead's signature on the Reports page."
+        )
         for path in report.files:
             out.print(f"Alert email written to {path}")
         if not serve_forever:
