@@ -25,7 +25,7 @@ segment order. The other alerts point at it (`incident_id`) and send nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -55,11 +55,22 @@ def attributes(segment: str | None) -> set[str]:
     return {part.partition("=")[0] for part in segment.split("&")} if segment else set()
 
 
+@dataclass
+class Linked:
+    """What linking changed besides the incidents themselves."""
+
+    # Primaries that took over an incident which had already raised its critical email: they stay quiet.
+    quiet: set[int] = field(default_factory=set)
+    # Members that left an open incident in this window (alert, the incident it left, why): the caller
+    # writes each to the alert's history and the audit trail.
+    unlinked: list[tuple[Alert, int, str]] = field(default_factory=list)
+
+
 def link(
     session: Session, *, firing: Sequence[Firing], observed: Iterable[Finding], segment_order: Sequence[str] = ()
-) -> set[int]:
-    """Group this call's firing findings into incidents, run by run (flushes, never commits). Returns the
-    primaries that took over an incident which had already raised its critical email: they stay quiet."""
+) -> Linked:
+    """Group this call's firing findings into incidents, run by run (flushes, never commits); links are
+    re-evaluated in every window (a member whose own finding no longer supports its link leaves)."""
     runs: dict[tuple[str, str, datetime], list[Firing]] = {}
     for item in firing:
         f = item.finding
@@ -67,11 +78,11 @@ def link(
     seen: dict[tuple[str, str, datetime], list[Finding]] = {}
     for f in observed:
         seen.setdefault((f.model, f.version, f.window_end), []).append(f)
-    quiet: set[int] = set()
+    result = Linked()
     for key in sorted(runs, key=lambda k: (k[0], k[1], k[2])):
-        quiet |= _Run(session, runs[key], seen.get(key, []), segment_order).link()
+        _Run(session, runs[key], seen.get(key, []), segment_order).link(result)
     session.flush()
-    return quiet
+    return result
 
 
 class _Run:
@@ -91,6 +102,9 @@ class _Run:
         self.cases = {_key(f): f.n for f in observed}
         self.localized = _localized(observed)
         self.observed = observed
+        # The incident each firing alert belonged to before this window was linked.
+        self.before = {item.alert.id: item.alert.incident_id for item in items}
+        self.why_left: dict[int, str] = {}
 
     # -------------------------------------------------------------- union-find
 
@@ -111,7 +125,7 @@ class _Run:
 
     # -------------------------------------------------------------- rules
 
-    def link(self) -> set[int]:
+    def link(self, result: Linked) -> None:
         self._aliases()
         self._existing()
         self._whole_from_segment()
@@ -125,10 +139,26 @@ class _Run:
             groups.setdefault(self.find(alert_id), []).append(self.alerts[alert_id])
         for members in groups.values():
             if len(members) == 1:
-                _detach_from_closed(self.session, members[0])
+                self._alone(members[0], result)
             else:
                 self._settle(members)
-        return self.quiet
+        for alert_id, was in self.before.items():
+            if was is not None and was != alert_id and self._left(alert_id, was):
+                alert = self.alerts[alert_id]
+                why = self.why_left.get(alert_id, "its finding in this window no longer supports the link")
+                result.unlinked.append((alert, was, why))
+        result.quiet |= self.quiet
+
+    def _left(self, alert_id: int, was: int) -> bool:
+        """The alert was a member of the open incident `was` and is not in that incident's group now."""
+        primary = self.session.get(Alert, was)
+        if primary is None or primary.status not in ACTIVE:
+            return False  # its incident closed: _alone detaches it, nothing to report
+        return was not in self.parent or self.find(was) != self.find(alert_id)
+
+    def _alone(self, alert: Alert, result: Linked) -> None:
+        """An alert that no rule links in this window: it belongs to no incident (any more)."""
+        alert.incident_id = alert.incident_role = alert.incident_reason = None
 
     def _aliases(self) -> None:
         for item in self.items:
@@ -165,9 +195,15 @@ class _Run:
         return bool(inner and outer and inner >= OVERLAP * outer)
 
     def _existing(self) -> None:
-        """An alert already in an open incident stays in it (the incident outlives its aliases' gaps).
-        Not the whole population's realized figures: which segment explains them is decided window by
-        window, so they never carry one problem's incident into another's."""
+        """An alias already in an open incident stays in it (the incident outlives its aliases' gaps), and
+        so does evidence whose own finding still supports the link: a finding in one of the incident's
+        segments (the primary's, or an alias's when the primary is a segment: a whole-population shift's
+        segment shares are not the same studies), or a whole-population drift that segment still explains.
+        Anything else (a near-miss of another segment glued on in an earlier window) is decided anew by
+        this window's rules, and leaves the incident when none links it. Not the whole population's
+        realized figures either: which segment explains them is decided window by window, so they never
+        carry one problem's incident into another's."""
+        segments: dict[int, set[str | None]] = {}
         for item in self.items:
             incident_id = item.alert.incident_id
             if incident_id is None or (item.finding.kind in REALIZED and item.finding.segment is None):
@@ -175,7 +211,23 @@ class _Run:
             primary = self.session.get(Alert, incident_id)
             if primary is None or primary.status not in ACTIVE:
                 continue
+            if incident_id not in segments:
+                segments[incident_id] = {primary.segment}
+                if primary.segment is not None:  # a segment's aliases are its studies under other names
+                    segments[incident_id] |= {
+                        m.segment
+                        for m in self.session.execute(
+                            select(Alert).where(Alert.incident_id == incident_id, Alert.incident_role == "alias")
+                        ).scalars()
+                    }
+            if item.alert.incident_role != "alias" and item.finding.segment not in segments[incident_id]:
+                self.why_left[item.alert.id] = (
+                    f"{item.finding.segment or 'the whole population'} is not a segment of incident "
+                    f"#{incident_id}, and nothing in this window links its finding there"
+                )
+                continue
             if not self._still_explained(item, primary):
+                self.why_left[item.alert.id] = "no segment of the incident explains this drift in this window"
                 continue  # a whole-population drift that a segment's incident does not explain: decided anew
             self.join(primary, item.alert, item.alert.incident_reason or "linked earlier")
 
@@ -250,7 +302,8 @@ class _Run:
                 first[segment] = item
 
     def _anchors(self, *, critical_only: bool) -> list[tuple[Alert, list[Finding]]]:
-        """Groups with a realized-performance finding, most severe first: (the group's best alert, its findings)."""
+        """Groups with a realized-performance finding of a warning or critical alert, most severe first:
+        (the group's best alert, its findings)."""
         groups: dict[int, list[Firing]] = {}
         for item in self.items:
             groups.setdefault(self.find(item.alert.id), []).append(item)
@@ -259,7 +312,11 @@ class _Run:
             whole.setdefault(self.find(alert_id), []).append(self.alerts[alert_id])
         anchors = []
         for root, items in groups.items():
-            realized = [item.finding for item in items if item.finding.kind in REALIZED]
+            # A near-miss (an alert that has only ever been info) explains nothing: it is history on its
+            # segment, never the anchor that drift or estimates are glued to.
+            realized = [
+                item.finding for item in items if item.finding.kind in REALIZED and item.alert.severity != "info"
+            ]
             best = min(whole.get(root, [item.alert for item in items]), key=self._rank)
             if realized and (not critical_only or any(item.severity == "critical" for item in items)):
                 anchors.append((best, realized))
@@ -432,15 +489,6 @@ def _explains(f: Finding, best: Alert, anchors: list[Finding], localized: dict[s
                 f"{kind} of {f.feature}: {share:.0%} of the studies in {anchor.segment} lie outside its reference range"
             )
     return ""
-
-
-def _detach_from_closed(session: Session, alert: Alert) -> None:
-    """An alert firing alone whose incident has closed becomes an incident of its own again."""
-    if alert.incident_id is None:
-        return
-    primary = session.get(Alert, alert.incident_id)
-    if primary is None or primary.status not in ACTIVE:
-        alert.incident_id = alert.incident_role = alert.incident_reason = None
 
 
 def members_of(session: Session, primary_ids: Iterable[int]) -> dict[int, list[Alert]]:
