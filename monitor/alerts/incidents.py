@@ -101,6 +101,7 @@ class _Run:
         self.by_key = {_key(item.finding): item for item in items}
         self.cases = {_key(f): f.n for f in observed}
         self.localized = _localized(observed)
+        self.outside = _outside(observed)
         self.observed = observed
         # The incident each firing alert belonged to before this window was linked.
         self.before = {item.alert.id: item.alert.incident_id for item in items}
@@ -139,14 +140,13 @@ class _Run:
             groups.setdefault(self.find(alert_id), []).append(self.alerts[alert_id])
         for members in groups.values():
             if len(members) == 1:
-                self._alone(members[0], result)
+                self._alone(members[0])
             else:
                 self._settle(members)
-        for alert_id, was in self.before.items():
+        for alert_id, why in self.why_left.items():
+            was = self.before.get(alert_id)
             if was is not None and was != alert_id and self._left(alert_id, was):
-                alert = self.alerts[alert_id]
-                why = self.why_left.get(alert_id, "its finding in this window no longer supports the link")
-                result.unlinked.append((alert, was, why))
+                result.unlinked.append((self.alerts[alert_id], was, why))
         result.quiet |= self.quiet
 
     def _left(self, alert_id: int, was: int) -> bool:
@@ -156,9 +156,16 @@ class _Run:
             return False  # its incident closed: _alone detaches it, nothing to report
         return was not in self.parent or self.find(was) != self.find(alert_id)
 
-    def _alone(self, alert: Alert, result: Linked) -> None:
-        """An alert that no rule links in this window: it belongs to no incident (any more)."""
-        alert.incident_id = alert.incident_role = alert.incident_reason = None
+    def _alone(self, alert: Alert) -> None:
+        """An alert that no rule links in this run. It leaves its incident when that has closed, or when
+        its own finding no longer supports the link (a segment the incident does not cover). Otherwise it
+        stays: one check run sees only part of a window (the drift run before the subgroup run), and the
+        incident's anchor may not have run yet."""
+        if alert.incident_id is None:
+            return
+        primary = self.session.get(Alert, alert.incident_id)
+        if alert.id in self.why_left or primary is None or primary.status not in ACTIVE:
+            alert.incident_id = alert.incident_role = alert.incident_reason = None
 
     def _aliases(self) -> None:
         for item in self.items:
@@ -220,14 +227,14 @@ class _Run:
                             select(Alert).where(Alert.incident_id == incident_id, Alert.incident_role == "alias")
                         ).scalars()
                     }
-            if item.alert.incident_role != "alias" and item.finding.segment not in segments[incident_id]:
+            segment = item.finding.segment
+            if item.alert.incident_role != "alias" and segment is not None and segment not in segments[incident_id]:
                 self.why_left[item.alert.id] = (
                     f"{item.finding.segment or 'the whole population'} is not a segment of incident "
                     f"#{incident_id}, and nothing in this window links its finding there"
                 )
                 continue
             if not self._still_explained(item, primary):
-                self.why_left[item.alert.id] = "no segment of the incident explains this drift in this window"
                 continue  # a whole-population drift that a segment's incident does not explain: decided anew
             self.join(primary, item.alert, item.alert.incident_reason or "linked earlier")
 
@@ -245,7 +252,8 @@ class _Run:
             return True
         if f.feature and f.feature in self.localized.get(primary.segment, {}):
             return True
-        return "outside its reference range" in (item.alert.incident_reason or "")
+        reason = item.alert.incident_reason or ""
+        return "outside its reference range" in reason or "outside the reference range are in" in reason
 
     def _whole_from_segment(self) -> None:
         """A whole-population shortfall that one segment, significantly worse than the rest, explains."""
@@ -331,7 +339,7 @@ class _Run:
             if f.kind in REALIZED or self.find(item.alert.id) in anchored:
                 continue
             for alert, findings in anchors:
-                reason = _explains(f, alert, findings, self.localized)
+                reason = _explains(f, alert, findings, self.localized, self.outside)
                 if reason:
                     self.join(alert, item.alert, reason)
                     break
@@ -444,6 +452,16 @@ def _localized(observed: Iterable[Finding]) -> dict[str, dict[str, float]]:
     return found
 
 
+def _outside(observed: Iterable[Finding]) -> dict[str, float]:
+    """Per segment ('' = the whole population), how many of its studies the label-free estimate's support
+    check found outside the reference range (n x (1 - share inside))."""
+    found: dict[str, float] = {}
+    for f in observed:
+        if f.metric == "estimate_support" and f.n and f.value is not None:
+            found[f.segment or ""] = f.n * (1.0 - f.value)
+    return found
+
+
 def _below(interval: object) -> bool:
     """A difference's confidence interval lies wholly below zero."""
     return (
@@ -469,14 +487,30 @@ def _same_shortfall(a: Finding, b: Finding) -> bool:
     return bool(a.ci_low <= b.ci_high and b.ci_low <= a.ci_high)  # type: ignore[operator]
 
 
-def _explains(f: Finding, best: Alert, anchors: list[Finding], localized: dict[str, dict[str, float]]) -> str:
+def _explains(
+    f: Finding,
+    best: Alert,
+    anchors: list[Finding],
+    localized: dict[str, dict[str, float]],
+    outside: dict[str, float] | None = None,
+) -> str:
     """Why finding f (drift, estimate) is evidence of the realized-performance findings (of the group whose
     best alert is `best`), or ''. A whole-population finding is evidence of the whole population's problem,
-    not of a segment's that the whole population's figure happens to show too."""
+    not of a segment's that the whole population's figure happens to show too, unless that segment holds
+    nearly all of it: a whole-population drift of a feature localized there, the whole population's
+    estimate support when >= 95% of its studies outside the reference range are that segment's."""
     kind = f.kind.replace("_", " ")
     for anchor in anchors:
         if f.segment == anchor.segment and (f.segment is not None or best.segment is None):
             return f"{kind} in {f.segment or 'the whole population'}, in the same window"
+    whole = (outside or {}).get("") if f.metric == "estimate_support" and f.segment is None else None
+    for anchor in anchors if whole else ():
+        mine = (outside or {}).get(anchor.segment or "")
+        if anchor.segment and whole and mine is not None and mine >= OVERLAP * whole:
+            return (
+                f"{min(mine / whole, 1.0):.0%} of the whole population's studies outside the reference range "
+                f"are in {anchor.segment}"
+            )
     if f.segment is not None or not f.feature:
         return ""
     for anchor in anchors:

@@ -438,3 +438,26 @@ def test_evidence_that_cleared_leaves_the_incident_when_it_resolves(session: Ses
     assert _history(session, member.id)[-1][1].endswith(f"it leaves incident #{incident.id}")
     [incident] = open_incidents(session, config)
     assert incident.linked_evidence == []
+
+
+def test_the_whole_populations_estimate_support_is_evidence_of_the_segment_whose_studies_fall_outside(
+    session: Session, config: Settings
+) -> None:
+    seed(session, segments=["site", "age_band"])
+    north_support = {"features": {"kvp": {"share": 0.998}, "kernel": {"share": 0.994}}}
+    whole_support = {"features": {"kvp": {"share": 0.302}, "kernel": {"share": 0.300}}}
+    support = {"metric": "estimate_support", "threshold": 0.8, "estimated": True}
+    points = [
+        {**support, "value": 0.696, "n": 2100, "details": whole_support},  # 638 studies outside the reference
+        {**support, "segment": "site=north", "value": 0.0, "n": 635, "details": north_support},  # 635 of them
+        {**support, "segment": "age_band=20-29", "value": 0.72, "n": 170, "status": "breach"},  # north's share there
+    ]
+    for kind, run_points in (("subgroups", [NORTH_POINT]), ("estimated_performance", points)):
+        run_id = _run(session, kind, run_points)
+        service.process_run(session=session, run_id=run_id, settings=config, now=day(0) + timedelta(hours=1))
+    [incident] = open_incidents(session, config)  # the label-free estimate's support is lost at north
+    assert (incident.segment, incident.severity) == ("site=north", "critical")
+    linked = {m.segment: m.reason for m in incident.linked_evidence}
+    assert linked.keys() == {"site=north", None, "age_band=20-29"}
+    assert linked[None] == "99% of the whole population's studies outside the reference range are in site=north"
+    assert session.execute(select(DigestItem)).scalars().all() == []  # no separate warning
