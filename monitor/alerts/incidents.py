@@ -131,6 +131,7 @@ class _Run:
         self._existing()
         self._whole_from_segment()
         self._same_segment()
+        self._outputs()
         self._evidence(critical_only=True)
         self._shared_shift()
         self._dataset_drift()
@@ -234,26 +235,30 @@ class _Run:
                     f"#{incident_id}, and nothing in this window links its finding there"
                 )
                 continue
-            if not self._still_explained(item, primary):
+            why = self._still_explained(item, primary)
+            if why is None:
                 continue  # a whole-population drift that a segment's incident does not explain: decided anew
-            self.join(primary, item.alert, item.alert.incident_reason or "linked earlier")
+            self.join(primary, item.alert, why or item.alert.incident_reason or "linked earlier")
 
-    def _still_explained(self, item: Firing, primary: Alert) -> bool:
+    def _still_explained(self, item: Firing, primary: Alert) -> str | None:
         """A whole-population drift stays with a segment's incident only while that segment explains it:
         the drift of the attribute that defines the segment, or of a feature outside the reference for
         most of its studies (now, or when it was linked). Never because the incident holds the whole
-        population's figure."""
+        population's figure. Returns None (not explained), '' (it stays, for the reason it was linked) or
+        the reason it stays now (its old reason may name a group it has left)."""
         f = item.finding
         if f.segment is not None and (item.alert.incident_reason or "").startswith("part of the whole population's"):
-            return False  # a segment's share of a whole-population shift goes where that shift goes, window by window
+            return None  # a segment's share of a whole-population shift goes where that shift goes, window by window
         if f.kind in REALIZED or f.segment is not None or primary.segment is None:
-            return True
+            return ""
+        kind = f.kind.replace("_", " ")
         if f.feature and f.feature in attributes(primary.segment):
-            return True
-        if f.feature and f.feature in self.localized.get(primary.segment, {}):
-            return True
+            return f"{kind} of {f.feature}, the attribute that defines {primary.segment}"
+        share = self.localized.get(primary.segment, {}).get(f.feature or "")
+        if share is not None:
+            return f"{kind} of {f.feature}: {share:.0%} of the studies in {primary.segment} lie outside its reference range"
         reason = item.alert.incident_reason or ""
-        return "outside its reference range" in reason or "outside the reference range are in" in reason
+        return "" if "outside its reference range" in reason or "outside the reference range are in" in reason else None
 
     def _whole_from_segment(self) -> None:
         """A whole-population shortfall that one segment, significantly worse than the rest, explains."""
@@ -308,6 +313,20 @@ class _Run:
                 self.join(first[segment].alert, item.alert, f"{item.finding.metric} in {where}, in the same window")
             else:
                 first[segment] = item
+
+    def _outputs(self) -> None:
+        """The whole population's output drifts of one window (the positive rate, the score distribution)
+        are one shift of the model's outputs, seen twice."""
+        first: Firing | None = None
+        for item in self.items:
+            f = item.finding
+            if f.kind != "output_drift" or f.segment is not None:
+                continue
+            if first is None:
+                first = item
+            else:
+                what = f"{f.metric} of {f.feature}" if f.feature else f.metric
+                self.join(first.alert, item.alert, f"the model's outputs shifted: {what}, in the same window")
 
     def _anchors(self, *, critical_only: bool) -> list[tuple[Alert, list[Finding]]]:
         """Groups with a realized-performance finding of a warning or critical alert, most severe first:

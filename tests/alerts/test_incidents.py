@@ -461,3 +461,16 @@ def test_the_whole_populations_estimate_support_is_evidence_of_the_segment_whose
     assert linked.keys() == {"site=north", None, "age_band=20-29"}
     assert linked[None] == "99% of the whole population's studies outside the reference range are in site=north"
     assert session.execute(select(DigestItem)).scalars().all() == []  # no separate warning
+
+
+def test_the_positive_rate_and_the_score_distribution_moving_together_are_one_warning(
+    session: Session, config: Settings
+) -> None:
+    seed(session)
+    scores = replace(_positive_rate(), metric="drift_score", feature="score")
+    process(session, config, _positive_rate(), scores)
+    [incident] = open_incidents(session, config)
+    [member] = incident.linked_evidence
+    assert {incident.metric, member.metric} == {"positive_rate", "drift_score"} and incident.kind == "output_drift"
+    assert member.reason.startswith("the model's outputs shifted: ")
+    assert len(session.execute(select(DigestItem)).scalars().all()) == 1  # one line in the next digest
