@@ -143,7 +143,9 @@ def describe(db: Path) -> tuple[dict[str, object], list[str]]:
     without = mixed = 0
     for p in sorted(incidents, key=lambda r: (SEVERITIES.index(r.severity), r.id)):
         own = causes_of(p)
-        theirs = [causes_of(m) for m in members.get(p.id, [])]
+        # A segment's share of a whole-population shift (its reason says so) carries that shift's cause,
+        # not its segment's: the age bands' estimate support falls because north's studies are in each band.
+        theirs = [causes_of(m) for m in members.get(p.id, []) if not (m.reason or "").startswith("part of the whole")]
         unspecific = {c for cs in theirs for c in cs}
         cause = own if len(own) == 1 else (own & unspecific if own else unspecific) or own
         member_causes = {c for cs in theirs if len(cs) == 1 for c in cs}
