@@ -22,7 +22,8 @@ them the old way, so both readings are on the table.
 
 Causes: the demo preset's scenarios (monitor/simulate/scenarios.py PRESETS["demo"]). Each alert maps
 to the causes its segment, feature or metric can come from (below, from monitor/simulate/world.py:
-which features the scanner's physics and the patients' age set); an incident's cause is its primary's,
+which features the scanner's physics and the patients' age set; for the estimate's support, the features
+its studies fall outside the reference on, >= 5% of them); an incident's cause is its primary's,
 else (a whole-population aggregate) that of its members. "none" is an incident no cause explains;
 "mixed" names an incident whose members point at more than one cause.
 """
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import email
 import email.policy
+import json
 import os
 import sqlite3
 import subprocess
@@ -70,6 +72,8 @@ class Row:
     incident_id: int | None
     role: str | None
     reason: str | None
+    # The features the label-free estimate's support check found outside the reference (estimate_support).
+    outside: tuple[str, ...] = ()
 
 
 def causes_of(row: Row) -> set[str]:
@@ -85,7 +89,7 @@ def causes_of(row: Row) -> set[str]:
     if row.kind == "output_drift" or row.metric in ("ppv", "npv", "positive_rate"):
         found.add(PREVALENCE)
     for cause, features in FEATURES.items():
-        if row.feature in features:
+        if row.feature in features or set(row.outside) & features:
             found.add(cause)
     return found
 
@@ -109,6 +113,21 @@ def read(db: Path) -> tuple[list[Row], list[Row], Counter[str], Counter[str], in
             "WHERE n.channel = 'email' AND n.category = 'adverse_event'"
         )
     )  # fmt: skip
+    for row in rows:
+        if row.metric == "estimate_support":  # which features its studies fall outside the reference on
+            found = con.execute(
+                "SELECT p.details FROM metric_points p JOIN alerts a ON a.id = ? "
+                "WHERE p.metric = 'estimate_support' AND p.window_end = a.last_seen "
+                "AND coalesce(p.segment, '') = coalesce(a.segment, '') ORDER BY p.id DESC LIMIT 1",
+                (row.id,),
+            ).fetchone()
+            features = (json.loads(found[0]) or {}).get("features") if found and found[0] else None
+            if isinstance(features, dict):
+                row.outside = tuple(
+                    name
+                    for name, facts in features.items()
+                    if isinstance(facts, dict) and facts.get("share", 0) >= 0.05
+                )
     con.close()
     primaries = [r for r in rows if r.incident_id is None]
     sent: Counter[str] = Counter()
