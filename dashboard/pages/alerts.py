@@ -42,7 +42,14 @@ STATUS_CHOICES = [
     ("all", "All"),
 ]
 ANY = "any"  # a Select shows an option whose value is "" as blank, so "no filter" needs a word
-SEVERITY_CHOICES = [(ANY, "Any severity"), ("critical", "Critical"), ("warning", "Warning"), ("info", "Info")]
+# Any severity lists incidents (warning, critical); info alerts standing alone are near-misses, history on
+# their segment rather than incidents (decision 0303): listed only under their own filter.
+SEVERITY_CHOICES = [
+    (ANY, "Any severity"),
+    ("critical", "Critical"),
+    ("warning", "Warning"),
+    ("info", "Info: near-misses, not incidents"),
+]
 
 
 def alerts_href(filters: data.AlertFilters, alert_id: int | None = None) -> str:

@@ -25,7 +25,7 @@ segment order. The other alerts point at it (`incident_id`) and send nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -55,11 +55,22 @@ def attributes(segment: str | None) -> set[str]:
     return {part.partition("=")[0] for part in segment.split("&")} if segment else set()
 
 
+@dataclass
+class Linked:
+    """What linking changed besides the incidents themselves."""
+
+    # Primaries that took over an incident which had already raised its critical email: they stay quiet.
+    quiet: set[int] = field(default_factory=set)
+    # Members that left an open incident in this window (alert, the incident it left, why): the caller
+    # writes each to the alert's history and the audit trail.
+    unlinked: list[tuple[Alert, int, str]] = field(default_factory=list)
+
+
 def link(
     session: Session, *, firing: Sequence[Firing], observed: Iterable[Finding], segment_order: Sequence[str] = ()
-) -> set[int]:
-    """Group this call's firing findings into incidents, run by run (flushes, never commits). Returns the
-    primaries that took over an incident which had already raised its critical email: they stay quiet."""
+) -> Linked:
+    """Group this call's firing findings into incidents, run by run (flushes, never commits); links are
+    re-evaluated in every window (a member whose own finding no longer supports its link leaves)."""
     runs: dict[tuple[str, str, datetime], list[Firing]] = {}
     for item in firing:
         f = item.finding
@@ -67,11 +78,11 @@ def link(
     seen: dict[tuple[str, str, datetime], list[Finding]] = {}
     for f in observed:
         seen.setdefault((f.model, f.version, f.window_end), []).append(f)
-    quiet: set[int] = set()
+    result = Linked()
     for key in sorted(runs, key=lambda k: (k[0], k[1], k[2])):
-        quiet |= _Run(session, runs[key], seen.get(key, []), segment_order).link()
+        _Run(session, runs[key], seen.get(key, []), segment_order).link(result)
     session.flush()
-    return quiet
+    return result
 
 
 class _Run:
@@ -90,7 +101,11 @@ class _Run:
         self.by_key = {_key(item.finding): item for item in items}
         self.cases = {_key(f): f.n for f in observed}
         self.localized = _localized(observed)
+        self.outside = _outside(observed)
         self.observed = observed
+        # The incident each firing alert belonged to before this window was linked.
+        self.before = {item.alert.id: item.alert.incident_id for item in items}
+        self.why_left: dict[int, str] = {}
 
     # -------------------------------------------------------------- union-find
 
@@ -111,11 +126,12 @@ class _Run:
 
     # -------------------------------------------------------------- rules
 
-    def link(self) -> set[int]:
+    def link(self, result: Linked) -> None:
         self._aliases()
         self._existing()
         self._whole_from_segment()
         self._same_segment()
+        self._outputs()
         self._evidence(critical_only=True)
         self._shared_shift()
         self._dataset_drift()
@@ -125,10 +141,32 @@ class _Run:
             groups.setdefault(self.find(alert_id), []).append(self.alerts[alert_id])
         for members in groups.values():
             if len(members) == 1:
-                _detach_from_closed(self.session, members[0])
+                self._alone(members[0])
             else:
                 self._settle(members)
-        return self.quiet
+        for alert_id, why in self.why_left.items():
+            was = self.before.get(alert_id)
+            if was is not None and was != alert_id and self._left(alert_id, was):
+                result.unlinked.append((self.alerts[alert_id], was, why))
+        result.quiet |= self.quiet
+
+    def _left(self, alert_id: int, was: int) -> bool:
+        """The alert was a member of the open incident `was` and is not in that incident's group now."""
+        primary = self.session.get(Alert, was)
+        if primary is None or primary.status not in ACTIVE:
+            return False  # its incident closed: _alone detaches it, nothing to report
+        return was not in self.parent or self.find(was) != self.find(alert_id)
+
+    def _alone(self, alert: Alert) -> None:
+        """An alert that no rule links in this run. It leaves its incident when that has closed, or when
+        its own finding no longer supports the link (a segment the incident does not cover). Otherwise it
+        stays: one check run sees only part of a window (the drift run before the subgroup run), and the
+        incident's anchor may not have run yet."""
+        if alert.incident_id is None:
+            return
+        primary = self.session.get(Alert, alert.incident_id)
+        if alert.id in self.why_left or primary is None or primary.status not in ACTIVE:
+            alert.incident_id = alert.incident_role = alert.incident_reason = None
 
     def _aliases(self) -> None:
         for item in self.items:
@@ -165,9 +203,15 @@ class _Run:
         return bool(inner and outer and inner >= OVERLAP * outer)
 
     def _existing(self) -> None:
-        """An alert already in an open incident stays in it (the incident outlives its aliases' gaps).
-        Not the whole population's realized figures: which segment explains them is decided window by
-        window, so they never carry one problem's incident into another's."""
+        """An alias already in an open incident stays in it (the incident outlives its aliases' gaps), and
+        so does evidence whose own finding still supports the link: a finding in one of the incident's
+        segments (the primary's, or an alias's when the primary is a segment: a whole-population shift's
+        segment shares are not the same studies), or a whole-population drift that segment still explains.
+        Anything else (a near-miss of another segment glued on in an earlier window) is decided anew by
+        this window's rules, and leaves the incident when none links it. Not the whole population's
+        realized figures either: which segment explains them is decided window by window, so they never
+        carry one problem's incident into another's."""
+        segments: dict[int, set[str | None]] = {}
         for item in self.items:
             incident_id = item.alert.incident_id
             if incident_id is None or (item.finding.kind in REALIZED and item.finding.segment is None):
@@ -175,25 +219,46 @@ class _Run:
             primary = self.session.get(Alert, incident_id)
             if primary is None or primary.status not in ACTIVE:
                 continue
-            if not self._still_explained(item, primary):
+            if incident_id not in segments:
+                segments[incident_id] = {primary.segment}
+                if primary.segment is not None:  # a segment's aliases are its studies under other names
+                    segments[incident_id] |= {
+                        m.segment
+                        for m in self.session.execute(
+                            select(Alert).where(Alert.incident_id == incident_id, Alert.incident_role == "alias")
+                        ).scalars()
+                    }
+            segment = item.finding.segment
+            if item.alert.incident_role != "alias" and segment is not None and segment not in segments[incident_id]:
+                self.why_left[item.alert.id] = (
+                    f"{item.finding.segment or 'the whole population'} is not a segment of incident "
+                    f"#{incident_id}, and nothing in this window links its finding there"
+                )
+                continue
+            why = self._still_explained(item, primary)
+            if why is None:
                 continue  # a whole-population drift that a segment's incident does not explain: decided anew
-            self.join(primary, item.alert, item.alert.incident_reason or "linked earlier")
+            self.join(primary, item.alert, why or item.alert.incident_reason or "linked earlier")
 
-    def _still_explained(self, item: Firing, primary: Alert) -> bool:
+    def _still_explained(self, item: Firing, primary: Alert) -> str | None:
         """A whole-population drift stays with a segment's incident only while that segment explains it:
         the drift of the attribute that defines the segment, or of a feature outside the reference for
         most of its studies (now, or when it was linked). Never because the incident holds the whole
-        population's figure."""
+        population's figure. Returns None (not explained), '' (it stays, for the reason it was linked) or
+        the reason it stays now (its old reason may name a group it has left)."""
         f = item.finding
         if f.segment is not None and (item.alert.incident_reason or "").startswith("part of the whole population's"):
-            return False  # a segment's share of a whole-population shift goes where that shift goes, window by window
+            return None  # a segment's share of a whole-population shift goes where that shift goes, window by window
         if f.kind in REALIZED or f.segment is not None or primary.segment is None:
-            return True
+            return ""
+        kind = f.kind.replace("_", " ")
         if f.feature and f.feature in attributes(primary.segment):
-            return True
-        if f.feature and f.feature in self.localized.get(primary.segment, {}):
-            return True
-        return "outside its reference range" in (item.alert.incident_reason or "")
+            return f"{kind} of {f.feature}, the attribute that defines {primary.segment}"
+        share = self.localized.get(primary.segment, {}).get(f.feature or "")
+        if share is not None:
+            return f"{kind} of {f.feature}: {share:.0%} of the studies in {primary.segment} lie outside its reference range"
+        reason = item.alert.incident_reason or ""
+        return "" if "outside its reference range" in reason or "outside the reference range are in" in reason else None
 
     def _whole_from_segment(self) -> None:
         """A whole-population shortfall that one segment, significantly worse than the rest, explains."""
@@ -249,8 +314,23 @@ class _Run:
             else:
                 first[segment] = item
 
+    def _outputs(self) -> None:
+        """The whole population's output drifts of one window (the positive rate, the score distribution)
+        are one shift of the model's outputs, seen twice."""
+        first: Firing | None = None
+        for item in self.items:
+            f = item.finding
+            if f.kind != "output_drift" or f.segment is not None:
+                continue
+            if first is None:
+                first = item
+            else:
+                what = f"{f.metric} of {f.feature}" if f.feature else f.metric
+                self.join(first.alert, item.alert, f"the model's outputs shifted: {what}, in the same window")
+
     def _anchors(self, *, critical_only: bool) -> list[tuple[Alert, list[Finding]]]:
-        """Groups with a realized-performance finding, most severe first: (the group's best alert, its findings)."""
+        """Groups with a realized-performance finding of a warning or critical alert, most severe first:
+        (the group's best alert, its findings)."""
         groups: dict[int, list[Firing]] = {}
         for item in self.items:
             groups.setdefault(self.find(item.alert.id), []).append(item)
@@ -259,7 +339,11 @@ class _Run:
             whole.setdefault(self.find(alert_id), []).append(self.alerts[alert_id])
         anchors = []
         for root, items in groups.items():
-            realized = [item.finding for item in items if item.finding.kind in REALIZED]
+            # A near-miss (an alert that has only ever been info) explains nothing: it is history on its
+            # segment, never the anchor that drift or estimates are glued to.
+            realized = [
+                item.finding for item in items if item.finding.kind in REALIZED and item.alert.severity != "info"
+            ]
             best = min(whole.get(root, [item.alert for item in items]), key=self._rank)
             if realized and (not critical_only or any(item.severity == "critical" for item in items)):
                 anchors.append((best, realized))
@@ -274,7 +358,7 @@ class _Run:
             if f.kind in REALIZED or self.find(item.alert.id) in anchored:
                 continue
             for alert, findings in anchors:
-                reason = _explains(f, alert, findings, self.localized)
+                reason = _explains(f, alert, findings, self.localized, self.outside)
                 if reason:
                     self.join(alert, item.alert, reason)
                     break
@@ -387,6 +471,16 @@ def _localized(observed: Iterable[Finding]) -> dict[str, dict[str, float]]:
     return found
 
 
+def _outside(observed: Iterable[Finding]) -> dict[str, float]:
+    """Per segment ('' = the whole population), how many of its studies the label-free estimate's support
+    check found outside the reference range (n x (1 - share inside))."""
+    found: dict[str, float] = {}
+    for f in observed:
+        if f.metric == "estimate_support" and f.n and f.value is not None:
+            found[f.segment or ""] = f.n * (1.0 - f.value)
+    return found
+
+
 def _below(interval: object) -> bool:
     """A difference's confidence interval lies wholly below zero."""
     return (
@@ -412,14 +506,30 @@ def _same_shortfall(a: Finding, b: Finding) -> bool:
     return bool(a.ci_low <= b.ci_high and b.ci_low <= a.ci_high)  # type: ignore[operator]
 
 
-def _explains(f: Finding, best: Alert, anchors: list[Finding], localized: dict[str, dict[str, float]]) -> str:
+def _explains(
+    f: Finding,
+    best: Alert,
+    anchors: list[Finding],
+    localized: dict[str, dict[str, float]],
+    outside: dict[str, float] | None = None,
+) -> str:
     """Why finding f (drift, estimate) is evidence of the realized-performance findings (of the group whose
     best alert is `best`), or ''. A whole-population finding is evidence of the whole population's problem,
-    not of a segment's that the whole population's figure happens to show too."""
+    not of a segment's that the whole population's figure happens to show too, unless that segment holds
+    nearly all of it: a whole-population drift of a feature localized there, the whole population's
+    estimate support when >= 95% of its studies outside the reference range are that segment's."""
     kind = f.kind.replace("_", " ")
     for anchor in anchors:
         if f.segment == anchor.segment and (f.segment is not None or best.segment is None):
             return f"{kind} in {f.segment or 'the whole population'}, in the same window"
+    whole = (outside or {}).get("") if f.metric == "estimate_support" and f.segment is None else None
+    for anchor in anchors if whole else ():
+        mine = (outside or {}).get(anchor.segment or "")
+        if anchor.segment and whole and mine is not None and mine >= OVERLAP * whole:
+            return (
+                f"{min(mine / whole, 1.0):.0%} of the whole population's studies outside the reference range "
+                f"are in {anchor.segment}"
+            )
     if f.segment is not None or not f.feature:
         return ""
     for anchor in anchors:
@@ -432,15 +542,6 @@ def _explains(f: Finding, best: Alert, anchors: list[Finding], localized: dict[s
                 f"{kind} of {f.feature}: {share:.0%} of the studies in {anchor.segment} lie outside its reference range"
             )
     return ""
-
-
-def _detach_from_closed(session: Session, alert: Alert) -> None:
-    """An alert firing alone whose incident has closed becomes an incident of its own again."""
-    if alert.incident_id is None:
-        return
-    primary = session.get(Alert, alert.incident_id)
-    if primary is None or primary.status not in ACTIVE:
-        alert.incident_id = alert.incident_role = alert.incident_reason = None
 
 
 def members_of(session: Session, primary_ids: Iterable[int]) -> dict[int, list[Alert]]:

@@ -36,13 +36,16 @@ def list_alerts(
     actor: ActorDep,
     status: AlertStatus | None = None,
     model: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="model name")] = None,
-    severity: Severity | None = None,
+    severity: Annotated[
+        Severity | None, Query(description="info lists the near-misses, which are not incidents (decision 0303)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     members: Annotated[
         bool, Query(description="also list the alerts that belong to an incident (aliases, linked evidence)")
     ] = False,
 ) -> list[AlertOut]:
-    """Incidents, most recently seen first, each with its aliases and linked evidence."""
+    """Incidents (warning, critical), most recently seen first, each with its aliases and linked evidence;
+    near-misses (info alerts in no incident) only with severity=info."""
     return service.list_alerts(
         session=session,
         actor=actor,

@@ -179,12 +179,15 @@ def process_findings(
     for (model, version), context in contexts.items():
         mine = [f for f in firing if (f.finding.model, f.finding.version) == (model, version)]
         others, stored = _window_state(session, context, mine)
-        quiet |= incidents.link(
+        linked = incidents.link(
             session,
             firing=mine + others,
             observed=[f for f in worst if (f.model, f.version) == (model, version)] + stored,
             segment_order=context.policy.segments,
         )
+        quiet |= linked.quiet
+        for alert, left, why in linked.unlinked:
+            _unlinked(session, context, alert, left, why)
     # An incident whose aliases or linked findings still fire in the window is not over: no clean count.
     held: dict[int, datetime] = {}
     for item in firing:
@@ -201,6 +204,24 @@ def process_findings(
             context = next(c for c in contexts.values() if c.version.id == alert.version_id)
             _notify(session, context, alert, action)
     return list(touched.values())
+
+
+def _unlinked(session: Session, context: _Context, alert: Alert, left: int, why: str) -> None:
+    """A member left its open incident (its own finding no longer supports the link): written to its
+    history and the audit trail. Standing alone now as a warning or critical alert, it is an incident
+    the committee has not been told about: it notifies as a new one (an info near-miss notifies nobody)."""
+    _transition(
+        session,
+        context,
+        alert,
+        actor=SYSTEM,
+        action="unlinked",
+        to_status=alert.status,
+        severity=alert.severity,
+        note=f"left incident #{left}: {why}",
+    )
+    if alert.incident_id is None and alert.severity != "info" and context.events is not None:
+        context.events.append((alert, "opened"))
 
 
 def _window_state(
@@ -459,6 +480,12 @@ def _observe_clean(session: Session, context: _Context, finding: Finding, alert:
     needed = context.policy.auto_resolve_after
     if needed and alert.clean_runs >= needed:
         alert.resolved_through, alert.resolved_at = finding.window_end, context.now
+        leaves = ""
+        if alert.incident_id is not None and alert.incident_role != "alias":
+            # Evidence that cleared is no longer part of the problem: it leaves the incident (an alias,
+            # the same studies under another name, stays: its gaps do not split the incident).
+            leaves = f"; it leaves incident #{alert.incident_id}"
+            alert.incident_id = alert.incident_role = alert.incident_reason = None
         _transition(
             session,
             context,
@@ -468,7 +495,7 @@ def _observe_clean(session: Session, context: _Context, finding: Finding, alert:
             to_status="resolved",
             severity=alert.severity,
             note=f"resolved automatically after {alert.clean_runs} consecutive clean runs "
-            f"(last window ending {finding.window_end.isoformat()})",
+            f"(last window ending {finding.window_end.isoformat()}){leaves}",
         )
     session.flush()
     return alert
@@ -492,6 +519,7 @@ _ACTION_VERBS = {
     "auto_resolved": "auto_resolve",
     "reopened": "reopen",
     "escalated": "escalate",
+    "unlinked": "unlink",
 }
 
 
@@ -671,9 +699,14 @@ def list_alerts(
     members: bool = False,
 ) -> list[AlertOut]:
     """Incidents newest first (by last_seen), filtered by status, model and severity; each names its
-    aliases and linked evidence. members=True lists every alert, members of incidents included."""
+    aliases and linked evidence. members=True lists every alert, members of incidents included.
+
+    An info alert standing alone is a near-miss, not an incident (decision 0303): it is listed only
+    when severity="info" is asked for (or with members=True)."""
     authorize(actor, Permission.MODELS_READ)
     query = select(Alert) if members else select(Alert).where(Alert.incident_id.is_(None))
+    if not members and severity != "info":
+        query = query.where(Alert.severity != "info")
     if model:
         query = query.where(Alert.model_id == registry_service.find_model(session=session, name=model).id)
     if status:

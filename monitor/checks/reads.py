@@ -245,7 +245,8 @@ def monitoring_overview(*, session: Session, actor: Actor, since: date, until: d
         raise Invalid(f"daily counts cover 1 to {VOLUME_MAX_DAYS} days; got {since} to {until}")
     counts = session.execute(
         select(Alert.model_id, Alert.status, Alert.severity, func.count())
-        .where(Alert.status.in_(("open", "acknowledged")), Alert.incident_id.is_(None))  # incidents, not members
+        # Incidents: not their members, not near-misses (an info alert standing alone, decision 0303).
+        .where(Alert.status.in_(("open", "acknowledged")), Alert.incident_id.is_(None), Alert.severity != "info")
         .group_by(Alert.model_id, Alert.status, Alert.severity)
     ).all()
     alerts: dict[int, dict[str, dict[str, int]]] = {}

@@ -75,3 +75,22 @@ def test_the_overview_says_since_when_the_worst_incident_breaches(
     assert '"1 open"' in page  # the incident, not its two alert rows
     worst = json.dumps(find(page, "overview-worst-ich-ct"))
     assert "since 2026-12-12" in worst and "site=east" in worst
+
+
+def test_a_near_miss_is_listed_under_its_own_filter_not_among_the_incidents(
+    dashboard_client: TestClient,  # noqa: F811
+    session: Session,
+    settings: Settings,
+) -> None:
+    make_user(session, role="viewer", username="vera")
+    make_model(session)
+    make_version(session, version="2.1.0", activate=True)
+    near = replace(EAST, segment="site=south", status="warn", value=0.88)
+    alerts_service.process_findings(
+        session=session, findings=[near], now=day(0) + timedelta(hours=1), settings=settings
+    )
+    [alert] = alerts_service.list_alerts(session=session, actor=SYSTEM, severity="info", settings=settings)
+    sign_in(dashboard_client, "vera")
+    assert f'"alerts-row-{alert.id}"' not in render_page(dashboard_client, "/alerts")
+    assert f'"alerts-row-{alert.id}"' in render_page(dashboard_client, "/alerts", "?severity=info")
+    assert '"1 open"' not in render_page(dashboard_client, "/")  # the overview counts incidents

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,9 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.alerts import service
-from monitor.alerts.models import DigestItem, Notification
+from monitor.alerts.models import Alert, AlertTransition, DigestItem, Notification
 from monitor.alerts.schemas import AlertOut, Finding
+from monitor.audit.models import AuditEvent
 from monitor.auth.actors import SYSTEM
+from monitor.checks import reads
 from monitor.config import Settings
 from tests.alerts.conftest import alert_settings, day, drift, finding, seed
 from tests.factories import make_user
@@ -348,3 +350,127 @@ def test_a_whole_population_breach_a_segment_explains_later_never_leads_that_seg
     assert "comes from site=north" in led.linked_evidence[0].reason
     assert "prediction" in incidents and incidents["prediction"].kind == "output_drift"  # not north's
     assert len(critical_emails(session)) == 1
+
+
+# ---------------------------------------------------------------------------- near-misses and re-evaluated links
+
+
+def _history(session: Session, alert_id: int) -> list[tuple[str, str]]:
+    rows = session.execute(
+        select(AlertTransition).where(AlertTransition.alert_id == alert_id).order_by(AlertTransition.id)
+    ).scalars()
+    return [(row.action, row.note) for row in rows]
+
+
+def _near_miss_at_south(n: int = 0) -> Finding:
+    return finding(segment="site=south", status="warn", value=0.88, ci_low=0.80, ci_high=0.93, window_end=day(n))
+
+
+def _positive_rate(segment: str | None = None, n: int = 0) -> Finding:
+    return replace(drift("prediction"), kind="output_drift", metric="positive_rate", segment=segment, window_end=day(n))
+
+
+def test_a_near_miss_alone_is_not_an_open_incident_but_stays_on_record(session: Session, config: Settings) -> None:
+    seed(session)
+    process(session, config, _near_miss_at_south())
+    assert open_incidents(session, config) == []  # nothing for the committee to act on
+    [near] = service.list_alerts(session=session, actor=SYSTEM, status="open", severity="info", settings=config)
+    assert (near.segment, near.severity, near.incident_id) == ("site=south", "info", None)
+    assert critical_emails(session) == [] and session.execute(select(DigestItem)).scalars().all() == []
+
+
+def test_the_overview_does_not_count_a_near_miss_as_an_open_incident(session: Session, config: Settings) -> None:
+    seed(session)
+    process(session, config, _near_miss_at_south(), drift("age"))
+    [state] = reads.monitoring_overview(
+        session=session, actor=SYSTEM, since=date(2026, 10, 1), until=date(2026, 11, 1)
+    ).values()
+    assert state.alerts == {"open": {"warning": 1}}  # the drift; the near-miss is history on site=south
+
+
+def test_a_near_miss_explains_no_drift_the_drift_joins_the_shift_it_is_part_of(
+    session: Session, config: Settings
+) -> None:
+    seed(session)
+    process(session, config, _near_miss_at_south(), _positive_rate("site=south"), _positive_rate())
+    [incident] = open_incidents(session, config)
+    assert (incident.kind, incident.segment) == ("output_drift", None)
+    assert [(m.segment, m.metric) for m in [*incident.aliases, *incident.linked_evidence]] == [
+        ("site=south", "positive_rate")
+    ]
+    [near] = service.list_alerts(session=session, actor=SYSTEM, severity="info", settings=config)
+    assert (near.segment, near.incident_id) == ("site=south", None)  # not glued to the prevalence shift
+
+
+def test_a_member_glued_on_in_an_earlier_window_leaves_when_its_own_finding_no_longer_supports_it(
+    session: Session, config: Settings
+) -> None:
+    seed(session)
+    process(session, config, _near_miss_at_south(0), _positive_rate(n=0), now_day=0)
+    [incident] = open_incidents(session, config)
+    near = session.execute(select(Alert).where(Alert.segment == "site=south")).scalar_one()
+    # What the earlier rules left in the demo: the near-miss glued under the prevalence shift.
+    near.incident_id, near.incident_role, near.incident_reason = incident.id, "evidence", "sensitivity in site=south"
+    session.flush()
+    process(session, config, _near_miss_at_south(1), _positive_rate(n=1), now_day=1)
+    assert near.incident_id is None
+    [incident] = open_incidents(session, config)
+    assert incident.linked_evidence == []
+    action, note = _history(session, near.id)[-1]
+    assert action == "unlinked" and note.startswith(f"left incident #{incident.id}: site=south is not a segment")
+    audit = session.execute(select(AuditEvent).where(AuditEvent.action == "alert.unlink")).scalars().all()
+    assert [(a.entity, a.entity_id) for a in audit] == [("alert", str(near.id))]
+    assert open_incidents(session, config)[0].id == incident.id  # the near-miss is no incident of its own
+
+
+def test_evidence_that_cleared_leaves_the_incident_when_it_resolves(session: Session, config: Settings) -> None:
+    seed(session)
+    support = replace(finding(), kind="estimated_performance", metric="estimate_support", value=0.4, threshold=0.9)
+    process(session, config, finding(), support, now_day=0)
+    [incident] = open_incidents(session, config)
+    assert [m.metric for m in incident.linked_evidence] == ["estimate_support"]
+    for n in (1, 2, 3):  # north still breaches; the estimate's support is back
+        process(
+            session, config, finding(window_end=day(n)), replace(support, status="ok", window_end=day(n)), now_day=n
+        )
+    member = session.execute(select(Alert).where(Alert.metric == "estimate_support")).scalar_one()
+    assert (member.status, member.incident_id) == ("resolved", None)
+    assert _history(session, member.id)[-1][1].endswith(f"it leaves incident #{incident.id}")
+    [incident] = open_incidents(session, config)
+    assert incident.linked_evidence == []
+
+
+def test_the_whole_populations_estimate_support_is_evidence_of_the_segment_whose_studies_fall_outside(
+    session: Session, config: Settings
+) -> None:
+    seed(session, segments=["site", "age_band"])
+    north_support = {"features": {"kvp": {"share": 0.998}, "kernel": {"share": 0.994}}}
+    whole_support = {"features": {"kvp": {"share": 0.302}, "kernel": {"share": 0.300}}}
+    support = {"metric": "estimate_support", "threshold": 0.8, "estimated": True}
+    points = [
+        {**support, "value": 0.696, "n": 2100, "details": whole_support},  # 638 studies outside the reference
+        {**support, "segment": "site=north", "value": 0.0, "n": 635, "details": north_support},  # 635 of them
+        {**support, "segment": "age_band=20-29", "value": 0.72, "n": 170, "status": "breach"},  # north's share there
+    ]
+    for kind, run_points in (("subgroups", [NORTH_POINT]), ("estimated_performance", points)):
+        run_id = _run(session, kind, run_points)
+        service.process_run(session=session, run_id=run_id, settings=config, now=day(0) + timedelta(hours=1))
+    [incident] = open_incidents(session, config)  # the label-free estimate's support is lost at north
+    assert (incident.segment, incident.severity) == ("site=north", "critical")
+    linked = {m.segment: m.reason for m in incident.linked_evidence}
+    assert linked.keys() == {"site=north", None, "age_band=20-29"}
+    assert linked[None] == "99% of the whole population's studies outside the reference range are in site=north"
+    assert session.execute(select(DigestItem)).scalars().all() == []  # no separate warning
+
+
+def test_the_positive_rate_and_the_score_distribution_moving_together_are_one_warning(
+    session: Session, config: Settings
+) -> None:
+    seed(session)
+    scores = replace(_positive_rate(), metric="drift_score", feature="score")
+    process(session, config, _positive_rate(), scores)
+    [incident] = open_incidents(session, config)
+    [member] = incident.linked_evidence
+    assert {incident.metric, member.metric} == {"positive_rate", "drift_score"} and incident.kind == "output_drift"
+    assert member.reason.startswith("the model's outputs shifted: ")
+    assert len(session.execute(select(DigestItem)).scalars().all()) == 1  # one line in the next digest

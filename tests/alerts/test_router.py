@@ -133,3 +133,18 @@ def test_notifications_list_shows_the_outbox(client: TestClient, keys: dict[str,
     assert rows[0]["subject"].startswith("[radmon CRITICAL] ich-ct 2.1.0: sensitivity below target at site north")
     requeue = client.post(f"/api/v1/notifications/{rows[0]['id']}/requeue", headers=auth(keys["qa"]))
     assert requeue.status_code == 409  # only dead letters
+
+
+def test_the_incident_list_leaves_near_misses_out_unless_asked_for(
+    client: TestClient, keys: dict[str, str], session: Session, settings: Settings
+) -> None:
+    seed(session)
+    near = finding(segment="site=south", status="warn", value=0.88)
+    [alert] = service.process_findings(session=session, findings=[near], settings=settings)
+    viewer = auth(keys["viewer"])
+    assert client.get("/api/v1/alerts", headers=viewer).json() == []
+    listed = client.get("/api/v1/alerts", params={"severity": "info"}, headers=viewer).json()
+    assert [(a["id"], a["severity"], a["segment"]) for a in listed] == [(alert.id, "info", "site=south")]
+    assert [a["id"] for a in client.get("/api/v1/alerts", params={"members": "true"}, headers=viewer).json()] == [
+        alert.id
+    ]
