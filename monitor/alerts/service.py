@@ -501,13 +501,18 @@ def _observe_clean(session: Session, context: _Context, finding: Finding, alert:
     return alert
 
 
+def _shown(value: object) -> object:
+    """A figure as a reader sees it in a history note: 0.8936585365853658 -> 0.8937 (the evidence keeps it whole)."""
+    return f"{value:.4g}" if isinstance(value, float) else value
+
+
 def _summary(alert: Alert) -> str:
     evidence = alert.evidence
     where = f" [{alert.segment}]" if alert.segment else ""
     feature = f" of {alert.feature}" if alert.feature else ""
     return (
-        f"{alert.kind} {alert.metric}{feature}{where} = {evidence.get('value')} "
-        f"(threshold {evidence.get('threshold')}, n={evidence.get('n')}, status {evidence.get('status')}, "
+        f"{alert.kind} {alert.metric}{feature}{where} = {_shown(evidence.get('value'))} "
+        f"(threshold {_shown(evidence.get('threshold'))}, n={evidence.get('n')}, status {evidence.get('status')}, "
         f"window ending {evidence.get('window_end')})"
     )
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.alerts import service
-from monitor.alerts.models import AlertOccurrence, DigestItem, Notification
+from monitor.alerts.models import Alert, AlertOccurrence, DigestItem, Notification
 from monitor.alerts.schemas import Finding
 from monitor.audit.models import AuditEvent
 from monitor.auth.actors import SYSTEM
@@ -315,3 +315,18 @@ def test_process_run_reads_the_runs_metric_points(session: Session, config: Sett
     assert (alert.segment, alert.severity, alert.evidence["run_id"]) == ("site=north", "critical", run.id)
     [again] = service.process_run(session=session, run_id=run.id, settings=config)  # idempotent
     assert again.id == alert.id and again.occurrences == 1
+
+
+def test_history_notes_show_figures_rounded_for_a_reader_and_the_evidence_keeps_them_whole() -> None:
+    # The 90-day demo's notes read "= 0.8936585365853658 (threshold 0.9, ...)" in the alert history and the
+    # surveillance report; a reader gets four significant digits, the stored evidence stays exact.
+    alert = Alert(
+        kind="subgroups",
+        metric="sensitivity",
+        feature=None,
+        segment="patient_sex=M",
+        evidence={"value": 0.8936585365853658, "threshold": 0.9, "n": 41, "status": "warn", "window_end": "2026-09-19"},
+    )
+    note = service._summary(alert)
+    assert "= 0.8937 (threshold 0.9, n=41" in note and "0.89365" not in note
+    assert alert.evidence["value"] == 0.8936585365853658
