@@ -386,6 +386,20 @@ def _daily_counts(rows: Rows, codes: np.ndarray, n_groups: int, first_day: int, 
     return {"tp": count(y & p), "positives": count(y), "tn": count(~y & ~p), "negatives": count(~y)}
 
 
+def reset_days(context: KindContext, kind: str, first_day: int) -> dict[tuple[str, str | None], int]:
+    """(metric, segment) -> the day index (from first_day) where the kind's sequential series restarts:
+    the UTC day of the last acknowledgement or resolution of its alert (context.resets), if that
+    day lies after first_day and before the window's end (a recomputed older window is judged as it
+    was, without acknowledgements made after it)."""
+    end = context.window.end
+    out = {}
+    for (reset_kind, metric, _feature, segment), at in context.resets.items():
+        if reset_kind != kind or at >= end:
+            continue
+        out[(metric.removesuffix("_sequential"), segment)] = at.astimezone(UTC).date().toordinal() - first_day
+    return {key: day for key, day in out.items() if day > 0}
+
+
 def _reference_counts(reference: Rows | None, codes: np.ndarray | None, n_groups: int) -> dict[str, np.ndarray] | None:
     if reference is None or codes is None:
         return None
@@ -408,14 +422,16 @@ def cusum_figures(
     limits: Limits,
     budget: sequential.Budget,
     series: int,
+    resets: dict[tuple[str, str | None], int] | None = None,
 ) -> list[Figure]:
-    """The sequential verdict (checks.sequential) over the lookback and the daily lower CUSUM of
-    sensitivity and specificity over its last CUSUM_LOOKBACK_DAYS, for each group."""
+    """The sequential verdict (checks.sequential) over the lookback (each series from its reset, if
+    any) and the daily lower CUSUM of sensitivity and specificity over its last CUSUM_LOOKBACK_DAYS,
+    for each group."""
     days = int(data.lookback.day.max() - data.first_day + 1) if len(data.lookback) else 1
     days = max(days, LOOKBACK_DAYS)
     counts = _daily_counts(data.lookback, codes, len(names), data.first_day, days)
     figures = sequential.performance_figures(
-        counts, names, first_day=data.first_day, targets=targets, budget=budget, series=series
+        counts, names, first_day=data.first_day, targets=targets, budget=budget, series=series, resets=resets
     )
     skipped = max(data.cusum_first_day - data.first_day, 0)
     days, first_day, counts = days - skipped, data.first_day + skipped, {k: v[:, skipped:] for k, v in counts.items()}
@@ -516,6 +532,7 @@ def performance_kind(context: KindContext) -> KindResult:
         data, [None], np.zeros(len(data.lookback), dtype=np.int64), reference=overall_reference,
         overall_reference=overall_reference, targets=targets, limits=limits,
         budget=sequential.budget_for(context.policy), series=sequential.critical_series(targets, segments),
+        resets=reset_days(context, "performance", data.first_day),
     )  # fmt: skip
     errors = _reconciliation(context, figures, overall=True)
     figures += errors
@@ -576,6 +593,7 @@ def _segment_cusums(context: KindContext, data: WindowData, targets: dict[str, f
     figures = []
     parts = _partitions(policy, data.lookback)
     series = sequential.critical_series(targets, sum(len(part.names) for part in parts))
+    resets = reset_days(context, "subgroups", data.first_day)
     for part in parts:
         keep = [i for i, name in enumerate(part.names) if name in window_names]
         reference_codes = _codes_by_name(reference, part) if reference is not None else None
@@ -592,6 +610,7 @@ def _segment_cusums(context: KindContext, data: WindowData, targets: dict[str, f
             limits=limits,
             budget=sequential.budget_for(policy),
             series=series,
+            resets=resets,
         )
         wanted = {part.names[i] for i in keep}
         figures += [f for f in part_figures if f.segment in wanted]

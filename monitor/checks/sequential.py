@@ -250,40 +250,48 @@ def performance_figures(
     targets: dict[str, float],
     budget: Budget,
     series: int,
+    resets: dict[tuple[str, str | None], int] | None = None,
 ) -> list[Figure]:
     """`<metric>_sequential` per group from its daily counts (rows: groups, columns: days of the lookback,
     recomputed each run from the stored labels, so late labels replace a day's totals).
 
-    breach when G crossed the budget's threshold on any day of the lookback (the alarm stands; the
+    breach when G crossed the budget's threshold on any day since the series' start (the alarm stands; the
     version's own rows only, so a new version starts fresh); value = G today, threshold = c;
     details.onset = the change point estimated when it crossed (ISO date), details.sequential =
-    the statistic, threshold and signed Z of that window."""
+    the statistic, threshold and signed Z of that window. resets: (metric, group) -> the day index
+    (of the lookback) where a person acknowledged or resolved the series' alert; its evidence
+    starts there, so the days that raised the alarm do not raise it again (docs/decisions/0503)."""
     arl0 = budget.arl0("critical", series)
     c = threshold(arl0)
+    resets = resets or {}
     figures = []
     for metric, (success, total) in PERFORMANCE_METRICS.items():
         if metric not in targets:
             continue
         z_of = proportion_vs_target(targets[metric], sided="lower")
         for i, name in enumerate(names):
-            cases = int(counts[total][i].sum())
+            start = min(max(resets.get((metric, name), 0), 0), counts[total].shape[1])
+
+            def iso(day: int | None, start: int = start) -> str | None:
+                return None if day is None else date.fromordinal(first_day + start + day).isoformat()
+
+            reset = {"reset_on": iso(0)} if start > 0 else {}
+            successes, totals = counts[success][i][start:], counts[total][i][start:]
+            cases = int(totals.sum())
             if cases == 0:
                 figures.append(
                     Figure(f"{metric}_sequential", name, None, None, None, 0, c, "glr", "insufficient_data",
-                           details={"reason": "no labelled cases in the lookback"})
+                           details={"reason": "no labelled cases in the lookback" + (" since the reset" if reset else ""),
+                                    **reset})
                 )  # fmt: skip
                 continue
-            decision = decide(glr({"successes": counts[success][i], "totals": counts[total][i]}, z_of), c)
-
-            def iso(day: int | None) -> str | None:
-                return None if day is None else date.fromordinal(first_day + day).isoformat()
-
+            decision = decide(glr({"successes": successes, "totals": totals}, z_of), c)
             figures.append(
                 Figure(
                     f"{metric}_sequential", name, round(decision.statistic, 4), None, None, cases, round(c, 4), "glr",
                     "breach" if decision.signalled else "ok",
                     details={
-                        "onset": iso(decision.onset), "signalled_on": iso(decision.day),
+                        "onset": iso(decision.onset), "signalled_on": iso(decision.day), **reset,
                         "sequential": decision.details() | {"arl0_days": round(arl0, 1), "series": series,
                                                             "window_days": WINDOW, "target": targets[metric]},
                     },
