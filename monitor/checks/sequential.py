@@ -231,6 +231,31 @@ def decide(path: Scan, c: float) -> Decision:
     return Decision(True, first, int(path.onset[first]), last, c, float(path.z[first]))
 
 
+def binned_places(reference_counts: np.ndarray) -> np.ndarray:
+    """Each bin's place in the reference (mid-rank / n: the share of reference values below it plus
+    half its own), a bounded rank-type statistic a daily profile's bin counts give exactly."""
+    counts = np.asarray(reference_counts, dtype=np.float64)
+    total = counts.sum()
+    if total <= 0:
+        return np.full(len(counts), 0.5)
+    return (np.cumsum(counts) - counts / 2.0) / total
+
+
+def binned_moments(counts: np.ndarray, places: np.ndarray) -> tuple[float, float, float]:
+    """(rows, mean place, SD of the place) of a sample given as bin counts."""
+    counts = np.asarray(counts, dtype=np.float64)
+    n = float(counts.sum())
+    if n < 2:
+        return n, 0.5, 0.0
+    mean = float(counts @ places / n)
+    return n, mean, float(np.sqrt(counts @ np.square(places - mean) / (n - 1)))
+
+
+def drift_decision(daily: dict[str, np.ndarray], z_of: WindowZ, *, arl0: float) -> Decision:
+    """A drift series' verdict (two-sided) from its daily totals since its start."""
+    return decide(glr(daily, z_of, sided="two"), threshold(arl0, sided="two"))
+
+
 # ------------------------------------------------------------------------------------------------
 # The performance and subgroups kinds: a sequential verdict per metric x segment with a target.
 

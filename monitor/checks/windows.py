@@ -359,6 +359,25 @@ def window_profile(
     return WindowProfile(total, len(whole) + len(partial), rebuilt + len(partial), rows_read)
 
 
+def stored_day_bodies(
+    session: Session, *, model_id: int, version_id: int, reference_set_id: int, spec: str, first: date, last: date
+) -> dict[date, dict[str, Any]]:
+    """The stored daily profiles' bodies of the days first..last (inclusive) built on this reference
+    set and spec, as stored: no day is rebuilt and no inference read (the sequential drift series,
+    docs/decisions/0503; window_profile has refreshed the window's own days before)."""
+    rows = session.execute(
+        select(DailyProfile.day, DailyProfile.body).where(
+            DailyProfile.model_id == model_id,
+            DailyProfile.version_id == version_id,
+            DailyProfile.reference_set_id == reference_set_id,
+            DailyProfile.spec == spec,
+            DailyProfile.day >= first,
+            DailyProfile.day <= last,
+        )
+    )
+    return {day: body for day, body in rows}
+
+
 # Days read at once on PostgreSQL, each over its own connection: the server's JSONB-to-text work
 # for one day runs on one core, and psycopg2 releases the GIL during COPY (as does pyarrow's
 # CSV parser), so a cold window is read on both cores of a small server.
