@@ -3,6 +3,8 @@
     .venv/bin/python bench/sequential.py                       # 100 null model-years, 30 seeds per scenario
     .venv/bin/python bench/sequential.py --null-years 20 --seeds 10 --scenarios site_drop
     .venv/bin/python bench/sequential.py --calibrate           # the GLR's ARL0 by run-length simulation
+    .venv/bin/python bench/sequential.py --null-years 100 --wall-clock-null   # + the null as daily runs see it
+    .venv/bin/python bench/sequential.py --null-years 0 --first-seed 3000     # scenarios on another fresh set
 
 The world is the simulator's (monitor/simulate: 4 sites, 8 age bands, 2 sexes, 4 manufacturers,
 the demo policy's segments and site x manufacturer intersection, 300 studies/day, prevalence 10%,
@@ -14,8 +16,12 @@ statistics per series, as the monitor stores them:
   (0.90 / 0.80);
 - warning (output drift): the day's rows and sum of score log-odds against the reference
   segment's mean and SD; the day's positive predictions against the reference segment's rate;
-- warning (input drift): each numeric input's daily sum (log1p for skewed ones) against the
-  reference's mean and SD, whole population.
+- warning (input drift): each numeric input's daily sum of places in the reference (each value's
+  mid-rank share of the reference sample, as drift_checks.drift_series takes it per bin of the
+  daily profiles' histograms) against the reference's mean place and SD, whole population.
+
+The budget is split over hypotheses: series with (nearly) the same rows as an earlier one (a site
+and its only manufacturer) count once, as the monitor does (--named: over every named series).
 
 Outcomes are counted once every label that will ever arrive is in (as bench/subgroup_detection.py
 counts "once labels cover the onset"); the monitor recomputes a day's totals as late labels arrive,
@@ -125,6 +131,10 @@ class World:
     def named(self, severity: str) -> int:
         return sum(s.severity == severity for s in self.series)
 
+    def distinct(self, severity: str) -> int:
+        """Hypotheses: series with (nearly) the same rows as an earlier one count once (as the monitor does)."""
+        return sum(s.severity == severity and s.same_as is None for s in self.series)
+
 
 def _logit(score: np.ndarray) -> np.ndarray:
     p = np.clip(score.astype(np.float64), 1e-6, 1 - 1e-6)
@@ -228,15 +238,24 @@ def world(simulation: Simulation) -> World:
             )
         )  # fmt: skip
     for feature in NUMERIC:
-        ref_values = _numeric(np.array([r["features"].get(feature, np.nan) for r in reference], dtype=float), feature)
-        ref_values = ref_values[np.isfinite(ref_values)]
-        values = _numeric(frame[feature].to_numpy(dtype=float), feature)
+        # As the monitor (drift_checks.drift_series): each value's place in the reference (its mid-rank
+        # share; the monitor's daily profiles give it per bin of the reference's histogram).
+        ref_values = np.array([r["features"].get(feature, np.nan) for r in reference], dtype=float)
+        ref_values = np.sort(ref_values[np.isfinite(ref_values)])
+        values = frame[feature].to_numpy(dtype=float)
         present = np.isfinite(values)
-        mean, sd = float(ref_values.mean()), float(ref_values.std(ddof=1))
+
+        def place(x: np.ndarray, ordered: np.ndarray = ref_values) -> np.ndarray:
+            return (np.searchsorted(ordered, x, side="left") + np.searchsorted(ordered, x, side="right")) / (
+                2.0 * len(ordered)
+            )
+
+        ref_places = place(ref_values)
+        mean, sd = float(ref_places.mean()), float(ref_places.std(ddof=1))
         if sd <= 0:
             continue
         n = _bincount(day[present], None, days)
-        sums = _bincount(day[present], values[present], days)
+        sums = _bincount(day[present], place(values[present]), days)
         out.append(
             Series(
                 f"input|{feature}", "warning", {"sums": sums, "totals": n},
@@ -411,13 +430,22 @@ def poisson_interval(count: int, exposure: float) -> tuple[float, float]:
     return low / exposure, high / exposure
 
 
+DISTINCT = True  # the budget counts series with (nearly) the same rows once (--named: every named series)
+
+
 def arl0s(w: World, budget: sequential.Budget) -> dict[str, float]:
-    return {sev: budget.arl0(sev, w.named(sev)) for sev in ("critical", "warning")}
+    count = w.distinct if DISTINCT else w.named
+    return {sev: budget.arl0(sev, count(sev)) for sev in ("critical", "warning")}
 
 
-def null(years: int, first_seed: int, truth: dict[str, float]) -> None:
+def null(years: int, first_seed: int, truth: dict[str, float], *, wall: bool = False) -> None:
     budget = sequential.Budget()
     rules: dict[str, Rule] = {"glr": glr_rule, "multi-k CUSUM": multi_k_rule}
+    if wall:
+        # Drift series need no labels: what the daily runs see is the data-day path.
+        rules["glr, wall clock"] = lambda s, arl0: (
+            wall_clock_alarms(s, arl0, 365) if s.labels is not None else glr_rule(s, arl0)
+        )
     counts = {r: {"critical": 0, "warning": 0, "below target": 0} for r in [*rules, "shipped"]}
     where: dict[str, list[str]] = {r: [] for r in counts}
     at_boundary = {"glr": 0, "shipped": 0}
@@ -489,6 +517,32 @@ def wall_clock(series: Series, arl0: float, *, lag: int = 60) -> int | None:
         if sequential.glr(daily, series.z_of, sided=series.sided).first_above(c) is not None:
             return run - ONSET
     return None
+
+
+def wall_clock_alarms(series: Series, arl0: float, days: int) -> list[int]:
+    """Null, wall clock: one run a day (run r sees the data days before r and only the labels that
+    arrived before r, coverage below 100% as the simulator confirms ~92% of positives and ~70% of
+    negatives), each run judging the series over its last WINDOW days since its last reset; an
+    alarm is acknowledged on its run day, which resets the series there (docs/decisions/0503).
+    Returns the run days that raised a (new) alarm."""
+    if series.labels is None:
+        return []
+    c = sequential.threshold(arl0, sided=series.sided)
+    day, arrived, success = series.labels.T
+    alarms, reset = [], 0
+    for run in range(1, days + 1):
+        first = max(run - sequential.WINDOW, reset)
+        known = (arrived < run) & (day < run) & (day >= first)
+        if not known.any():
+            continue
+        daily = {
+            "successes": np.bincount(day[known & (success == 1)] - first, minlength=run - first).astype(float),
+            "totals": np.bincount(day[known] - first, minlength=run - first).astype(float),
+        }
+        if sequential.glr(daily, series.z_of, sided=series.sided).first_above(c) is not None:
+            alarms.append(run)
+            reset = run
+    return alarms
 
 
 def scenario(name: str, seeds: range) -> None:
@@ -586,9 +640,14 @@ def main() -> None:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--calibrate", action="store_true", help="only the GLR's ARL0 by simulation")
     parser.add_argument("--pooled", action="store_true", help="drift windows against the reference and the past")
+    parser.add_argument("--named", action="store_true", help="the budget split over every named series")
+    parser.add_argument(
+        "--wall-clock-null", action="store_true",
+        help="also the null judged as the daily runs see it: labels in hand on each run day, reset on each alarm",
+    )  # fmt: skip
     args = parser.parse_args()
-    global POOLED
-    POOLED = args.pooled
+    global POOLED, DISTINCT
+    POOLED, DISTINCT = args.pooled, not args.named
     started, cpu = time.perf_counter(), time.process_time()
     if args.calibrate:
         calibrate(2e6, 7)
@@ -596,7 +655,7 @@ def main() -> None:
     for name in filter(None, args.scenarios.split(",")):
         scenario(name, range(args.first_seed, args.first_seed + args.seeds))
     if args.null_years:
-        null(args.null_years, args.null_first_seed, truths())
+        null(args.null_years, args.null_first_seed, truths(), wall=args.wall_clock_null)
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
     print(f"\n{time.perf_counter() - started:.0f} s wall, {time.process_time() - cpu:.0f} s CPU; load average {load}")
