@@ -386,6 +386,33 @@ def _daily_counts(rows: Rows, codes: np.ndarray, n_groups: int, first_day: int, 
     return {"tp": count(y & p), "positives": count(y), "tn": count(~y & ~p), "negatives": count(~y)}
 
 
+def _lookback_days(data: WindowData) -> int:
+    days = int(data.lookback.day.max() - data.first_day + 1) if len(data.lookback) else 1
+    return max(days, LOOKBACK_DAYS)
+
+
+def critical_hypotheses(context: KindContext, data: WindowData, targets: dict[str, float]) -> int:
+    """The model's critical sequential series for the budget: sensitivity and specificity (those with a
+    target) overall and per segment of the lookback, segments whose labelled rows give exactly the same
+    daily counts as another's (a site with one manufacturer, its intersection) counted once: the same
+    data is one hypothesis (docs/decisions/0503). The same count in the performance and subgroups runs."""
+    cache = context.__dict__.setdefault("_critical_hypotheses", {})
+    if id(data) in cache:
+        return cache[id(data)]
+    days = _lookback_days(data)
+    rows = data.lookback
+    keys = set()
+    groups = [(np.zeros(len(rows), dtype=np.int64), 1)]
+    groups += [(part.codes, len(part.names)) for part in _partitions(context.policy, rows)]
+    for codes, n_groups in groups:
+        counts = _daily_counts(rows, codes, n_groups, data.first_day, days)
+        for i in range(n_groups):
+            keys.add(b"".join(counts[name][i].tobytes() for name in ("tp", "positives", "tn", "negatives")))
+    found = sequential.critical_series(targets, len(keys) - 1)
+    cache[id(data)] = found
+    return found
+
+
 def reset_days(context: KindContext, kind: str, first_day: int) -> dict[tuple[str, str | None], int]:
     """(metric, segment) -> the day index (from first_day) where the kind's sequential series restarts:
     the UTC day of the last acknowledgement or resolution of its alert (context.resets), if that
@@ -427,8 +454,7 @@ def cusum_figures(
     """The sequential verdict (checks.sequential) over the lookback (each series from its reset, if
     any) and the daily lower CUSUM of sensitivity and specificity over its last CUSUM_LOOKBACK_DAYS,
     for each group."""
-    days = int(data.lookback.day.max() - data.first_day + 1) if len(data.lookback) else 1
-    days = max(days, LOOKBACK_DAYS)
+    days = _lookback_days(data)
     counts = _daily_counts(data.lookback, codes, len(names), data.first_day, days)
     figures = sequential.performance_figures(
         counts, names, first_day=data.first_day, targets=targets, budget=budget, series=series, resets=resets
@@ -527,11 +553,10 @@ def performance_kind(context: KindContext) -> KindResult:
     overall_reference = _reference_counts(
         reference, None if reference is None else np.zeros(len(reference), dtype=np.int64), 1
     )
-    segments = sum(len(part.names) for part in _partitions(context.policy, data.lookback))
     figures += cusum_figures(
         data, [None], np.zeros(len(data.lookback), dtype=np.int64), reference=overall_reference,
         overall_reference=overall_reference, targets=targets, limits=limits,
-        budget=sequential.budget_for(context.policy), series=sequential.critical_series(targets, segments),
+        budget=sequential.budget_for(context.policy), series=critical_hypotheses(context, data, targets),
         resets=reset_days(context, "performance", data.first_day),
     )  # fmt: skip
     errors = _reconciliation(context, figures, overall=True)
@@ -592,7 +617,7 @@ def _segment_cusums(context: KindContext, data: WindowData, targets: dict[str, f
     )
     figures = []
     parts = _partitions(policy, data.lookback)
-    series = sequential.critical_series(targets, sum(len(part.names) for part in parts))
+    series = critical_hypotheses(context, data, targets)
     resets = reset_days(context, "subgroups", data.first_day)
     for part in parts:
         keep = [i for i, name in enumerate(part.names) if name in window_names]
