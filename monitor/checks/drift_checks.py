@@ -84,7 +84,7 @@ from monitor.checks.profiles import (
 )
 from monitor.checks.schemas import FeatureSpec
 from monitor.checks.stats import wilson
-from monitor.checks.windows import stored_day_bodies
+from monitor.checks.windows import reference_places, stored_sequential_totals
 
 MISSING_TOLERANCE = 0.05
 UNSEEN_SHARE = 0.01
@@ -598,14 +598,7 @@ class DriftSeries:
         return (self.metric, self.feature, *(v.tobytes() for v in self.daily.values()), *self.reference.values())
 
 
-def _dense(body: dict[str, Any] | None, size: int) -> np.ndarray:
-    counts = np.zeros(size)
-    if body and body.get("bins"):
-        counts[np.asarray(body["bins"], dtype=np.int64)] = body["counts"]
-    return counts
-
-
-def _binned_series(
+def _place_series(
     kind: str,
     metric: str,
     feature: str,
@@ -615,23 +608,22 @@ def _binned_series(
     places: np.ndarray,
     minimum: int,
 ) -> DriftSeries | None:
-    """days: (day, bin) counts; reference: the reference sample's (or segment's) counts on the same bins."""
+    """days: per day (rows, sum of places); reference: the reference sample's (or segment's) bin counts."""
     n, mean, sd = sequential.binned_moments(reference, places)
     if n < minimum or sd <= 0:
         return None
-    daily = {"totals": days.sum(axis=1), "sums": days @ places}
+    daily = {"totals": days[:, 0], "sums": days[:, 1]}
     return DriftSeries(kind, metric, feature, segment, daily, sequential.mean_vs_reference(mean, sd, n, pooled=False),
                        {"mean_place": round(mean, 6), "sd_place": round(sd, 6), "reference_n": n})  # fmt: skip
 
 
-def _rate_series(
-    segment: str | None, predictions: np.ndarray, positives: np.ndarray, reference: tuple[int, int], minimum: int
-) -> DriftSeries | None:
+def _rate_series(segment: str | None, days: np.ndarray, reference: tuple[int, int], minimum: int) -> DriftSeries | None:
+    """days: per day (predictions, positive predictions)."""
     n, x = reference
     if n < minimum or x <= 0 or x >= n:
         return None
     rate = x / n
-    daily = {"totals": predictions.astype(np.float64), "successes": positives.astype(np.float64)}
+    daily = {"totals": days[:, 0], "successes": days[:, 1]}
     return DriftSeries("output_drift", "positive_rate_sequential", "prediction", segment, daily,
                        sequential.proportion_vs_reference(rate, n, pooled=False),
                        {"reference_rate": round(rate, 6), "reference_n": n})  # fmt: skip
@@ -644,61 +636,56 @@ def _lookback_days(context: KindContext) -> list[date]:
     return [last - timedelta(days=sequential.WINDOW - 1 - i) for i in range(sequential.WINDOW)]
 
 
+def _column(days: list[dict[str, Any]], *path: str, width: int = 2) -> np.ndarray:
+    """(day, width) of the stored totals at path (zeros where a day has none)."""
+    out = np.zeros((len(days), width))
+    for i, totals in enumerate(days):
+        value: Any = totals
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value:
+            out[i] = value[:width]
+    return out
+
+
 def drift_series(context: KindContext) -> list[DriftSeries]:
-    """Every sequential drift series of the model's version, from the stored daily profiles of the
-    lookback (cached on the context: both drift kinds share them and the budget)."""
+    """Every sequential drift series of the model's version, from the totals stored with the daily
+    profiles of the lookback (cached on the context: both drift kinds share them and the budget)."""
     cached = context.__dict__.get("_drift_series")
     if cached is not None:
         return cached
     reference, minimum = context.reference, context.policy.min_window_count
     days = _lookback_days(context)
-    stored = stored_day_bodies(
+    stored = stored_sequential_totals(
         context.session, model_id=context.model.id, version_id=context.version.id,
-        reference_set_id=context.reference_set.id, spec=reference.spec, first=days[0], last=days[-1],
+        reference_set_id=context.reference_set.id, reference=reference, first=days[0], last=days[-1],
     )  # fmt: skip
-    bodies: list[dict[str, Any]] = [stored.get(day) or {} for day in days]
-    series: list[DriftSeries | None] = []
+    totals: list[dict[str, Any]] = [stored.get(day) or {} for day in days]
     score = reference.score.hist.counts
-    series.append(_binned_series(
-        "output_drift", "score_sequential", "score", None,
-        np.stack([_dense(b.get("score"), len(score)) for b in bodies]), score, sequential.binned_places(score), minimum,
-    ))  # fmt: skip
-    series.append(_rate_series(
-        None, np.array([b.get("predictions", 0) for b in bodies]), np.array([b.get("positive_predictions", 0) for b in bodies]),
-        (reference.predictions, reference.positive_predictions), minimum,
-    ))  # fmt: skip
+    series: list[DriftSeries | None] = [
+        _place_series("output_drift", "score_sequential", "score", None, _column(totals, "score"), score,
+                      reference_places(score), minimum),
+        _rate_series(None, _column(totals, "rate"), (reference.predictions, reference.positive_predictions), minimum),
+    ]  # fmt: skip
     for attribute in reference.segment_attributes:
         values = reference.segments.get(attribute, {})
         if not values:
             continue
         size = len(next(iter(values.values())).bins)
-        places = sequential.binned_places(sum((v.bins for v in values.values()), np.zeros(size)))
+        places = reference_places(sum((v.bins for v in values.values()), np.zeros(size)))
         for value in sorted(values):
             base, name = values[value], f"{attribute}={value}"
-            day_outputs = [
-                SegmentOutputs.from_json(b["segments"][attribute][value])
-                if value in b.get("segments", {}).get(attribute, {}) else None
-                for b in bodies
-            ]  # fmt: skip
-            bins = np.stack([np.zeros(size) if o is None or len(o.bins) != size else o.bins for o in day_outputs])
-            series.append(
-                _binned_series("output_drift", "score_sequential", "score", name, bins, base.bins, places, minimum)
-            )
-            series.append(_rate_series(
-                name, np.array([0 if o is None else o.predictions for o in day_outputs]),
-                np.array([0 if o is None else o.positive_predictions for o in day_outputs]),
-                (base.predictions, base.positive_predictions), minimum,
-            ))  # fmt: skip
+            outputs = _column(totals, "segments", attribute, value, width=4)
+            series.append(_place_series("output_drift", "score_sequential", "score", name, outputs[:, :2], base.bins,
+                                        places, minimum))  # fmt: skip
+            series.append(_rate_series(name, outputs[:, 2:], (base.predictions, base.positive_predictions), minimum))
     for spec in context.policy.features:
         column = reference.features.get(spec.name)
         if not isinstance(column, NumericColumn):
             continue
         counts = column.hist.counts
-        series.append(_binned_series(
-            "input_drift", "drift_sequential", spec.name, None,
-            np.stack([_dense(b.get("features", {}).get(spec.name), len(counts)) for b in bodies]), counts,
-            sequential.binned_places(counts), minimum,
-        ))  # fmt: skip
+        series.append(_place_series("input_drift", "drift_sequential", spec.name, None,
+                                    _column(totals, "features", spec.name), counts, reference_places(counts), minimum))  # fmt: skip
     found = [s for s in series if s is not None]
     context.__dict__["_drift_series"] = found
     return found

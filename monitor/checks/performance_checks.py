@@ -222,6 +222,7 @@ class WindowData:
     window: Rows
     first_day: int  # ordinal of the lookback's first day
     cusum_first_day: int = 0  # ordinal of the CUSUM chart's first day (CUSUM_LOOKBACK_DAYS, or the window)
+    partitions: list[performance.Partition] | None = None  # of the lookback, once computed
 
 
 def window_data(context: KindContext, *, with_features: bool = False) -> WindowData:
@@ -403,7 +404,7 @@ def critical_hypotheses(context: KindContext, data: WindowData, targets: dict[st
     rows = data.lookback
     keys = set()
     groups = [(np.zeros(len(rows), dtype=np.int64), 1)]
-    groups += [(part.codes, len(part.names)) for part in _partitions(context.policy, rows)]
+    groups += [(part.codes, len(part.names)) for part in _lookback_partitions(context.policy, data)]
     for codes, n_groups in groups:
         counts = _daily_counts(rows, codes, n_groups, data.first_day, days)
         for i in range(n_groups):
@@ -573,6 +574,13 @@ def performance_kind(context: KindContext) -> KindResult:
     return KindResult(status=_run_status(rows, figures), summary=summary, findings=[finding(f) for f in figures])
 
 
+def _lookback_partitions(policy: MonitoringPolicy, data: WindowData) -> list[performance.Partition]:
+    """The lookback's partitions, computed once for the budget's count and the segments' series."""
+    if data.partitions is None:
+        data.partitions = _partitions(policy, data.lookback)
+    return data.partitions
+
+
 def _partitions(policy: MonitoringPolicy, rows: Rows) -> list[performance.Partition]:
     return performance.partitions(rows.columns, policy.segments, policy.intersections) if len(rows) else []
 
@@ -616,7 +624,7 @@ def _segment_cusums(context: KindContext, data: WindowData, targets: dict[str, f
         reference, None if reference is None else np.zeros(len(reference), dtype=np.int64), 1
     )
     figures = []
-    parts = _partitions(policy, data.lookback)
+    parts = _lookback_partitions(policy, data)
     series = critical_hypotheses(context, data, targets)
     resets = reset_days(context, "subgroups", data.first_day)
     for part in parts:

@@ -56,6 +56,7 @@ from scipy import optimize
 from monitor.checks import cusum
 from monitor.checks.performance import Figure
 from monitor.checks.schemas import MonitoringPolicy
+from monitor.checks.windows import reference_places
 
 WINDOW = 56  # days back a change point may lie
 # log ARL0 = ALPHA + BETA log c + c^2/2: fitted to fresh-start run lengths for WINDOW = 56 (docs/decisions/0503).
@@ -234,11 +235,7 @@ def decide(path: Scan, c: float) -> Decision:
 def binned_places(reference_counts: np.ndarray) -> np.ndarray:
     """Each bin's place in the reference (mid-rank / n: the share of reference values below it plus
     half its own), a bounded rank-type statistic a daily profile's bin counts give exactly."""
-    counts = np.asarray(reference_counts, dtype=np.float64)
-    total = counts.sum()
-    if total <= 0:
-        return np.full(len(counts), 0.5)
-    return (np.cumsum(counts) - counts / 2.0) / total
+    return reference_places(reference_counts)
 
 
 def binned_moments(counts: np.ndarray, places: np.ndarray) -> tuple[float, float, float]:
