@@ -40,6 +40,9 @@ false warning per model-month) split over the same named series:
   p <= 0.001 / m, positive rate relative change >= 20% and p <= 0.001 / m (m = 2 x segments);
   overall outputs and inputs: the distance net of its sampling bias (0.03) >= 0.1 and p <= 0.01
   (a normal test of the mean stands for the rank / KS tests, which daily sums cannot give);
+- e-detector (mixture): a Shiryaev-Roberts e-detector over the normal-mixture e-processes of
+  confseq's normal_mixture boundaries (Howard et al. 2021; reimplemented, the package needs a C++
+  build), alarm at the series' ARL0 (an anytime guarantee, no window, no fitted constant);
 - oracle CUSUM: for each target series, k = half its true post-change daily shift (the mean
   daily z after onset over all seeds of the scenario), h for the same per-series ARL0; it knows
   the size and direction, not the onset nor the segment.
@@ -349,8 +352,37 @@ def _multi_k_first(series: Series, start: int, arl0: float) -> int | None:
     return min(found) if found else None
 
 
+RHO = 0.5  # the mixture's prior variance of the daily shift (in daily SDs^2), fixed before any run
+
+
+def _e_detector_first(series: Series, start: int, arl0: float) -> int | None:
+    """A Shiryaev-Roberts e-detector (Shin, Ramdas & Rinaldo 2022) built from the normal-mixture
+    e-processes behind confseq's normal_mixture boundaries (Howard et al. 2021): on each day t, the sum
+    over every start day j of the mixture likelihood ratio of the days j..t's standardized z's
+    (prior N(0, RHO) on the shift; for a decrease, its half below 0). Alarm when the sum reaches
+    arl0: then the in-control ARL is at least arl0, for any horizon (no window, no fitted constant)."""
+    z = series.daily_z[start:]
+    valid = np.isfinite(z)
+    s = np.concatenate([[0.0], np.cumsum(np.where(valid, z, 0.0))])
+    n = np.concatenate([[0.0], np.cumsum(valid)])
+    for t in range(len(z)):
+        if not valid[t]:
+            continue
+        sums, counts = s[t + 1] - s[: t + 1], n[t + 1] - n[: t + 1]
+        keep = counts > 0
+        sums, counts = sums[keep], counts[keep]
+        scale = 1.0 + RHO * counts
+        log_e = -0.5 * np.log(scale) + RHO * sums**2 / (2.0 * scale)
+        if series.sided == "lower":
+            log_e += np.log(2.0) + special.log_ndtr(-sums * np.sqrt(RHO / scale))
+        if special.logsumexp(log_e) >= np.log(arl0):
+            return start + t
+    return None
+
+
 glr_rule = _restarting(_glr_first)
 multi_k_rule = _restarting(_multi_k_first)
+e_detector_rule = _restarting(_e_detector_first)
 
 
 def oracle_rule(shift: float) -> Rule:
@@ -440,7 +472,7 @@ def arl0s(w: World, budget: sequential.Budget) -> dict[str, float]:
 
 def null(years: int, first_seed: int, truth: dict[str, float], *, wall: bool = False) -> None:
     budget = sequential.Budget()
-    rules: dict[str, Rule] = {"glr": glr_rule, "multi-k CUSUM": multi_k_rule}
+    rules: dict[str, Rule] = {"glr": glr_rule, "multi-k CUSUM": multi_k_rule, "e-detector (mixture)": e_detector_rule}
     if wall:
         # Drift series need no labels: what the daily runs see is the data-day path.
         rules["glr, wall clock"] = lambda s, arl0: (
@@ -556,7 +588,9 @@ def scenario(name: str, seeds: range) -> None:
                              for w in worlds]))
         for t in targets
     }  # fmt: skip
-    delays: dict[str, list[float]] = {r: [] for r in ("glr", "multi-k CUSUM", "shipped", "oracle CUSUM")}
+    delays: dict[str, list[float]] = {
+        r: [] for r in ("glr", "multi-k CUSUM", "shipped", "oracle CUSUM", "e-detector (mixture)")
+    }
     early: dict[str, int] = dict.fromkeys(delays, 0)
     clock: list[float] = []
     for w in worlds:
@@ -571,6 +605,7 @@ def scenario(name: str, seeds: range) -> None:
                 "multi-k CUSUM": multi_k_rule(s, arl[s.severity]),
                 "shipped": shipped.get(s.name, []),
                 "oracle CUSUM": oracle_rule(shifts[s.name])(s, arl[s.severity]),
+                "e-detector (mixture)": e_detector_rule(s, arl[s.severity]),
             }
             for rule, days in found.items():
                 after = [d for d in days if d >= ONSET]
