@@ -3,6 +3,8 @@
     .venv/bin/python bench/sequential.py                       # 100 null model-years, 30 seeds per scenario
     .venv/bin/python bench/sequential.py --null-years 20 --seeds 10 --scenarios site_drop
     .venv/bin/python bench/sequential.py --calibrate           # the GLR's ARL0 by run-length simulation
+    .venv/bin/python bench/sequential.py --null-years 100 --wall-clock-null   # + the null as daily runs see it
+    .venv/bin/python bench/sequential.py --null-years 0 --first-seed 3000     # scenarios on another fresh set
 
 The world is the simulator's (monitor/simulate: 4 sites, 8 age bands, 2 sexes, 4 manufacturers,
 the demo policy's segments and site x manufacturer intersection, 300 studies/day, prevalence 10%,
@@ -14,8 +16,12 @@ statistics per series, as the monitor stores them:
   (0.90 / 0.80);
 - warning (output drift): the day's rows and sum of score log-odds against the reference
   segment's mean and SD; the day's positive predictions against the reference segment's rate;
-- warning (input drift): each numeric input's daily sum (log1p for skewed ones) against the
-  reference's mean and SD, whole population.
+- warning (input drift): each numeric input's daily sum of places in the reference (each value's
+  mid-rank share of the reference sample, as drift_checks.drift_series takes it per bin of the
+  daily profiles' histograms) against the reference's mean place and SD, whole population.
+
+The budget is split over hypotheses: series with (nearly) the same rows as an earlier one (a site
+and its only manufacturer) count once, as the monitor does (--named: over every named series).
 
 Outcomes are counted once every label that will ever arrive is in (as bench/subgroup_detection.py
 counts "once labels cover the onset"); the monitor recomputes a day's totals as late labels arrive,
@@ -34,6 +40,9 @@ false warning per model-month) split over the same named series:
   p <= 0.001 / m, positive rate relative change >= 20% and p <= 0.001 / m (m = 2 x segments);
   overall outputs and inputs: the distance net of its sampling bias (0.03) >= 0.1 and p <= 0.01
   (a normal test of the mean stands for the rank / KS tests, which daily sums cannot give);
+- e-detector (mixture): a Shiryaev-Roberts e-detector over the normal-mixture e-processes of
+  confseq's normal_mixture boundaries (Howard et al. 2021; reimplemented, the package needs a C++
+  build), alarm at the series' ARL0 (an anytime guarantee, no window, no fitted constant);
 - oracle CUSUM: for each target series, k = half its true post-change daily shift (the mean
   daily z after onset over all seeds of the scenario), h for the same per-series ARL0; it knows
   the size and direction, not the onset nor the segment.
@@ -124,6 +133,10 @@ class World:
 
     def named(self, severity: str) -> int:
         return sum(s.severity == severity for s in self.series)
+
+    def distinct(self, severity: str) -> int:
+        """Hypotheses: series with (nearly) the same rows as an earlier one count once (as the monitor does)."""
+        return sum(s.severity == severity and s.same_as is None for s in self.series)
 
 
 def _logit(score: np.ndarray) -> np.ndarray:
@@ -228,15 +241,24 @@ def world(simulation: Simulation) -> World:
             )
         )  # fmt: skip
     for feature in NUMERIC:
-        ref_values = _numeric(np.array([r["features"].get(feature, np.nan) for r in reference], dtype=float), feature)
-        ref_values = ref_values[np.isfinite(ref_values)]
-        values = _numeric(frame[feature].to_numpy(dtype=float), feature)
+        # As the monitor (drift_checks.drift_series): each value's place in the reference (its mid-rank
+        # share; the monitor's daily profiles give it per bin of the reference's histogram).
+        ref_values = np.array([r["features"].get(feature, np.nan) for r in reference], dtype=float)
+        ref_values = np.sort(ref_values[np.isfinite(ref_values)])
+        values = frame[feature].to_numpy(dtype=float)
         present = np.isfinite(values)
-        mean, sd = float(ref_values.mean()), float(ref_values.std(ddof=1))
+
+        def place(x: np.ndarray, ordered: np.ndarray = ref_values) -> np.ndarray:
+            return (np.searchsorted(ordered, x, side="left") + np.searchsorted(ordered, x, side="right")) / (
+                2.0 * len(ordered)
+            )
+
+        ref_places = place(ref_values)
+        mean, sd = float(ref_places.mean()), float(ref_places.std(ddof=1))
         if sd <= 0:
             continue
         n = _bincount(day[present], None, days)
-        sums = _bincount(day[present], values[present], days)
+        sums = _bincount(day[present], place(values[present]), days)
         out.append(
             Series(
                 f"input|{feature}", "warning", {"sums": sums, "totals": n},
@@ -330,8 +352,37 @@ def _multi_k_first(series: Series, start: int, arl0: float) -> int | None:
     return min(found) if found else None
 
 
+RHO = 0.5  # the mixture's prior variance of the daily shift (in daily SDs^2), fixed before any run
+
+
+def _e_detector_first(series: Series, start: int, arl0: float) -> int | None:
+    """A Shiryaev-Roberts e-detector (Shin, Ramdas & Rinaldo 2022) built from the normal-mixture
+    e-processes behind confseq's normal_mixture boundaries (Howard et al. 2021): on each day t, the sum
+    over every start day j of the mixture likelihood ratio of the days j..t's standardized z's
+    (prior N(0, RHO) on the shift; for a decrease, its half below 0). Alarm when the sum reaches
+    arl0: then the in-control ARL is at least arl0, for any horizon (no window, no fitted constant)."""
+    z = series.daily_z[start:]
+    valid = np.isfinite(z)
+    s = np.concatenate([[0.0], np.cumsum(np.where(valid, z, 0.0))])
+    n = np.concatenate([[0.0], np.cumsum(valid)])
+    for t in range(len(z)):
+        if not valid[t]:
+            continue
+        sums, counts = s[t + 1] - s[: t + 1], n[t + 1] - n[: t + 1]
+        keep = counts > 0
+        sums, counts = sums[keep], counts[keep]
+        scale = 1.0 + RHO * counts
+        log_e = -0.5 * np.log(scale) + RHO * sums**2 / (2.0 * scale)
+        if series.sided == "lower":
+            log_e += np.log(2.0) + special.log_ndtr(-sums * np.sqrt(RHO / scale))
+        if special.logsumexp(log_e) >= np.log(arl0):
+            return start + t
+    return None
+
+
 glr_rule = _restarting(_glr_first)
 multi_k_rule = _restarting(_multi_k_first)
+e_detector_rule = _restarting(_e_detector_first)
 
 
 def oracle_rule(shift: float) -> Rule:
@@ -411,13 +462,22 @@ def poisson_interval(count: int, exposure: float) -> tuple[float, float]:
     return low / exposure, high / exposure
 
 
+DISTINCT = True  # the budget counts series with (nearly) the same rows once (--named: every named series)
+
+
 def arl0s(w: World, budget: sequential.Budget) -> dict[str, float]:
-    return {sev: budget.arl0(sev, w.named(sev)) for sev in ("critical", "warning")}
+    count = w.distinct if DISTINCT else w.named
+    return {sev: budget.arl0(sev, count(sev)) for sev in ("critical", "warning")}
 
 
-def null(years: int, first_seed: int, truth: dict[str, float]) -> None:
+def null(years: int, first_seed: int, truth: dict[str, float], *, wall: bool = False) -> None:
     budget = sequential.Budget()
-    rules: dict[str, Rule] = {"glr": glr_rule, "multi-k CUSUM": multi_k_rule}
+    rules: dict[str, Rule] = {"glr": glr_rule, "multi-k CUSUM": multi_k_rule, "e-detector (mixture)": e_detector_rule}
+    if wall:
+        # Drift series need no labels: what the daily runs see is the data-day path.
+        rules["glr, wall clock"] = lambda s, arl0: (
+            wall_clock_alarms(s, arl0, 365) if s.labels is not None else glr_rule(s, arl0)
+        )
     counts = {r: {"critical": 0, "warning": 0, "below target": 0} for r in [*rules, "shipped"]}
     where: dict[str, list[str]] = {r: [] for r in counts}
     at_boundary = {"glr": 0, "shipped": 0}
@@ -491,6 +551,32 @@ def wall_clock(series: Series, arl0: float, *, lag: int = 60) -> int | None:
     return None
 
 
+def wall_clock_alarms(series: Series, arl0: float, days: int) -> list[int]:
+    """Null, wall clock: one run a day (run r sees the data days before r and only the labels that
+    arrived before r, coverage below 100% as the simulator confirms ~92% of positives and ~70% of
+    negatives), each run judging the series over its last WINDOW days since its last reset; an
+    alarm is acknowledged on its run day, which resets the series there (docs/decisions/0503).
+    Returns the run days that raised a (new) alarm."""
+    if series.labels is None:
+        return []
+    c = sequential.threshold(arl0, sided=series.sided)
+    day, arrived, success = series.labels.T
+    alarms, reset = [], 0
+    for run in range(1, days + 1):
+        first = max(run - sequential.WINDOW, reset)
+        known = (arrived < run) & (day < run) & (day >= first)
+        if not known.any():
+            continue
+        daily = {
+            "successes": np.bincount(day[known & (success == 1)] - first, minlength=run - first).astype(float),
+            "totals": np.bincount(day[known] - first, minlength=run - first).astype(float),
+        }
+        if sequential.glr(daily, series.z_of, sided=series.sided).first_above(c) is not None:
+            alarms.append(run)
+            reset = run
+    return alarms
+
+
 def scenario(name: str, seeds: range) -> None:
     spec, is_target = SCENARIOS[name]
     budget = sequential.Budget()
@@ -502,7 +588,9 @@ def scenario(name: str, seeds: range) -> None:
                              for w in worlds]))
         for t in targets
     }  # fmt: skip
-    delays: dict[str, list[float]] = {r: [] for r in ("glr", "multi-k CUSUM", "shipped", "oracle CUSUM")}
+    delays: dict[str, list[float]] = {
+        r: [] for r in ("glr", "multi-k CUSUM", "shipped", "oracle CUSUM", "e-detector (mixture)")
+    }
     early: dict[str, int] = dict.fromkeys(delays, 0)
     clock: list[float] = []
     for w in worlds:
@@ -517,6 +605,7 @@ def scenario(name: str, seeds: range) -> None:
                 "multi-k CUSUM": multi_k_rule(s, arl[s.severity]),
                 "shipped": shipped.get(s.name, []),
                 "oracle CUSUM": oracle_rule(shifts[s.name])(s, arl[s.severity]),
+                "e-detector (mixture)": e_detector_rule(s, arl[s.severity]),
             }
             for rule, days in found.items():
                 after = [d for d in days if d >= ONSET]
@@ -586,9 +675,14 @@ def main() -> None:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--calibrate", action="store_true", help="only the GLR's ARL0 by simulation")
     parser.add_argument("--pooled", action="store_true", help="drift windows against the reference and the past")
+    parser.add_argument("--named", action="store_true", help="the budget split over every named series")
+    parser.add_argument(
+        "--wall-clock-null", action="store_true",
+        help="also the null judged as the daily runs see it: labels in hand on each run day, reset on each alarm",
+    )  # fmt: skip
     args = parser.parse_args()
-    global POOLED
-    POOLED = args.pooled
+    global POOLED, DISTINCT
+    POOLED, DISTINCT = args.pooled, not args.named
     started, cpu = time.perf_counter(), time.process_time()
     if args.calibrate:
         calibrate(2e6, 7)
@@ -596,7 +690,7 @@ def main() -> None:
     for name in filter(None, args.scenarios.split(",")):
         scenario(name, range(args.first_seed, args.first_seed + args.seeds))
     if args.null_years:
-        null(args.null_years, args.null_first_seed, truths())
+        null(args.null_years, args.null_first_seed, truths(), wall=args.wall_clock_null)
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
     print(f"\n{time.perf_counter() - started:.0f} s wall, {time.process_time() - cpu:.0f} s CPU; load average {load}")

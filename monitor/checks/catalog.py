@@ -149,6 +149,10 @@ METRIC_SPECS: tuple[MetricSpec, ...] = (
     MetricSpec("missing_share", "Missing values", "Missing values (share of records, 0–1)", "lower"),
     MetricSpec("unseen_categories", "Unseen categories", "Unseen categories (share of records, 0–1)", "lower"),
     MetricSpec("dataset_drift_share", "Drifted features", "Drifted features (share, 0–1)", "lower"),
+    # Sequential drift decisions (decision 0503): value = the GLR statistic, threshold = the warning budget's.
+    MetricSpec("score_sequential", "Score shift, accumulated evidence", None, None),
+    MetricSpec("positive_rate_sequential", "Positive rate, accumulated evidence", None, None),
+    MetricSpec("drift_sequential", "Input drift, accumulated evidence", None, None),
 )
 METRICS: dict[str, MetricSpec] = {spec.name: spec for spec in METRIC_SPECS}
 # The realized-performance metrics every performance run reports, in the order it reports them.

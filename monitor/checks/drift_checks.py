@@ -44,6 +44,18 @@ Metric names (metric_points.metric) and what their status means:
   overall figures; these look at the site itself. Segments below min_window_count rows in the
   window or the reference are insufficient_data.
 
+- score_sequential (feature "score"), positive_rate_sequential (feature "prediction"), overall and
+  per segment (output_drift), and drift_sequential (per numeric input, whole population;
+  input_drift): the sequential decision of docs/decisions/0503 (checks.sequential: the two-sided
+  GLR over the version's last 56 days, since the series' last acknowledgement) on daily totals
+  read from the stored daily profiles only: for the score and the inputs, each row's place in the
+  reference (mid-rank of its bin in the reference's histogram) against the reference's mean place;
+  for the rate, the day's positive predictions against the reference's rate. breach (the kind's
+  severity: warning by default) when G crossed the threshold of the model's warning budget
+  (policy.false_warnings_per_month split over every drift series, series with identical data
+  counted once); value = G today, threshold = c, details.onset = the estimated change point,
+  details.sequential = statistic, threshold, z, arl0_days, series.
+
 A window (or a feature within it) with fewer rows than the policy's min_window_count yields
 `insufficient_data`, never `ok`.
 """
@@ -51,17 +63,28 @@ A window (or a feature within it) with fewer rows than the policy's min_window_c
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from datetime import UTC, date, timedelta
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from monitor.checks import drift
+from monitor.checks import drift, sequential
 from monitor.checks.drift import ColumnDrift
 from monitor.checks.kinds import Finding, KindContext, KindResult, register
-from monitor.checks.profiles import CategoricalColumn, CategoricalHist, Column, Hist, NumericHist, SegmentOutputs
+from monitor.checks.profiles import (
+    CategoricalColumn,
+    CategoricalHist,
+    Column,
+    Hist,
+    NumericColumn,
+    NumericHist,
+    SegmentOutputs,
+)
 from monitor.checks.schemas import FeatureSpec
 from monitor.checks.stats import wilson
+from monitor.checks.windows import reference_places, stored_sequential_totals
 
 MISSING_TOLERANCE = 0.05
 UNSEEN_SHARE = 0.01
@@ -309,6 +332,7 @@ def input_drift(context: KindContext) -> KindResult:
         "methods": {name: result.method for name, result in drifted.items()},
         **unified_summary,
     }
+    findings += sequential_findings(context, "input_drift")
     return KindResult(status="completed", summary=_with_counts(summary, findings), findings=findings)
 
 
@@ -374,6 +398,7 @@ def output_drift(context: KindContext) -> KindResult:
     rate = findings[1]
     segment_findings = segment_output_findings(context)
     findings += segment_findings
+    findings += sequential_findings(context, "output_drift")
     summary |= {
         "score_drift": score.score,
         "score_method": score.method,
@@ -551,6 +576,168 @@ def segment_output_findings(context: KindContext) -> list[Finding]:
                 },
             )
         )
+    return findings
+
+
+# ---------------------------------------------------------------------------------------------
+# Sequential drift series (docs/decisions/0503)
+
+
+@dataclass
+class DriftSeries:
+    kind: str  # input_drift | output_drift
+    metric: str
+    feature: str
+    segment: str | None
+    daily: dict[str, np.ndarray]  # per day of the lookback: totals and sums (place) or successes
+    z_of: sequential.WindowZ
+    reference: dict[str, float]
+
+    def key(self) -> tuple[Any, ...]:
+        """Series with exactly the same data (a site with one manufacturer) are one hypothesis."""
+        return (self.metric, self.feature, *(v.tobytes() for v in self.daily.values()), *self.reference.values())
+
+
+def _place_series(
+    kind: str,
+    metric: str,
+    feature: str,
+    segment: str | None,
+    days: np.ndarray,
+    reference: np.ndarray,
+    places: np.ndarray,
+    minimum: int,
+) -> DriftSeries | None:
+    """days: per day (rows, sum of places); reference: the reference sample's (or segment's) bin counts."""
+    n, mean, sd = sequential.binned_moments(reference, places)
+    if n < minimum or sd <= 0:
+        return None
+    daily = {"totals": days[:, 0], "sums": days[:, 1]}
+    return DriftSeries(kind, metric, feature, segment, daily, sequential.mean_vs_reference(mean, sd, n, pooled=False),
+                       {"mean_place": round(mean, 6), "sd_place": round(sd, 6), "reference_n": n})  # fmt: skip
+
+
+def _rate_series(segment: str | None, days: np.ndarray, reference: tuple[int, int], minimum: int) -> DriftSeries | None:
+    """days: per day (predictions, positive predictions)."""
+    n, x = reference
+    if n < minimum or x <= 0 or x >= n:
+        return None
+    rate = x / n
+    daily = {"totals": days[:, 0], "successes": days[:, 1]}
+    return DriftSeries("output_drift", "positive_rate_sequential", "prediction", segment, daily,
+                       sequential.proportion_vs_reference(rate, n, pooled=False),
+                       {"reference_rate": round(rate, 6), "reference_n": n})  # fmt: skip
+
+
+def _lookback_days(context: KindContext) -> list[date]:
+    """The last sequential.WINDOW whole UTC days before the window's end."""
+    end = context.window.end.astimezone(UTC)
+    last = end.date() if end.time() != end.time().min else end.date() - timedelta(days=1)
+    return [last - timedelta(days=sequential.WINDOW - 1 - i) for i in range(sequential.WINDOW)]
+
+
+def _column(days: list[dict[str, Any]], *path: str, width: int = 2) -> np.ndarray:
+    """(day, width) of the stored totals at path (zeros where a day has none)."""
+    out = np.zeros((len(days), width))
+    for i, totals in enumerate(days):
+        value: Any = totals
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value:
+            out[i] = value[:width]
+    return out
+
+
+def drift_series(context: KindContext) -> list[DriftSeries]:
+    """Every sequential drift series of the model's version, from the totals stored with the daily
+    profiles of the lookback (cached on the context: both drift kinds share them and the budget)."""
+    cached = context.__dict__.get("_drift_series")
+    if cached is not None:
+        return cached
+    reference, minimum = context.reference, context.policy.min_window_count
+    days = _lookback_days(context)
+    stored = stored_sequential_totals(
+        context.session, model_id=context.model.id, version_id=context.version.id,
+        reference_set_id=context.reference_set.id, reference=reference, first=days[0], last=days[-1],
+    )  # fmt: skip
+    totals: list[dict[str, Any]] = [stored.get(day) or {} for day in days]
+    score = reference.score.hist.counts
+    series: list[DriftSeries | None] = [
+        _place_series("output_drift", "score_sequential", "score", None, _column(totals, "score"), score,
+                      reference_places(score), minimum),
+        _rate_series(None, _column(totals, "rate"), (reference.predictions, reference.positive_predictions), minimum),
+    ]  # fmt: skip
+    for attribute in reference.segment_attributes:
+        values = reference.segments.get(attribute, {})
+        if not values:
+            continue
+        size = len(next(iter(values.values())).bins)
+        places = reference_places(sum((v.bins for v in values.values()), np.zeros(size)))
+        for value in sorted(values):
+            base, name = values[value], f"{attribute}={value}"
+            outputs = _column(totals, "segments", attribute, value, width=4)
+            series.append(_place_series("output_drift", "score_sequential", "score", name, outputs[:, :2], base.bins,
+                                        places, minimum))  # fmt: skip
+            series.append(_rate_series(name, outputs[:, 2:], (base.predictions, base.positive_predictions), minimum))
+    for spec in context.policy.features:
+        column = reference.features.get(spec.name)
+        if not isinstance(column, NumericColumn):
+            continue
+        counts = column.hist.counts
+        series.append(_place_series("input_drift", "drift_sequential", spec.name, None,
+                                    _column(totals, "features", spec.name), counts, reference_places(counts), minimum))  # fmt: skip
+    found = [s for s in series if s is not None]
+    context.__dict__["_drift_series"] = found
+    return found
+
+
+def sequential_findings(context: KindContext, kind: str) -> list[Finding]:
+    """The kind's sequential drift findings; the warning budget is split over every drift series of
+    the model (both kinds), series with identical data counted once."""
+    every = drift_series(context)
+    hypotheses = len({s.key() for s in every})
+    budget = sequential.budget_for(context.policy)
+    arl0 = budget.arl0("warning", hypotheses)
+    days = _lookback_days(context)
+    first = days[0].toordinal()
+    findings = []
+    for series in every:
+        if series.kind != kind:
+            continue
+        reset = context.resets.get((kind, series.metric, series.feature, series.segment))
+        start = 0
+        if reset is not None and reset < context.window.end:
+            start = min(max(reset.astimezone(UTC).date().toordinal() - first, 0), len(days))
+        daily = {name: values[start:] for name, values in series.daily.items()}
+        rows = int(daily["totals"].sum())
+        c = sequential.threshold(arl0, sided="two")
+
+        def iso(day: int | None, start: int = start) -> str | None:
+            return None if day is None else date.fromordinal(first + start + day).isoformat()
+
+        reset_on = {"reset_on": iso(0)} if start > 0 else {}
+        if rows == 0:
+            findings.append(
+                Finding(metric=series.metric, feature=series.feature, segment=series.segment, n=0, threshold=c,
+                        method="glr", status="insufficient_data",
+                        details={"reason": "no rows in the stored daily profiles of the lookback", **reset_on})
+            )  # fmt: skip
+            continue
+        decision = sequential.drift_decision(daily, series.z_of, arl0=arl0)
+        findings.append(
+            Finding(
+                metric=series.metric, feature=series.feature, segment=series.segment,
+                value=round(decision.statistic, 4), n=rows, threshold=round(c, 4), method="glr",
+                status="breach" if decision.signalled else "ok",
+                details={
+                    "onset": iso(decision.onset), "signalled_on": iso(decision.day), **reset_on,
+                    "sequential": decision.details() | {
+                        "arl0_days": round(arl0, 1), "series": hypotheses, "named_series": len(every),
+                        "window_days": sequential.WINDOW, **series.reference,
+                    },
+                },
+            )
+        )  # fmt: skip
     return findings
 
 

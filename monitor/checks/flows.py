@@ -14,6 +14,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from monitor.alerts import service as alerts_service
+from monitor.alerts.models import Alert, AlertTransition
 from monitor.audit import service as audit_service
 from monitor.auth.actors import Actor, Permission, authorize
 from monitor.checks import drift_checks, performance_checks  # noqa: F401  (drift_checks registers its kinds)
@@ -107,10 +108,32 @@ def run_checks(
         versions = [] if live is None else [live[0]]
     runs = []
     for version in versions:
-        context = KindContext(session=session, actor=actor, model=model, version=version, policy=policy, window=window)
+        context = KindContext(
+            session=session, actor=actor, model=model, version=version, policy=policy, window=window,
+            resets=sequential_resets(session=session, version=version),
+        )  # fmt: skip
         for kind in selected:
             runs.append(_run_kind(context, kind))
     return runs
+
+
+def sequential_resets(
+    *, session: Session, version: ModelVersion
+) -> dict[tuple[str, str, str | None, str | None], datetime]:
+    """(kind, metric, feature, segment) -> the last time a person acknowledged or resolved the version's
+    sequential alert of that series: the series' evidence restarts there (docs/decisions/0503, reset)."""
+    rows = session.execute(
+        select(Alert.kind, Alert.metric, Alert.feature, Alert.segment, func.max(AlertTransition.at))
+        .join(AlertTransition, AlertTransition.alert_id == Alert.id)
+        .where(
+            Alert.model_id == version.model_id,
+            Alert.version_id == version.id,
+            Alert.metric.like("%\\_sequential", escape="\\"),
+            AlertTransition.action.in_(("acknowledged", "resolved")),
+        )
+        .group_by(Alert.kind, Alert.metric, Alert.feature, Alert.segment)
+    )
+    return {(kind, metric, feature, segment): at for kind, metric, feature, segment, at in rows}
 
 
 _RUN_LOCK = 0x636B  # "ck": the advisory-lock namespace of check runs

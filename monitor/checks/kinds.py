@@ -74,9 +74,13 @@ class KindContext:
         version: ModelVersion,
         policy: MonitoringPolicy,
         window: Window,
+        resets: dict[tuple[str, str, str | None, str | None], datetime] | None = None,
     ) -> None:
         self.session, self.actor, self.model, self.version = session, actor, model, version
         self.policy, self.window = policy, window
+        # (kind, metric, feature, segment) -> when a person last acknowledged or resolved that series'
+        # alert: a sequential series restarts there (docs/decisions/0503). Filled by flows (alerts sit above kinds).
+        self.resets = resets or {}
         self.notes: list[str] = []
 
     def reset(self) -> None:

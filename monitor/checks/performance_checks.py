@@ -222,6 +222,7 @@ class WindowData:
     window: Rows
     first_day: int  # ordinal of the lookback's first day
     cusum_first_day: int = 0  # ordinal of the CUSUM chart's first day (CUSUM_LOOKBACK_DAYS, or the window)
+    partitions: list[performance.Partition] | None = None  # of the lookback, once computed
 
 
 def window_data(context: KindContext, *, with_features: bool = False) -> WindowData:
@@ -386,6 +387,47 @@ def _daily_counts(rows: Rows, codes: np.ndarray, n_groups: int, first_day: int, 
     return {"tp": count(y & p), "positives": count(y), "tn": count(~y & ~p), "negatives": count(~y)}
 
 
+def _lookback_days(data: WindowData) -> int:
+    days = int(data.lookback.day.max() - data.first_day + 1) if len(data.lookback) else 1
+    return max(days, LOOKBACK_DAYS)
+
+
+def critical_hypotheses(context: KindContext, data: WindowData, targets: dict[str, float]) -> int:
+    """The model's critical sequential series for the budget: sensitivity and specificity (those with a
+    target) overall and per segment of the lookback, segments whose labelled rows give exactly the same
+    daily counts as another's (a site with one manufacturer, its intersection) counted once: the same
+    data is one hypothesis (docs/decisions/0503). The same count in the performance and subgroups runs."""
+    cache = context.__dict__.setdefault("_critical_hypotheses", {})
+    if id(data) in cache:
+        return cache[id(data)]
+    days = _lookback_days(data)
+    rows = data.lookback
+    keys = set()
+    groups = [(np.zeros(len(rows), dtype=np.int64), 1)]
+    groups += [(part.codes, len(part.names)) for part in _lookback_partitions(context.policy, data)]
+    for codes, n_groups in groups:
+        counts = _daily_counts(rows, codes, n_groups, data.first_day, days)
+        for i in range(n_groups):
+            keys.add(b"".join(counts[name][i].tobytes() for name in ("tp", "positives", "tn", "negatives")))
+    found = sequential.critical_series(targets, len(keys) - 1)
+    cache[id(data)] = found
+    return found
+
+
+def reset_days(context: KindContext, kind: str, first_day: int) -> dict[tuple[str, str | None], int]:
+    """(metric, segment) -> the day index (from first_day) where the kind's sequential series restarts:
+    the UTC day of the last acknowledgement or resolution of its alert (context.resets), if that
+    day lies after first_day and before the window's end (a recomputed older window is judged as it
+    was, without acknowledgements made after it)."""
+    end = context.window.end
+    out = {}
+    for (reset_kind, metric, _feature, segment), at in context.resets.items():
+        if reset_kind != kind or at >= end:
+            continue
+        out[(metric.removesuffix("_sequential"), segment)] = at.astimezone(UTC).date().toordinal() - first_day
+    return {key: day for key, day in out.items() if day > 0}
+
+
 def _reference_counts(reference: Rows | None, codes: np.ndarray | None, n_groups: int) -> dict[str, np.ndarray] | None:
     if reference is None or codes is None:
         return None
@@ -408,14 +450,15 @@ def cusum_figures(
     limits: Limits,
     budget: sequential.Budget,
     series: int,
+    resets: dict[tuple[str, str | None], int] | None = None,
 ) -> list[Figure]:
-    """The sequential verdict (checks.sequential) over the lookback and the daily lower CUSUM of
-    sensitivity and specificity over its last CUSUM_LOOKBACK_DAYS, for each group."""
-    days = int(data.lookback.day.max() - data.first_day + 1) if len(data.lookback) else 1
-    days = max(days, LOOKBACK_DAYS)
+    """The sequential verdict (checks.sequential) over the lookback (each series from its reset, if
+    any) and the daily lower CUSUM of sensitivity and specificity over its last CUSUM_LOOKBACK_DAYS,
+    for each group."""
+    days = _lookback_days(data)
     counts = _daily_counts(data.lookback, codes, len(names), data.first_day, days)
     figures = sequential.performance_figures(
-        counts, names, first_day=data.first_day, targets=targets, budget=budget, series=series
+        counts, names, first_day=data.first_day, targets=targets, budget=budget, series=series, resets=resets
     )
     skipped = max(data.cusum_first_day - data.first_day, 0)
     days, first_day, counts = days - skipped, data.first_day + skipped, {k: v[:, skipped:] for k, v in counts.items()}
@@ -511,11 +554,11 @@ def performance_kind(context: KindContext) -> KindResult:
     overall_reference = _reference_counts(
         reference, None if reference is None else np.zeros(len(reference), dtype=np.int64), 1
     )
-    segments = sum(len(part.names) for part in _partitions(context.policy, data.lookback))
     figures += cusum_figures(
         data, [None], np.zeros(len(data.lookback), dtype=np.int64), reference=overall_reference,
         overall_reference=overall_reference, targets=targets, limits=limits,
-        budget=sequential.budget_for(context.policy), series=sequential.critical_series(targets, segments),
+        budget=sequential.budget_for(context.policy), series=critical_hypotheses(context, data, targets),
+        resets=reset_days(context, "performance", data.first_day),
     )  # fmt: skip
     errors = _reconciliation(context, figures, overall=True)
     figures += errors
@@ -529,6 +572,13 @@ def performance_kind(context: KindContext) -> KindResult:
         "estimate_unreliable": sorted({f.metric.removesuffix("_estimate_error") for f in errors if f.status == "warn"}),
     }
     return KindResult(status=_run_status(rows, figures), summary=summary, findings=[finding(f) for f in figures])
+
+
+def _lookback_partitions(policy: MonitoringPolicy, data: WindowData) -> list[performance.Partition]:
+    """The lookback's partitions, computed once for the budget's count and the segments' series."""
+    if data.partitions is None:
+        data.partitions = _partitions(policy, data.lookback)
+    return data.partitions
 
 
 def _partitions(policy: MonitoringPolicy, rows: Rows) -> list[performance.Partition]:
@@ -574,8 +624,9 @@ def _segment_cusums(context: KindContext, data: WindowData, targets: dict[str, f
         reference, None if reference is None else np.zeros(len(reference), dtype=np.int64), 1
     )
     figures = []
-    parts = _partitions(policy, data.lookback)
-    series = sequential.critical_series(targets, sum(len(part.names) for part in parts))
+    parts = _lookback_partitions(policy, data)
+    series = critical_hypotheses(context, data, targets)
+    resets = reset_days(context, "subgroups", data.first_day)
     for part in parts:
         keep = [i for i, name in enumerate(part.names) if name in window_names]
         reference_codes = _codes_by_name(reference, part) if reference is not None else None
@@ -592,6 +643,7 @@ def _segment_cusums(context: KindContext, data: WindowData, targets: dict[str, f
             limits=limits,
             budget=sequential.budget_for(policy),
             series=series,
+            resets=resets,
         )
         wanted = {part.names[i] for i in keep}
         figures += [f for f in part_figures if f.segment in wanted]

@@ -56,6 +56,7 @@ from scipy import optimize
 from monitor.checks import cusum
 from monitor.checks.performance import Figure
 from monitor.checks.schemas import MonitoringPolicy
+from monitor.checks.windows import reference_places
 
 WINDOW = 56  # days back a change point may lie
 # log ARL0 = ALPHA + BETA log c + c^2/2: fitted to fresh-start run lengths for WINDOW = 56 (docs/decisions/0503).
@@ -231,6 +232,27 @@ def decide(path: Scan, c: float) -> Decision:
     return Decision(True, first, int(path.onset[first]), last, c, float(path.z[first]))
 
 
+def binned_places(reference_counts: np.ndarray) -> np.ndarray:
+    """Each bin's place in the reference (mid-rank / n: the share of reference values below it plus
+    half its own), a bounded rank-type statistic a daily profile's bin counts give exactly."""
+    return reference_places(reference_counts)
+
+
+def binned_moments(counts: np.ndarray, places: np.ndarray) -> tuple[float, float, float]:
+    """(rows, mean place, SD of the place) of a sample given as bin counts."""
+    counts = np.asarray(counts, dtype=np.float64)
+    n = float(counts.sum())
+    if n < 2:
+        return n, 0.5, 0.0
+    mean = float(counts @ places / n)
+    return n, mean, float(np.sqrt(counts @ np.square(places - mean) / (n - 1)))
+
+
+def drift_decision(daily: dict[str, np.ndarray], z_of: WindowZ, *, arl0: float) -> Decision:
+    """A drift series' verdict (two-sided) from its daily totals since its start."""
+    return decide(glr(daily, z_of, sided="two"), threshold(arl0, sided="two"))
+
+
 # ------------------------------------------------------------------------------------------------
 # The performance and subgroups kinds: a sequential verdict per metric x segment with a target.
 
@@ -250,40 +272,48 @@ def performance_figures(
     targets: dict[str, float],
     budget: Budget,
     series: int,
+    resets: dict[tuple[str, str | None], int] | None = None,
 ) -> list[Figure]:
     """`<metric>_sequential` per group from its daily counts (rows: groups, columns: days of the lookback,
     recomputed each run from the stored labels, so late labels replace a day's totals).
 
-    breach when G crossed the budget's threshold on any day of the lookback (the alarm stands; the
+    breach when G crossed the budget's threshold on any day since the series' start (the alarm stands; the
     version's own rows only, so a new version starts fresh); value = G today, threshold = c;
     details.onset = the change point estimated when it crossed (ISO date), details.sequential =
-    the statistic, threshold and signed Z of that window."""
+    the statistic, threshold and signed Z of that window. resets: (metric, group) -> the day index
+    (of the lookback) where a person acknowledged or resolved the series' alert; its evidence
+    starts there, so the days that raised the alarm do not raise it again (docs/decisions/0503)."""
     arl0 = budget.arl0("critical", series)
     c = threshold(arl0)
+    resets = resets or {}
     figures = []
     for metric, (success, total) in PERFORMANCE_METRICS.items():
         if metric not in targets:
             continue
         z_of = proportion_vs_target(targets[metric], sided="lower")
         for i, name in enumerate(names):
-            cases = int(counts[total][i].sum())
+            start = min(max(resets.get((metric, name), 0), 0), counts[total].shape[1])
+
+            def iso(day: int | None, start: int = start) -> str | None:
+                return None if day is None else date.fromordinal(first_day + start + day).isoformat()
+
+            reset = {"reset_on": iso(0)} if start > 0 else {}
+            successes, totals = counts[success][i][start:], counts[total][i][start:]
+            cases = int(totals.sum())
             if cases == 0:
                 figures.append(
                     Figure(f"{metric}_sequential", name, None, None, None, 0, c, "glr", "insufficient_data",
-                           details={"reason": "no labelled cases in the lookback"})
+                           details={"reason": "no labelled cases in the lookback" + (" since the reset" if reset else ""),
+                                    **reset})
                 )  # fmt: skip
                 continue
-            decision = decide(glr({"successes": counts[success][i], "totals": counts[total][i]}, z_of), c)
-
-            def iso(day: int | None) -> str | None:
-                return None if day is None else date.fromordinal(first_day + day).isoformat()
-
+            decision = decide(glr({"successes": successes, "totals": totals}, z_of), c)
             figures.append(
                 Figure(
                     f"{metric}_sequential", name, round(decision.statistic, 4), None, None, cases, round(c, 4), "glr",
                     "breach" if decision.signalled else "ok",
                     details={
-                        "onset": iso(decision.onset), "signalled_on": iso(decision.day),
+                        "onset": iso(decision.onset), "signalled_on": iso(decision.day), **reset,
                         "sequential": decision.details() | {"arl0_days": round(arl0, 1), "series": series,
                                                             "window_days": WINDOW, "target": targets[metric]},
                     },

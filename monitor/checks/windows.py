@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -23,7 +24,14 @@ from sqlalchemy import String, and_, case, cast, delete, func, literal, select, 
 from sqlalchemy.orm import Session
 
 from monitor.checks.models import DailyProfile
-from monitor.checks.profiles import Profile, ReferenceProfile, sample_profile, segment_specs
+from monitor.checks.profiles import (
+    NumericColumn,
+    NumericHist,
+    Profile,
+    ReferenceProfile,
+    sample_profile,
+    segment_specs,
+)
 from monitor.checks.schemas import FeatureSpec
 from monitor.db import utcnow
 from monitor.ingest.models import Inference
@@ -349,6 +357,7 @@ def window_profile(
                 day_profile,
                 count,
                 newest,
+                sequential_totals(day_profile, reference),
             )
             total.add(day_profile)
     for _day, start, end in partial:
@@ -357,6 +366,87 @@ def window_profile(
         total.add(day_profile)
     session.flush()
     return WindowProfile(total, len(whole) + len(partial), rebuilt + len(partial), rows_read)
+
+
+SEQUENTIAL_KEY = "sequential"  # a stored day's totals for the sequential drift series (docs/decisions/0503)
+
+
+def reference_places(counts: np.ndarray) -> np.ndarray:
+    """Each bin's place in the reference: the share of reference values below it plus half its own."""
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum()
+    if total <= 0:
+        return np.full(len(counts), 0.5)
+    return (np.cumsum(counts) - counts / 2.0) / total
+
+
+def _place_sum(hist: NumericHist | None, places: np.ndarray) -> list[float]:
+    if hist is None or len(hist.counts) != len(places):
+        return [0, 0.0]
+    return [int(hist.counts.sum()), float(hist.counts @ places)]
+
+
+def sequential_totals(profile: Profile, reference: ReferenceProfile) -> dict[str, Any]:
+    """What the sequential drift series need of a day, stored with its profile so that a run reads
+    these few numbers instead of 56 whole bodies: the score's and each numeric input's rows and
+    sum of places in the reference; per segment value its scored rows, sum of places (on the
+    whole reference's segment bins), predictions and positive predictions."""
+    segments: dict[str, dict[str, list[float]]] = {}
+    for attribute, values in reference.segments.items():
+        if not values:
+            continue
+        size = len(next(iter(values.values())).bins)
+        places = reference_places(sum((v.bins for v in values.values()), np.zeros(size)))
+        segments[attribute] = {
+            value: [o.scored, float(o.bins @ places) if len(o.bins) == size else 0.0, o.predictions,
+                    o.positive_predictions]
+            for value, o in profile.segments.get(attribute, {}).items()
+        }  # fmt: skip
+    features = {
+        name: _place_sum(hist, reference_places(column.hist.counts))
+        for name, column in reference.features.items()
+        if isinstance(column, NumericColumn) and isinstance((hist := profile.features.get(name)), NumericHist)
+    }
+    return {
+        "score": _place_sum(profile.score, reference_places(reference.score.hist.counts)),
+        "rate": [profile.predictions, profile.positive_predictions],
+        "segments": segments,
+        "features": features,
+    }
+
+
+def stored_sequential_totals(
+    session: Session,
+    *,
+    model_id: int,
+    version_id: int,
+    reference_set_id: int,
+    reference: ReferenceProfile,
+    first: date,
+    last: date,
+) -> dict[date, dict[str, Any]]:
+    """The sequential totals stored with the daily profiles of the days first..last (inclusive) built on
+    this reference set and spec: no day is rebuilt and no inference read (docs/decisions/0503;
+    window_profile has refreshed the window's own days before). Only a day profiled before the
+    totals were stored has its whole body decoded."""
+    where = (
+        DailyProfile.model_id == model_id,
+        DailyProfile.version_id == version_id,
+        DailyProfile.reference_set_id == reference_set_id,
+        DailyProfile.spec == reference.spec,
+        DailyProfile.day >= first,
+        DailyProfile.day <= last,
+    )
+    found: dict[date, Any] = dict(
+        session.execute(select(DailyProfile.day, DailyProfile.body[SEQUENTIAL_KEY]).where(*where)).all()
+    )
+    older = [day for day, totals in found.items() if not totals]
+    if older:
+        for day, body in session.execute(
+            select(DailyProfile.day, DailyProfile.body).where(*where, DailyProfile.day.in_(older))
+        ):
+            found[day] = sequential_totals(Profile.from_json(body, reference), reference)
+    return found
 
 
 # Days read at once on PostgreSQL, each over its own connection: the server's JSONB-to-text work
@@ -449,9 +539,10 @@ def _store_day(
     profile: Profile,
     count: int,
     newest: int,
+    totals: dict[str, Any],
 ) -> None:
     if kept is None:
         kept = DailyProfile(model_id=model_id, version_id=version_id, reference_set_id=reference_set_id, day=day)
         session.add(kept)
     kept.spec, kept.row_count, kept.max_inference_pk = spec, count, newest
-    kept.body, kept.built_at = profile.to_json(), utcnow()
+    kept.body, kept.built_at = profile.to_json() | {SEQUENTIAL_KEY: totals}, utcnow()

@@ -36,10 +36,13 @@ class DayResult:
     warnings: set[tuple[str, str | None]] = field(default_factory=set)
     segment_breaches: set[tuple[str, str | None, str]] = field(default_factory=set)  # (metric, feature, segment)
     segment_warnings: set[tuple[str, str | None, str]] = field(default_factory=set)
+    # Sequential decisions in breach (*_sequential, docs/decisions/0503), whole population or segment:
+    # apart from the fixed-window figures above, because their null rate is a stated budget, not zero.
+    sequential: set[tuple[str, str | None, str | None]] = field(default_factory=set)
 
     @property
     def findings(self) -> bool:
-        """Any metric point in breach (what raises an alert), whole population or segment."""
+        """Any fixed-window metric point in breach (what raises an alert), whole population or segment."""
         return bool(self.breaches or self.segment_breaches)
 
 
@@ -97,7 +100,10 @@ def daily_checks(database: Database, simulation: Simulation, days: Iterable[int]
                 )
             ).all()
             for metric, feature, segment, status in points:
-                if segment is None:
+                if metric.endswith("_sequential"):
+                    if status == "breach":
+                        result.sequential.add((metric, feature, segment))
+                elif segment is None:
                     (result.breaches if status == "breach" else result.warnings).add((metric, feature))
                 else:
                     (result.segment_breaches if status == "breach" else result.segment_warnings).add(

@@ -131,7 +131,13 @@ def test_a_change_at_one_site_is_output_drift_there_only_and_raises_an_alert(ses
     assert "site=north" in run.summary["segments_drifted"]
     assert not {"site=south", "site=east", "site=west"} & set(run.summary["segments_drifted"])
     alerts = session.execute(select(Alert.kind, Alert.metric, Alert.feature).where(Alert.segment == "site=north")).all()
-    assert sorted(alerts) == [("output_drift", "drift_score", "score"), ("output_drift", "positive_rate", "prediction")]
+    # The fixed-window findings and the sequential decisions on the same days (docs/decisions/0503).
+    assert sorted(alerts) == [
+        ("output_drift", "drift_score", "score"),
+        ("output_drift", "positive_rate", "prediction"),
+        ("output_drift", "positive_rate_sequential", "prediction"),
+        ("output_drift", "score_sequential", "score"),
+    ]
 
 
 def test_segments_with_the_same_rows_are_one_test() -> None:

@@ -166,3 +166,20 @@ def test_budget_is_saved_with_the_policy_and_a_bad_one_answers_422(client: TestC
     assert served["false_criticals_per_year"] == 0.5 and served["false_warnings_per_month"] == 2
     bad = client.put("/api/v1/models/ich-ct/policy", json={"false_criticals_per_year": -1}, headers=auth(keys["qa"]))
     assert bad.status_code == 422 and "false_criticals_per_year" in bad.json()["error"]["message"]
+
+
+def test_a_bins_place_is_its_mid_rank_share_of_the_reference_so_the_reference_averages_one_half() -> None:
+    # The drift series' daily statistic (docs/decisions/0503): exact from a daily profile's bin counts.
+    places = sequential.binned_places(np.array([1, 1, 1, 1]))
+    assert np.allclose(places, [0.125, 0.375, 0.625, 0.875])
+    reference = np.array([30, 0, 50, 20])
+    n, mean, sd = sequential.binned_moments(reference, sequential.binned_places(reference))
+    assert n == 100 and abs(mean - 0.5) < 1e-12 and sd > 0
+    # A window whose values all sit in the top bin lies far above the reference's mean place.
+    z_of = sequential.mean_vs_reference(mean, sd, n, pooled=False)
+    places = sequential.binned_places(reference)
+    top = np.array([0, 0, 0, 40])
+    decision = sequential.drift_decision(
+        {"totals": np.array([40.0] * 5), "sums": np.array([float(top @ places)] * 5)}, z_of, arl0=1000.0
+    )
+    assert decision.signalled and decision.z > 0

@@ -8,11 +8,13 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.alerts import service as alerts_service
 from monitor.alerts.models import Alert
 from monitor.auth.actors import SYSTEM
 from monitor.checks import flows
 from monitor.simulate import Simulation
 from tests.checks.test_performance_runs import day, load, points, post_outcomes
+from tests.factories import make_user
 
 ONSET, DAYS = 14, 49
 
@@ -67,3 +69,43 @@ def test_late_labels_replace_a_days_totals_instead_of_adding_to_them(session: Se
     positives = sum(truth[r["inference_id"]] for r in everything)  # every study of the run lies in the lookback
     assert early < positives
     assert sequential_cases() == positives
+
+
+def test_an_acknowledged_sequential_breach_restarts_its_evidence_and_alarms_again_if_the_drop_persists(
+    session: Session,
+) -> None:
+    # Acknowledging says "we have seen these days": the days that raised the alarm must not raise it again
+    # on every later run, but a drop that persists must accumulate fresh evidence and alarm again.
+    simulation = Simulation(days=84, per_day=300, seed=5, scenarios=f"scanner_change:site=north,onset={ONSET}")
+    load(session, simulation, window_days=7)
+
+    def north(n: int) -> tuple[str, dict]:
+        run = flows.run_checks(
+            session=session, actor=SYSTEM, model_name="ich-ct", kinds=["subgroups"], window_end=day(simulation, n)
+        )[0]
+        point = points(session, run)[("sensitivity_sequential", "site=north")]
+        return point.status, point.details or {}
+
+    assert north(DAYS)[0] == "breach"
+    alert = session.execute(
+        select(Alert).where(Alert.metric == "sensitivity_sequential", Alert.segment == "site=north")
+    ).scalar_one()
+    qa, _ = make_user(session, role="qa")
+    alerts_service.acknowledge(
+        session=session,
+        actor=qa,
+        alert_id=alert.id,
+        note="north's new scanner: vendor called",
+        now=day(simulation, DAYS),
+    )
+
+    status, details = north(DAYS + 1)
+    assert status != "breach" and details["reset_on"] == day(simulation, DAYS).date().isoformat(), details
+    # Recomputing the window that raised it still shows the breach (the acknowledgement came after it).
+    assert north(DAYS)[0] == "breach"
+
+    statuses = {n: north(n) for n in range(DAYS + 7, 85, 7)}
+    again = [n for n, (status, _) in statuses.items() if status == "breach"]
+    assert again, {n: s for n, (s, _) in statuses.items()}
+    onset = date.fromisoformat(statuses[again[0]][1]["onset"])
+    assert onset >= day(simulation, DAYS).date()  # the new evidence lies after the acknowledgement
