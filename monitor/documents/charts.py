@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
 from typing import Any
 
 import matplotlib
@@ -39,4 +41,17 @@ def figure_svg(figure: Figure) -> str:
     with plt.rc_context(STYLE):
         figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     text = buffer.getvalue()
-    return text[text.index("<svg") :]
+    return scoped_ids(text[text.index("<svg") :])
+
+
+_ID = re.compile(r'\bid="([^"]+)"')
+_REFERENCE = re.compile(r'(url\(#|href="#)([^)"]+)')
+
+
+def scoped_ids(svg: str) -> str:
+    """Every element id (and every reference to one) prefixed by a digest of the chart, so several charts inline
+    in one document never define the same id: matplotlib numbers ids per figure ("line2d_17"), and a document
+    with two figures would define each twice (invalid HTML; WeasyPrint warns once per id)."""
+    scope = "c" + hashlib.sha256(svg.encode()).hexdigest()[:10] + "-"
+    svg = _ID.sub(lambda match: f'id="{scope}{match[1]}"', svg)
+    return _REFERENCE.sub(lambda match: f"{match[1]}{scope}{match[2]}", svg)

@@ -10,6 +10,7 @@ of the render, under a lock, so two renders of the same HTML are byte-identical,
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -20,6 +21,10 @@ from datetime import datetime
 from weasyprint import HTML
 
 _render_lock = threading.Lock()
+# WeasyPrint logs a warning for every SVG presentation attribute its CSS parser does not know (matplotlib's
+# `fill`, `stroke` in style attributes: thousands per report, all rendered correctly) into the service's log.
+# Errors still come through.
+logging.getLogger("weasyprint").setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)

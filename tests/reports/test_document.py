@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from monitor.checks.models import MetricPoint
 from monitor.db import Database
+from monitor.documents.charts import figure_svg, new_figure
 from monitor.reports.document import ReportSignature, Supersedes, render_report
 from tests.factories import make_model, make_version
 from tests.reports import scenario
@@ -135,3 +137,20 @@ def test_a_model_without_data_in_the_period_renders_a_report_that_says_so(sessio
     assert "No performance window ended in this period" in report.html
     assert "No incident in this period." in report.html
     assert "No inferences were received on 10 day(s): 2026-11-01 to 2026-11-10." in report.html
+
+
+def test_two_charts_in_one_document_never_define_the_same_id() -> None:
+    # matplotlib numbers ids per figure ("line2d_1", "axes_1"): two inline charts defined each twice, invalid
+    # HTML that WeasyPrint warned about thousands of times in the demo's log.
+    charts = []
+    for title in ("Sensitivity", "Specificity"):
+        figure, axes = new_figure()
+        axes.plot([1, 2, 3], [0.9, 0.8, 0.85], marker="o")
+        axes.set_title(title)
+        charts.append(figure_svg(figure))
+    ids = [found for chart in charts for found in re.findall(r'\bid="([^"]+)"', chart)]
+    assert ids and len(ids) == len(set(ids))
+    for chart in charts:
+        defined = set(re.findall(r'\bid="([^"]+)"', chart))
+        referenced = set(re.findall(r'(?:url\(#|href="#)([^)"]+)', chart))
+        assert referenced <= defined  # every reference still finds its element
