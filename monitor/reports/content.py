@@ -958,7 +958,7 @@ def _summary(c: ReportContent, site: str | None) -> Summary:
     ]
     if quiet:
         ids = ", ".join(f"#{i.id}" for i in quiet)
-        incidents.append(f"{len(quiet)} informational finding(s), which notify no one: {ids} (section 6).")
+        incidents.append(f"{len(quiet)} near-miss(es), informational history that notifies no one: {ids} (section 6).")
     drift = []
     for kind in DRIFT_KINDS:
         found = [d for d in c.drift if d.kind == kind]

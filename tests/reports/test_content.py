@@ -6,7 +6,9 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from monitor.alerts.models import Alert
 from monitor.reports.content import gather
+from monitor.reports.document import render_html
 from tests.reports import scenario
 
 
@@ -107,3 +109,30 @@ def test_subgroups_and_performance_tables_carry_intervals_and_targets(session: S
         ("site=south", "ok", "0.850 to 0.990"),
     ]
     assert [(m.segment, m.metric, m.breached) for m in content.segment_misses] == [("site=north", "sensitivity", 1)]
+
+
+def test_a_near_miss_is_counted_apart_from_the_incidents_and_listed_not_narrated(session: Session) -> None:
+    # The demo's report said "69 incident(s)" and gave each of 58 near-misses a page of timeline, while the
+    # dashboard showed the committee 1 critical and 3 warning incidents (decision 0303: a near-miss is history).
+    stored = scenario.store(session)
+    incident = session.get(Alert, stored.incident_id)
+    assert incident is not None
+    near_miss = Alert(
+        fingerprint="near-miss-1", model_id=stored.model_id, version_id=incident.version_id, kind="subgroups", metric="sensitivity",
+        segment="patient_sex=M", severity="info", status="resolved", first_seen=scenario.at(date(2026, 11, 3)),
+        last_seen=scenario.at(date(2026, 11, 4)), occurrences=2, evidence={},
+        opened_at=scenario.at(date(2026, 11, 3), 2), updated_at=scenario.at(date(2026, 11, 5), 2),
+        episode_start=scenario.at(date(2026, 11, 3)),
+    )  # fmt: skip
+    session.add(near_miss)
+    session.flush()
+    content = gather(session, model_id=stored.model_id, period_start=scenario.START, period_end=scenario.END)
+    html = render_html(content)
+
+    assert content.summary.incidents[-1].startswith(
+        f"1 near-miss(es), informational history that notifies no one: #{near_miss.id}"
+    )
+    assert "1 incident(s), 1 near-miss(es)." in html
+    near_misses = html[html.index("<h3>Near-misses</h3>") :]
+    assert "Subgroup performance: Sensitivity, patient_sex=M" in near_misses
+    assert f"<h3>#{near_miss.id} " not in html  # no narrated timeline of its own
