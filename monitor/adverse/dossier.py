@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,7 +17,7 @@ from monitor.alerts import emails, incidents
 from monitor.alerts.models import Alert, AlertOccurrence, AlertTransition, Notification
 from monitor.auth.actors import Actor
 from monitor.config import Settings
-from monitor.documents import charts
+from monitor.documents import charts, templates
 from monitor.documents.pdf import RenderedPdf, render_pdf
 from monitor.registry.models import Model, ModelVersion
 
@@ -35,17 +33,6 @@ class TimelineEntry:
     detail: str
 
 
-@lru_cache(maxsize=1)
-def environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("monitor.adverse", "templates"),
-        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def render(*, session: Session, actor: Actor, event_id: int, settings: Settings) -> RenderedPdf:
     """The dossier of an adverse event as PDF (any reader of alerts); from recorded times only."""
     event = service.get_event(session=session, actor=actor, event_id=event_id)
@@ -56,7 +43,9 @@ def render(*, session: Session, actor: Actor, event_id: int, settings: Settings)
 def render_html(*, session: Session, event: AdverseEvent, settings: Settings) -> tuple[str, datetime]:
     """The dossier's HTML and the latest time it records (the only time the PDF may carry)."""
     context = _context(session, event, settings)
-    return environment().get_template("dossier.html.j2").render(**context), context["recorded_at"]
+    return templates.environment("monitor.adverse").get_template("dossier.html.j2").render(**context), context[
+        "recorded_at"
+    ]
 
 
 def _context(session: Session, event: AdverseEvent, settings: Settings) -> dict[str, Any]:

@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from functools import lru_cache
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from monitor.checks.catalog import kind_label, metric_label
+from monitor.documents import templates
 from monitor.documents.pdf import render_pdf
 from monitor.reports import figures
 from monitor.reports.content import ReportContent, day, gather, num, pct, segment_label, stamp
@@ -51,17 +50,6 @@ class RenderedReport:
     pages: int
 
 
-@lru_cache(maxsize=1)
-def environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("monitor.reports", "templates"),
-        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def render_report(
     session: Session,
     *,
@@ -89,7 +77,7 @@ def render_html(
 ) -> str:
     """The report's HTML (the preview, and the PDF's source) from gathered content."""
     return (
-        environment()
+        templates.environment("monitor.reports")
         .get_template("report.html.j2")
         .render(
             c=content,
