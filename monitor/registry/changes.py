@@ -204,12 +204,7 @@ def _approval_count(session: Session, change_request_id: int) -> int:
 def _lock(session: Session, change_request_id: int) -> ChangeRequest:
     """The request, locked until the transaction ends: concurrent decisions take turns, so the
     quorum is counted once and the deployment switches once (SQLite: BEGIN IMMEDIATE)."""
-    change_request = session.execute(
-        select(ChangeRequest)
-        .where(ChangeRequest.id == change_request_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    change_request = session.get(ChangeRequest, change_request_id, with_for_update=True, populate_existing=True)
     if change_request is None:
         raise NotFound(f"no change request #{change_request_id}")
     return change_request

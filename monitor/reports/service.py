@@ -234,12 +234,7 @@ def _audit_view(model: Model, report: SurveillanceReport) -> dict[str, object]:
 
 
 def _lock(session: Session, report_id: int) -> SurveillanceReport:
-    report = session.execute(
-        select(SurveillanceReport)
-        .where(SurveillanceReport.id == report_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    report = session.get(SurveillanceReport, report_id, with_for_update=True, populate_existing=True)
     if report is None:
         raise NotFound(f"no surveillance report #{report_id}")
     return report
