@@ -138,6 +138,56 @@ def card(title: str, body: Any, *, id: str | None = None, subtitle: str | None =
     )
 
 
+def form_modal(
+    prefix: str,
+    title: str,
+    body: list[Component],
+    *,
+    submit: str,
+    submit_color: str = "primary",
+    is_open: bool = False,
+    retitled: bool = False,
+) -> Component:
+    """A form in a modal: its body, Cancel and the submit button. Ids: `<prefix>-modal`, `<prefix>-cancel`,
+    `<prefix>-submit`, and `<prefix>-title` when a callback retitles it (`retitled`)."""
+    return dbc.Modal(
+        [
+            dbc.ModalHeader(dbc.ModalTitle(title, **({"id": f"{prefix}-title"} if retitled else {}))),
+            dbc.ModalBody(body),
+            dbc.ModalFooter(
+                [
+                    dbc.Button("Cancel", id=f"{prefix}-cancel", color="secondary", outline=True),
+                    dbc.Button(submit, id=f"{prefix}-submit", color=submit_color),
+                ]
+            ),
+        ],
+        id=f"{prefix}-modal",
+        is_open=is_open,
+        size="lg",
+        backdrop="static",
+    )
+
+
+def signature_fields(prefix: str) -> list[Component]:
+    """What a signer sees above the password (21 CFR 11.50): what is signed (`<prefix>-content`), the statement
+    the signature makes (`<prefix>-meaning`), who signs (`<prefix>-signer`), then the password's label."""
+    return [
+        html.Div(id=f"{prefix}-content", className="mb-3"),
+        html.Div(
+            [
+                html.Div(
+                    "By signing you state",
+                    className="small text-uppercase fw-semibold text-body-secondary radmon-tile-label",
+                ),
+                html.Blockquote(id=f"{prefix}-meaning", className="radmon-meaning mb-0"),
+            ],
+            className="mb-3",
+        ),
+        html.Div(id=f"{prefix}-signer", className="small text-body-secondary mb-2"),
+        dbc.Label("Your password", html_for=f"{prefix}-password"),
+    ]
+
+
 def stat_tile(label: str, value: Any, *, hint: str = "", id: str) -> Component:
     return dbc.Card(
         dbc.CardBody(

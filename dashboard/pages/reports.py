@@ -22,11 +22,13 @@ from dashboard.components.widgets import (
     empty_state,
     error_alert,
     fmt_time,
+    form_modal,
     guarded,
     model_picker,
     page_header,
     register_model_picker,
     short_hash,
+    signature_fields,
 )
 from dashboard.data import reports as reports_data
 from monitor.auth.actors import Actor
@@ -277,37 +279,12 @@ def _table(actor: Actor, listed: list[ReportOut]) -> Component:
 
 def _sign_modal() -> Component:
     body = [
-        html.Div(id="reports-sign-content", className="mb-3"),
-        html.Div(
-            [
-                html.Div(
-                    "By signing you state",
-                    className="small text-uppercase fw-semibold text-body-secondary radmon-tile-label",
-                ),
-                html.Blockquote(id="reports-sign-meaning", className="radmon-meaning mb-0"),
-            ],
-            className="mb-3",
-        ),
-        html.Div(id="reports-sign-signer", className="small text-body-secondary mb-2"),
-        dbc.Label("Your password", html_for="reports-sign-password"),
+        *signature_fields("reports-sign"),
         dbc.Input(id="reports-sign-password", type="password", autocomplete="current-password"),
         html.Div(id="reports-sign-feedback", className="mt-3"),
     ]
-    return dbc.Modal(
-        [
-            dbc.ModalHeader(dbc.ModalTitle("Electronic signature", id="reports-sign-title")),
-            dbc.ModalBody(body),
-            dbc.ModalFooter(
-                [
-                    dbc.Button("Cancel", id="reports-sign-cancel", color="secondary", outline=True),
-                    dbc.Button("Sign", id="reports-sign-submit", color="success"),
-                ]
-            ),
-        ],
-        id="reports-sign-modal",
-        is_open=False,
-        size="lg",
-        backdrop="static",
+    return form_modal(
+        "reports-sign", "Electronic signature", body, submit="Sign", submit_color="success", retitled=True
     )
 
 
@@ -323,22 +300,7 @@ def _revise_modal() -> Component:
         dbc.Textarea(id="reports-revise-reason", rows=3, maxLength=4000),
         html.Div(id="reports-revise-feedback", className="mt-3"),
     ]
-    return dbc.Modal(
-        [
-            dbc.ModalHeader(dbc.ModalTitle("Correct a signed report", id="reports-revise-title")),
-            dbc.ModalBody(body),
-            dbc.ModalFooter(
-                [
-                    dbc.Button("Cancel", id="reports-revise-cancel", color="secondary", outline=True),
-                    dbc.Button("Draft the correction", id="reports-revise-submit", color="primary"),
-                ]
-            ),
-        ],
-        id="reports-revise-modal",
-        is_open=False,
-        size="lg",
-        backdrop="static",
-    )
+    return form_modal("reports-revise", "Correct a signed report", body, submit="Draft the correction", retitled=True)
 
 
 def meaning_statement(report: ReportOut, meaning: str) -> str:

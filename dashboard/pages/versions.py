@@ -26,11 +26,13 @@ from dashboard.components.widgets import (
     empty_state,
     error_alert,
     fmt_time,
+    form_modal,
     guarded,
     model_picker,
     page_header,
     register_model_picker,
     short_hash,
+    signature_fields,
     target_badges,
 )
 from monitor.auth.actors import Actor, Permission
@@ -418,59 +420,25 @@ def _request_modal(detail: data.ModelDetail, opening: RequestOpening) -> Compone
         dcc.Store(id="versions-request-choices", data=choices),
         html.Div(id="versions-request-feedback", className="mt-3"),
     ]
-    return dbc.Modal(
-        [
-            dbc.ModalHeader(dbc.ModalTitle("Request a change of the live version")),
-            dbc.ModalBody(form),
-            dbc.ModalFooter(
-                [
-                    dbc.Button("Cancel", id="versions-request-cancel", color="secondary", outline=True),
-                    dbc.Button("Submit request", id="versions-request-submit", color="primary"),
-                ]
-            ),
-        ],
-        id="versions-request-modal",
+    return form_modal(
+        "versions-request",
+        "Request a change of the live version",
+        form,
+        submit="Submit request",
         is_open=opening.kind is not None,
-        size="lg",
-        backdrop="static",
     )
 
 
 def _sign_modal() -> Component:
     body = [
-        html.Div(id="versions-sign-content", className="mb-3"),
-        html.Div(
-            [
-                html.Div(
-                    "By signing you state",
-                    className="small text-uppercase fw-semibold text-body-secondary radmon-tile-label",
-                ),
-                html.Blockquote(id="versions-sign-meaning", className="radmon-meaning mb-0"),
-            ],
-            className="mb-3",
-        ),
-        html.Div(id="versions-sign-signer", className="small text-body-secondary mb-2"),
-        dbc.Label("Your password", html_for="versions-sign-password"),
+        *signature_fields("versions-sign"),
         dbc.Input(id="versions-sign-password", type="password", autocomplete="current-password", className="mb-3"),
         dbc.Label("Comment (optional, recorded with the signature)", html_for="versions-sign-comment"),
         dbc.Textarea(id="versions-sign-comment", rows=2, maxLength=4000),
         html.Div(id="versions-sign-feedback", className="mt-3"),
     ]
-    return dbc.Modal(
-        [
-            dbc.ModalHeader(dbc.ModalTitle("Electronic signature", id="versions-sign-title")),
-            dbc.ModalBody(body),
-            dbc.ModalFooter(
-                [
-                    dbc.Button("Cancel", id="versions-sign-cancel", color="secondary", outline=True),
-                    dbc.Button("Sign", id="versions-sign-submit", color="success"),
-                ]
-            ),
-        ],
-        id="versions-sign-modal",
-        is_open=False,
-        size="lg",
-        backdrop="static",
+    return form_modal(
+        "versions-sign", "Electronic signature", body, submit="Sign", submit_color="success", retitled=True
     )
 
 
